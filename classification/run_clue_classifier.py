@@ -1,0 +1,194 @@
+"""Fine-tune, evaluate and predict a PaddleNLP model on a CLUE classification task.
+
+Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import paddle.nn.functional as F  # noqa: E402
+from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
+from paddlenlp.datasets import MapDataset  # noqa: E402
+from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from paddlenlp.utils.log import logger  # noqa: E402
+
+from cluebench import classification as clue, cli, results, training  # noqa: E402
+from cluebench.fileio import atomic_save_pretrained  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--task_name", type=clue.task_name, required=True, help=", ".join(clue.TASKS))
+    p.add_argument("--model_name_or_path", required=True, help="built-in model name or local directory")
+    p.add_argument("--data_dir", default=None,
+                   help="local files in the official CLUE layout (the task folder or its parent); "
+                        "default: download PaddleNLP's clue archive")
+    p.add_argument("--output_dir", default="best_clue_model", help="best model (train) and prediction files")
+    p.add_argument("--results_file", default=None, help=f"results record; default OUTPUT_DIR/{results.FILENAME}")
+    p.add_argument("--max_seq_length", type=int, default=128)
+    p.add_argument("--learning_rate", type=float, default=1e-4)
+    p.add_argument("--num_train_epochs", type=int, default=3)
+    p.add_argument("--logging_steps", type=int, default=100)
+    p.add_argument("--save_steps", type=int, default=100, help="evaluate (and keep the best) every N steps")
+    p.add_argument("--batch_size", type=int, default=32, help="effective batch per card")
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--warmup_steps", type=int, default=0)
+    p.add_argument("--warmup_proportion", type=float, default=0.1)
+    p.add_argument("--adam_epsilon", type=float, default=1e-6)
+    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    p.add_argument("--do_train", action="store_true")
+    p.add_argument("--do_eval", action="store_true")
+    p.add_argument("--do_predict", action="store_true")
+    p.add_argument("--max_steps", type=int, default=-1, help="> 0: optimizer steps, overrides epochs")
+    p.add_argument("--save_best_model", type=cli.strtobool, default=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
+    p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
+    p.add_argument("--max_grad_norm", type=float, default=1.0)
+    args = p.parse_args(argv)
+    if args.batch_size % args.gradient_accumulation_steps:
+        p.error("--batch_size must be divisible by --gradient_accumulation_steps")
+    return args
+
+
+def dev_logits(model, features, batch_size, collate):
+    """Logits in feature order, computed over length-sorted batches in eval mode."""
+    model.eval()
+    logits = None
+    with paddle.no_grad():
+        for index in training.length_sorted_batches([len(f["input_ids"]) for f in features], batch_size):
+            batch = collate([features[i] for i in index])
+            out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
+                        token_type_ids=paddle.to_tensor(batch["token_type_ids"])).numpy()
+            logits = np.empty((len(features), out.shape[1]), np.float32) if logits is None else logits
+            logits[index] = out
+    model.train()
+    return logits
+
+
+def loss_and_accuracy(logits, labels):
+    """Mean cross-entropy over the whole set (upstream logs the last batch's) and accuracy."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean()), float((logits.argmax(1) == labels).mean())
+
+
+def evaluate(model, features, args, collate):
+    logits = dev_logits(training.unwrap(model), features, args.batch_size, collate)
+    return loss_and_accuracy(logits, np.array([f["labels"] for f in features]))
+
+
+def train(args, model, tokenizer, collate, rank, world_size):
+    train_set, _ = clue.load_split(args.task_name, "train", args.data_dir)
+    dev_set, dropped = clue.load_split(args.task_name, "dev", args.data_dir)
+    train_features = clue.encode(tokenizer, train_set, args.max_seq_length, desc="train features")
+    dev_features = clue.encode(tokenizer, dev_set, args.max_seq_length, desc="dev features")
+    logger.info(f"{args.task_name}: {len(train_features)} train and {len(dev_features)} dev examples")
+
+    gas = args.gradient_accumulation_steps
+    dataset = MapDataset(train_features)
+    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=args.batch_size // gas, shuffle=True)
+    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, return_list=True)
+    total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps)
+    scheduler, optimizer = training.build_optimizer(model, args, total_steps)
+    if world_size > 1:
+        model = paddle.DataParallel(model)
+
+    tracker = training.BestTracker("acc", keep_state=args.do_eval or args.do_predict)
+    eval_time = [0.0]
+
+    def on_evaluate(step, epoch):
+        if rank != 0:
+            return
+        tic = time.time()
+        loss, acc = evaluate(model, dev_features, args, collate)
+        eval_time[0] += time.time() - tic
+        logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
+        logger.info(f"eval done total : {time.time() - tic} s")
+        if tracker.update(model, {"acc": acc * 100}, step, epoch, loss) and args.save_best_model:
+            atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
+
+    def compute_loss(model, batch):
+        logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+        return F.cross_entropy(logits, batch["labels"])
+
+    start = time.time()
+    stats = training.train_loop(
+        model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs, gas=gas,
+        logging_steps=args.logging_steps, eval_steps=args.save_steps, evaluate=on_evaluate, rank=rank,
+        log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch}, rank_id: {rank}, "
+                     "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
+    model = training.unwrap(model)
+    tracker.restore_best(model)
+    if rank != 0:
+        return model, None
+    n_evals = len(tracker.history)
+    record = results.make_record(
+        task=args.task_name, model=args.model_name_or_path, script="run_clue_classifier.py",
+        hyperparameters=vars(args), best=tracker.best, history=tracker.history,
+        wall_time_s=time.time() - start,
+        throughput={"train_examples_per_s": stats["examples"] / max(stats["train_time_s"], 1e-9),
+                    "eval_examples_per_s": n_evals * len(dev_features) / max(eval_time[0], 1e-9),
+                    "optimizer_steps": stats["steps"], "world_size": world_size},
+        data={"train_examples": len(train_features), "dev_examples": len(dev_features), "dev_dropped": dropped})
+    return model, record
+
+
+def predict(args, model, tokenizer, collate):
+    written = []
+    for split, filename in clue.prediction_splits(args.task_name, args.data_dir):
+        test_set, _ = clue.load_split(args.task_name, split, args.data_dir)
+        features = clue.encode(tokenizer, test_set, args.max_seq_length, desc=f"{split} features")
+        predicted = dev_logits(model, features, args.batch_size, collate).argmax(1)
+        labels = clue.label_list(args.task_name)
+        path = os.path.join(args.output_dir, filename)
+        clue.write_predictions(path, test_set, [labels[i] for i in predicted])
+        logger.info(f"wrote {len(test_set)} predictions for {split} to {path}")
+        written.append(path)
+    return written
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.print_arguments(args)
+    cli.set_device(args.device)
+    rank, world_size = cli.init_distributed()
+    cli.set_seed(args.seed)
+    cli.check_model_path(args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        args.model_name_or_path, num_classes=len(clue.label_list(args.task_name)))
+    if args.dropout != 0.1:
+        training.override_dropout(model, args.dropout)
+    collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
+
+    record = None
+    if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
+        model, record = train(args, model, tokenizer, collate, rank, world_size)
+    if rank != 0:
+        return
+    if args.do_eval:
+        dev_set, _ = clue.load_split(args.task_name, "dev", args.data_dir)
+        loss, acc = evaluate(model, clue.encode(tokenizer, dev_set, args.max_seq_length), args, collate)
+        logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
+    predictions = predict(args, model, tokenizer, collate) if args.do_predict else []
+    if record is not None:
+        record["predictions"] = predictions
+        path = results.record_path(args)
+        results.write_record(path, record)
+        best = record["best"]
+        logger.info(f"summary: {args.task_name} best dev acc {best['value']} at step {best['step']} "
+                    f"(epoch {best['epoch']}) over {len(record['history'])} evaluations; "
+                    f"{record['throughput']['train_examples_per_s']:.1f} train examples/s; "
+                    f"{record['wall_time_s']:.1f} s; record {path}")
+        logger.info(results.best_result_line(best["metrics"]))  # last line: extract_result.sh reads it
+
+
+if __name__ == "__main__":
+    cli.run(main)

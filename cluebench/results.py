@@ -1,0 +1,72 @@
+"""The results record: one JSON file per run, written by every training script and read by the
+grid-search tools. This module is the only definition of its format.
+
+A record is complete when its "status" is "complete"; a run that is killed never leaves one
+(it is written once, atomically, at the end), so a record on disk means a finished run.
+"""
+import json
+import os
+import time
+
+from .fileio import atomic_write
+
+SCHEMA = "cluebench.results/1"
+FILENAME = "clue_results.json"
+
+
+def best_result_text(metrics):
+    """The value of the `best_result:` log line: accuracy as 'NN.NN', CMRC2018 as 'EM/F1'."""
+    if "em" in metrics:
+        return f"{metrics['em']:.2f}/{metrics['f1']:.2f}"
+    return f"{metrics['acc']:.2f}"
+
+
+def best_result_line(metrics):
+    return f"best_result: {best_result_text(metrics)}"
+
+
+def record_path(args):
+    """--results_file if given, else <output_dir>/clue_results.json."""
+    return getattr(args, "results_file", None) or os.path.join(args.output_dir, FILENAME)
+
+
+def make_record(*, task, model, script, hyperparameters, best, history, wall_time_s, throughput, data):
+    """Assemble a complete record.
+
+    best: {"metrics": {"acc": 75.93} or {"em": .., "f1": ..}, "step": int, "epoch": int}
+    history: list of dev evaluations, each {"step", "epoch", "metrics": {...}, "loss"}
+    throughput: {"train_examples_per_s": .., "eval_examples_per_s": ..}
+    data: counts, e.g. {"train_examples": .., "dev_examples": .., "dropped": {...}}
+    """
+    return {
+        "schema": SCHEMA,
+        "status": "complete",
+        "task": task,
+        "model": model,
+        "script": script,
+        "hyperparameters": hyperparameters,
+        "best": dict(best, value=best_result_text(best["metrics"])),
+        "history": history,
+        "wall_time_s": round(wall_time_s, 3),
+        "throughput": throughput,
+        "data": data,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_record(path, record):
+    with atomic_write(path) as f:
+        json.dump(record, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+def read_record(path):
+    """The record at path if it is a complete one of this schema, else None."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA or record.get("status") != "complete":
+        return None
+    return record

@@ -1,0 +1,140 @@
+"""The training loop of the argparse scripts: AdamW with linear warmup and decay, gradient
+accumulation, evaluation every N steps or every epoch, best-result tracking."""
+import contextlib
+import math
+import time
+
+import numpy as np
+import paddle
+from paddlenlp.transformers import LinearDecayWithWarmup
+from paddlenlp.utils.log import logger
+
+
+def unwrap(model):
+    return model._layers if isinstance(model, paddle.DataParallel) else model
+
+
+def build_optimizer(model, args, total_steps, epsilon=None):
+    """(scheduler, AdamW): no weight decay on bias/norm parameters, global-norm clipping."""
+    warmup = args.warmup_steps if args.warmup_steps > 0 else args.warmup_proportion
+    scheduler = LinearDecayWithWarmup(args.learning_rate, total_steps, warmup)
+    decay = {p.name for n, p in model.named_parameters() if not any(k in n for k in ("bias", "norm"))}
+    clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
+    optimizer = paddle.optimizer.AdamW(
+        learning_rate=scheduler, beta1=0.9, beta2=0.999,
+        epsilon=args.adam_epsilon if epsilon is None else epsilon,
+        parameters=model.parameters(), weight_decay=args.weight_decay,
+        apply_decay_param_fun=lambda name: name in decay, grad_clip=clip)
+    return scheduler, optimizer
+
+
+def override_dropout(model, p):
+    """Set the embedding dropout and every encoder layer's residual/FFN dropouts to p; returns how many.
+
+    Found by walking the backbone's Dropout layers, not by attribute names of one layout.
+    Attention-probability dropout and the task head's dropout keep their value, as upstream.
+    """
+    changed = 0
+    for name, layer in getattr(model, model.base_model_prefix).named_sublayers():
+        if isinstance(layer, paddle.nn.Dropout) and not any(k in name for k in ("attn", "attention", "pooler")):
+            layer.p = p
+            changed += 1
+    return changed
+
+
+def length_sorted_batches(lengths, batch_size):
+    """Index batches over examples ordered by length: evaluation pads little.
+
+    Callers scatter results back by index, so output keeps the original order.
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def plan_steps(batches_per_epoch, gas, num_train_epochs, max_steps, zero_means_no_steps=False):
+    """(total optimizer steps, epochs to iterate).
+
+    A trailing partial accumulation group at an epoch's end still makes an update, so no
+    gradient leaks into the next epoch and the step count is a whole number. max_steps > 0
+    counts optimizer steps; the MRC scripts also take 0 as "no step at all".
+    """
+    per_epoch = max(1, math.ceil(batches_per_epoch / gas))
+    if max_steps > 0:
+        return max_steps, math.ceil(max_steps / per_epoch)
+    if max_steps == 0 and zero_means_no_steps:
+        return 0, 0
+    return per_epoch * num_train_epochs, num_train_epochs
+
+
+class BestTracker:
+    """History of dev evaluations and the best one (strictly higher `key` wins, as upstream)."""
+
+    def __init__(self, key, keep_state=False):
+        self.key, self.keep_state = key, keep_state
+        self.best, self.history, self.state = None, [], None
+
+    def update(self, model, metrics, step, epoch, loss=None):
+        """Record one evaluation (metrics in percent); True if it is a new best."""
+        self.history.append({"step": step, "epoch": epoch, "metrics": metrics, "loss": loss})
+        if self.best is not None and metrics[self.key] <= self.best["metrics"][self.key]:
+            return False
+        self.best = {"metrics": metrics, "step": step, "epoch": epoch}
+        if self.keep_state:  # for predicting with the best weights when they are not saved to disk
+            self.state = {k: v.numpy().copy() for k, v in unwrap(model).state_dict().items()}
+        return True
+
+    def restore_best(self, model):
+        if self.state is not None:
+            unwrap(model).set_state_dict(self.state)
+
+
+def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps, epochs, gas,
+               logging_steps, log_template, evaluate, eval_steps=None, rank=0):
+    """Run optimizer steps until total_steps; returns {"steps", "examples", "train_time_s"}.
+
+    compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
+    optimizer steps and at the last step, or after every epoch when eval_steps is None.
+    log_template fields: step, total, epoch, batch (0-based), batch1, rank, loss, lr, speed.
+    """
+    model.train()
+    step, examples, train_time = 0, 0, 0.0
+    sync_free = model.no_sync if isinstance(model, paddle.DataParallel) else contextlib.nullcontext
+    n_batches = len(loader)
+    tic = last_log = time.time()
+    logged_at = 0
+    for epoch in range(epochs):
+        for batch_index, batch in enumerate(loader):
+            group_start = batch_index - batch_index % gas
+            group_size = min(gas, n_batches - group_start)
+            updates = batch_index - group_start + 1 == group_size
+            with (contextlib.nullcontext() if updates else sync_free()):
+                loss = compute_loss(model, batch)
+                (loss / group_size if group_size > 1 else loss).backward()
+            examples += len(batch["input_ids"])
+            if not updates:
+                continue
+            optimizer.step()
+            scheduler.step()
+            optimizer.clear_grad()
+            step += 1
+            if step % logging_steps == 0:
+                now = time.time()
+                logger.info(log_template.format(
+                    step=step, total=total_steps, epoch=epoch, batch=batch_index, batch1=batch_index + 1,
+                    rank=rank, loss=float(loss), lr=scheduler.get_lr(),
+                    speed=(step - logged_at) / max(now - last_log, 1e-9)))
+                last_log, logged_at = now, step
+            if eval_steps and (step % eval_steps == 0 or step == total_steps):
+                train_time += time.time() - tic
+                evaluate(step, epoch)
+                tic = last_log = time.time()
+            if step >= total_steps:
+                break
+        if eval_steps is None:
+            train_time += time.time() - tic
+            evaluate(step, epoch)
+            tic = last_log = time.time()
+        if step >= total_steps:
+            break
+    train_time += time.time() - tic
+    return {"steps": step, "examples": examples, "train_time_s": train_time}
