@@ -133,7 +133,7 @@ def train(args, model, tokenizer, collate, rank, world_size):
         task=args.task_name, model=args.model_name_or_path, script="run_clue_classifier.py",
         hyperparameters=vars(args), best=tracker.best, history=tracker.history,
         wall_time_s=time.time() - start,
-        throughput={"train_examples_per_s": stats["examples"] / max(stats["train_time_s"], 1e-9),
+        throughput={"train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
                     "eval_examples_per_s": n_evals * len(dev_features) / max(eval_time[0], 1e-9),
                     "optimizer_steps": stats["steps"], "world_size": world_size},
         data={"train_examples": len(train_features), "dev_examples": len(dev_features), "dev_dropped": dropped})

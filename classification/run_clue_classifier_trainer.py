@@ -1,0 +1,156 @@
+"""CLUE classification on PaddleNLP's Trainer: `--dataset "clue tnews"` as upstream, plus --data_dir.
+
+--do_predict works here (it crashes upstream) and writes the same leaderboard files as
+run_clue_classifier.py.
+"""
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
+from paddlenlp.trainer import PdArgumentParser, Trainer, TrainingArguments, get_last_checkpoint, set_seed  # noqa: E402
+from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from paddlenlp.utils.log import logger  # noqa: E402
+
+from cluebench import classification as clue, cli, results, training  # noqa: E402
+from cluebench.fileio import DataError  # noqa: E402
+
+
+@dataclass
+class DataArguments:
+    dataset: Optional[str] = field(default=None, metadata={"help": 'e.g. "clue tnews": dataset name, then task'})
+    data_dir: Optional[str] = field(default=None, metadata={"help": "local files in the official CLUE layout"})
+    max_seq_length: int = field(default=128, metadata={"help": "truncation length"})
+    do_lower_case: bool = field(default=False, metadata={"help": "unused; kept for upstream command lines"})
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "built-in model name or local directory"})
+    config_name: Optional[str] = field(default=None, metadata={"help": "unused; kept for upstream"})
+    tokenizer_name: Optional[str] = field(default=None, metadata={"help": "unused; kept for upstream"})
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "unused; kept for upstream"})
+    export_model_dir: Optional[str] = field(default=None, metadata={"help": "default OUTPUT_DIR/export"})
+
+
+class RotatingTrainer(Trainer):
+    """PaddleNLP 2.8.1 rotates checkpoints only when local_rank == 0, which is -1 in a single process,
+    so --save_total_limit is otherwise ignored there."""
+
+    def _save_checkpoint(self, model, metrics=None):
+        super()._save_checkpoint(model, metrics=metrics)
+        if self.args.local_rank == -1 and self.args.should_save:
+            self._rotate_checkpoints(use_mtime=False, output_dir=self.args.output_dir)
+
+
+def task_from(data_args):
+    words = (data_args.dataset or "").split()
+    if len(words) != 2 or words[0] != "clue":
+        raise SystemExit(f'error: --dataset must be "clue TASK" with TASK one of {", ".join(clue.TASKS)}; '
+                         f"got {data_args.dataset!r}")
+    try:
+        return clue.task_name(words[1])
+    except Exception as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+def length_sorted(features):
+    """(features in length order, the order): the Trainer evaluates sequentially, so this pads little."""
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    return [features[i] for i in order], order
+
+
+def main():
+    parser = PdArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    model_args, data_args, args = parser.parse_args_into_dataclasses()
+    task = task_from(data_args)
+    if args.do_eval and args.evaluation_strategy == "no":  # as upstream: evaluate every logging_steps
+        args.evaluation_strategy = type(args.evaluation_strategy)("steps")
+        args.eval_steps = args.logging_steps
+    args.print_config(model_args, "Model")
+    args.print_config(data_args, "Data")
+    cli.set_device(args.device)
+
+    last_checkpoint = None
+    if os.path.isdir(args.output_dir) and args.do_train and not args.overwrite_output_dir:
+        last_checkpoint = get_last_checkpoint(args.output_dir)
+        if last_checkpoint is None and os.listdir(args.output_dir):
+            raise SystemExit(f"error: output directory {args.output_dir} is not empty and holds no checkpoint; "
+                             "pass --overwrite_output_dir to train into it anyway")
+        if last_checkpoint is not None:
+            logger.info(f"resuming from {last_checkpoint}")
+
+    set_seed(args.seed)  # before the model is built, so runs are reproducible
+    cli.check_model_path(model_args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    labels = clue.label_list(task)
+    model = AutoModelForSequenceClassification.from_pretrained(model_args.model_name_or_path, num_classes=len(labels))
+
+    def features(split):
+        examples, _ = clue.load_split(task, split, data_args.data_dir)
+        return examples, clue.encode(tokenizer, examples, data_args.max_seq_length, desc=f"{split} features")
+
+    train_features = features("train")[1] if args.do_train else None
+    dev_features = length_sorted(features("dev")[1])[0] if args.do_train or args.do_eval else None
+
+    def compute_metrics(prediction):
+        return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids.reshape(-1)).mean())}
+
+    trainer = RotatingTrainer(model=model, args=args, train_dataset=train_features, eval_dataset=dev_features,
+                              tokenizer=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                              compute_metrics=compute_metrics)
+    start = time.time()
+    if args.do_train:
+        result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        trainer.save_model()
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+    if args.do_eval:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    if args.do_predict:
+        for split, filename in clue.prediction_splits(task, data_args.data_dir):
+            examples, test_features = features(split)
+            ordered, order = length_sorted(test_features)
+            logits = trainer.predict(ordered).predictions
+            predicted = np.empty(len(order), np.int64)
+            predicted[order] = logits.argmax(-1)
+            if trainer.is_world_process_zero():
+                path = os.path.join(args.output_dir, filename)
+                clue.write_predictions(path, examples, [labels[i] for i in predicted])
+                logger.info(f"wrote {len(examples)} predictions for {split} to {path}")
+    if args.do_export and trainer.is_world_process_zero():
+        export_dir = model_args.export_model_dir or os.path.join(args.output_dir, "export")
+        spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
+                paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
+        paddle.jit.save(paddle.jit.to_static(training.unwrap(trainer.model), input_spec=spec),
+                        os.path.join(export_dir, "model"))
+        tokenizer.save_pretrained(export_dir)
+        logger.info(f"exported the inference model to {export_dir}")
+    if args.do_train and trainer.is_world_process_zero():
+        history = [{"step": h["step"], "epoch": h.get("epoch"), "metrics": {"acc": 100 * h["eval_accuracy"]},
+                    "loss": h.get("eval_loss")} for h in trainer.state.log_history if "eval_accuracy" in h]
+        if history:
+            best = max(history, key=lambda h: h["metrics"]["acc"])  # first of equals: strict improvement
+            record = results.make_record(
+                task=task, model=model_args.model_name_or_path, script="run_clue_classifier_trainer.py",
+                hyperparameters={**vars(data_args), **vars(model_args), **args.to_dict()},
+                best={"metrics": best["metrics"], "step": best["step"], "epoch": best["epoch"]},
+                history=history, wall_time_s=time.time() - start,
+                throughput={"train_examples_per_s": result.metrics.get("train_samples_per_second")},
+                data={"train_examples": len(train_features), "dev_examples": len(dev_features)})
+            results.write_record(os.path.join(args.output_dir, results.FILENAME), record)
+            logger.info(results.best_result_line(best["metrics"]))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,41 @@
+"""Helpers shared by the test modules."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_script(relative_path):
+    """Import a script (e.g. classification/run_clue_classifier.py) as a module, to call its main()."""
+    path = os.path.join(ROOT, relative_path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def run_python(args, log=None, **kwargs):
+    """Run `python ARGS` from the repository root; returns the CompletedProcess (text).
+
+    With log=PATH, stdout and stderr go to that one file, as the grid-search wrappers write them.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if log is None:
+        return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, **kwargs)
+    with open(log, "w", encoding="utf-8") as f:
+        return subprocess.run([sys.executable, *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True,
+                              env=env, **kwargs)
+
+
+def log_field(line, n):
+    """Whitespace field n (1-based) of a log line, as awk and extract_result.sh see it."""
+    return line.split()[n - 1]

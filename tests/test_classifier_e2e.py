@@ -1,0 +1,162 @@
+"""Train, evaluate and predict every classification task through both scripts, on tiny models."""
+import math
+import os
+import sys
+
+import pytest
+
+from cluebench import classification as clue, results
+from cluebench.fileio import read_jsonl as read_records
+from helpers import load_script, log_field, read_jsonl, run_python
+
+CLASSIFIER = load_script("classification/run_clue_classifier.py")
+TRAINER = load_script("classification/run_clue_classifier_trainer.py")
+ARCH = {task: ("ernie", "bert")[i % 2] for i, task in enumerate(clue.TASKS)}
+
+
+def common_args(task, model, data, out):
+    return ["--task_name", task.upper(), "--model_name_or_path", model, "--data_dir", data, "--device", "cpu",
+            "--output_dir", str(out), "--max_seq_length", "64"]
+
+
+def file_ids(data, task, split):
+    return [r["id"] for _, r in read_records(clue.split_file(task, split, data))]
+
+
+def check_prediction_files(out, data, task):
+    """Every leaderboard file of the task holds exactly the test file's ids, in order, and valid labels."""
+    files = clue.prediction_splits(task, data)
+    assert len(files) == (2 if task in ("tnews", "cluewsc2020") else 1)
+    contents = {}
+    for split, filename in files:
+        lines = read_jsonl(os.path.join(out, filename))
+        assert [line["id"] for line in lines] == file_ids(data, task, split)
+        assert set(line["label"] for line in lines) <= set(clue.label_list(task))
+        contents[filename] = lines
+    return contents
+
+
+@pytest.mark.parametrize("task", clue.TASKS)
+def test_argparse_script(task, tiny_models, synthetic_data, tmp_path, log_lines):
+    out = tmp_path / "out"
+    CLASSIFIER.main(common_args(task, tiny_models[ARCH[task]], synthetic_data, out) + [
+        "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "2", "--batch_size", "16",
+        "--learning_rate", "5e-3", "--save_steps", "3", "--logging_steps", "2"])
+    lines = log_lines()
+
+    record = results.read_record(str(out / results.FILENAME))
+    n_train = 61 if task in clue.DASH_LABEL_TASKS else 64
+    n_dev = 29 if task in clue.DASH_LABEL_TASKS else 32
+    total = 2 * math.ceil(n_train / 16)
+    assert record["data"] == {"train_examples": n_train, "dev_examples": n_dev, "dev_dropped": 32 - n_dev}
+    assert [h["step"] for h in record["history"]] == [s for s in range(1, total + 1) if s % 3 == 0 or s == total]
+    for h in record["history"]:  # each accuracy is a whole number of correct dev examples
+        assert abs(h["metrics"]["acc"] * n_dev / 100 - round(h["metrics"]["acc"] * n_dev / 100)) < 1e-6
+    best = max(record["history"], key=lambda h: h["metrics"]["acc"])  # max() keeps the first: strict >
+    assert (record["best"]["step"], record["best"]["metrics"]) == (best["step"], best["metrics"])
+    assert record["hyperparameters"]["learning_rate"] == 5e-3 and record["throughput"]["optimizer_steps"] == total
+
+    # Log: the --do_eval line reports the best checkpoint, and best_result ends the run as field 7.
+    do_eval_line = [line for line in lines if " - eval loss: " in line][-1]
+    assert float(do_eval_line.split("acc: ")[1].split(",")[0]) * 100 == pytest.approx(best["metrics"]["acc"])
+    assert log_field(lines[-1], 6) == "best_result:"
+    assert log_field(lines[-1], 7).startswith(record["best"]["value"])
+
+    predicted = check_prediction_files(out, synthetic_data, task)
+    # Predicting again from the saved best checkpoint gives the same files: the in-run prediction used
+    # the best weights, in eval mode (dropout on would make the two differ).
+    again = tmp_path / "again"
+    CLASSIFIER.main(common_args(task, str(out), synthetic_data, again) + ["--do_predict"])
+    assert check_prediction_files(again, synthetic_data, task) == predicted
+    assert not os.path.exists(again / results.FILENAME)  # no training, no record
+
+
+@pytest.mark.parametrize("task", clue.TASKS)
+def test_trainer_script(task, tiny_models, synthetic_data, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", [
+        "run_clue_classifier_trainer.py", "--dataset", f"clue {task}", "--data_dir", synthetic_data,
+        "--model_name_or_path", tiny_models[ARCH[task]], "--output_dir", str(out), "--device", "cpu",
+        "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "2", "--learning_rate", "5e-3",
+        "--warmup_ratio", "0.1", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
+        "--logging_steps", "4", "--save_steps", "4", "--metric_for_best_model", "eval_accuracy",
+        "--load_best_model_at_end", "--save_total_limit", "2", "--report_to", "none", "--disable_tqdm", "True",
+        "--max_seq_length", "64"])
+    TRAINER.main()
+    predicted = check_prediction_files(out, synthetic_data, task)
+    assert len([d for d in os.listdir(out) if d.startswith("checkpoint-")]) <= 2  # save_total_limit honoured
+    record = results.read_record(str(out / results.FILENAME))
+    assert record["best"]["metrics"]["acc"] == max(h["metrics"]["acc"] for h in record["history"])
+    # The argparse script, predicting from the model the Trainer saved, writes the same files.
+    again = tmp_path / "again"
+    CLASSIFIER.main(common_args(task, str(out), synthetic_data, again) + ["--do_predict"])
+    assert check_prediction_files(again, synthetic_data, task) == predicted
+
+
+def test_learns_synthetic_tnews(tiny_models, tmp_path):
+    """A tiny model must beat the majority class by far on a learnable synthetic task."""
+    from cluebench import synthetic
+
+    data = synthetic.write_task(str(tmp_path / "data"), "tnews", n_train=480, n_dev=120)
+    out = tmp_path / "out"
+    CLASSIFIER.main(common_args("tnews", tiny_models["ernie"], data, out) + [
+        "--do_train", "--num_train_epochs", "8", "--batch_size", "16", "--learning_rate", "5e-3",
+        "--save_steps", "60", "--save_best_model", "false"])
+    dev_labels = [r["label"] for _, r in read_records(os.path.join(data, "dev.json"))]
+    majority = max(dev_labels.count(label) for label in set(dev_labels)) / len(dev_labels)
+    assert majority == 8 / 120
+    record = results.read_record(str(out / results.FILENAME))
+    assert record["best"]["metrics"]["acc"] >= 90.0
+    assert not os.path.exists(out / "model_state.pdparams")  # --save_best_model false
+
+
+def test_accumulation_and_dropout(tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
+    CLASSIFIER.main(common_args("afqmc", tiny_models["bert"], synthetic_data, out) + [
+        "--do_train", "--num_train_epochs", "1", "--batch_size", "15", "--gradient_accumulation_steps", "3",
+        "--dropout", "0.0", "--save_steps", "100"])
+    record = results.read_record(str(out / results.FILENAME))
+    # micro-batches of 5: 13 per epoch; groups of 3 → 5 updates (the last one of a single batch)
+    assert record["throughput"]["optimizer_steps"] == 5 and [h["step"] for h in record["history"]] == [5]
+
+
+def test_bad_label_fails_cleanly(tiny_models, synthetic_data, tmp_path):
+    data = tmp_path / "data" / "tnews_public"
+    data.mkdir(parents=True)
+    for name in ("dev.json", "test.json"):
+        (data / name).write_text(open(os.path.join(synthetic_data, "tnews_public", name), encoding="utf-8").read(),
+                                 encoding="utf-8")
+    lines = open(os.path.join(synthetic_data, "tnews_public", "train.json"), encoding="utf-8").read().splitlines()
+    lines[4] = lines[4].replace('"label": "', '"label": "9')
+    (data / "train.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_python(["classification/run_clue_classifier.py"] + common_args("tnews", tiny_models["ernie"],
+                                                                              str(data), out) + ["--do_train"])
+    assert proc.returncode == 2
+    assert f"error: {data / 'train.json'}:5: field 'label': label '9" in proc.stderr
+    assert not out.exists()  # nothing written
+
+
+def test_gpu_without_gpu_is_a_clear_error(tiny_models, synthetic_data, tmp_path):
+    proc = run_python(["classification/run_clue_classifier.py", "--task_name", "tnews", "--model_name_or_path",
+                       tiny_models["ernie"], "--data_dir", synthetic_data, "--do_train", "--device", "gpu"])
+    assert proc.returncode != 0 and "no GPU is visible; use --device cpu" in proc.stderr
+
+
+def test_two_processes(tiny_models, synthetic_data, tmp_path):
+    """paddle.distributed.launch with two CPU ranks: both train, rank 0 alone evaluates, saves and reports."""
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    proc = run_python(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
+                       "classification/run_clue_classifier.py"] + common_args("tnews", tiny_models["ernie"],
+                                                                              synthetic_data, out) +
+                      ["--do_train", "--do_predict", "--batch_size", "16", "--num_train_epochs", "2",
+                       "--logging_steps", "1", "--save_steps", "2"], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rank0 = open(logs / "workerlog.0", encoding="utf-8").read().splitlines()
+    rank1 = open(logs / "workerlog.1", encoding="utf-8").read()
+    assert log_field(rank0[-1], 6) == "best_result:", rank0[-5:]
+    assert "rank_id: 1" in rank1 and "best_result" not in rank1 and "eval loss" not in rank1
+    record = results.read_record(str(out / results.FILENAME))
+    # 64 examples over 2 ranks of 16: 2 steps an epoch
+    assert record["throughput"]["world_size"] == 2 and [h["step"] for h in record["history"]] == [2, 4]
+    check_prediction_files(out, synthetic_data, "tnews")
