@@ -84,6 +84,18 @@ def evaluate(model, features, args, collate):
     return loss_and_accuracy(logits, np.array([f["labels"] for f in features]))
 
 
+def train_loader(features, micro_batch_size, collate):
+    """Shuffled, dynamically padded micro-batches; each rank takes its share."""
+    dataset = MapDataset(features)
+    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=micro_batch_size, shuffle=True)
+    return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, return_list=True)
+
+
+def compute_loss(model, batch):
+    logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+    return F.cross_entropy(logits, batch["labels"])
+
+
 def train(args, model, tokenizer, collate, rank, world_size):
     train_set, _ = clue.load_split(args.task_name, "train", args.data_dir)
     dev_set, dropped = clue.load_split(args.task_name, "dev", args.data_dir)
@@ -92,9 +104,7 @@ def train(args, model, tokenizer, collate, rank, world_size):
     logger.info(f"{args.task_name}: {len(train_features)} train and {len(dev_features)} dev examples")
 
     gas = args.gradient_accumulation_steps
-    dataset = MapDataset(train_features)
-    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=args.batch_size // gas, shuffle=True)
-    loader = paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, return_list=True)
+    loader = train_loader(train_features, args.batch_size // gas, collate)
     total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps)
     scheduler, optimizer = training.build_optimizer(model, args, total_steps)
     if world_size > 1:
@@ -113,10 +123,6 @@ def train(args, model, tokenizer, collate, rank, world_size):
         logger.info(f"eval done total : {time.time() - tic} s")
         if tracker.update(model, {"acc": acc * 100}, step, epoch, loss) and args.save_best_model:
             atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
-
-    def compute_loss(model, batch):
-        logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-        return F.cross_entropy(logits, batch["labels"])
 
     start = time.time()
     stats = training.train_loop(
