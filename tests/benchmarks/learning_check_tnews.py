@@ -1,0 +1,71 @@
+"""Does a tiny model learn real TNEWS on the CPU? Not run in CI (a few minutes).
+
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/learning_check_tnews.py
+
+The official TNEWS train set is not in the test data, so: train on the FewCLUE TNEWS sample plus
+the first 6000 dev examples, evaluate on the other 4000 dev examples, and compare the best dev
+accuracy with the majority-class accuracy of that same evaluation set. The model is a random
+2-layer BERT (hidden 128) over the bert-base-chinese vocabulary; it is trained with
+classification/run_clue_classifier.py itself.
+"""
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from helpers import ROOT  # noqa: E402
+
+sys.path.insert(0, ROOT)
+import cluebench  # noqa: E402,F401
+from cluebench import results  # noqa: E402
+from cluebench.fileio import read_jsonl  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--dev_train", type=int, default=6000, help="dev examples moved into training")
+    opts = parser.parse_args()
+    clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
+    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
+    import paddle
+
+    dev = [r for _, r in read_jsonl(os.path.join(clue_data, "tnews_public", "dev.json"))]
+    few = [r for _, r in read_jsonl(os.path.join(clue_data, "fewclue", "tnews", "train_few_all.json"))]
+    train, evaluation = few + dev[:opts.dev_train], dev[opts.dev_train:]
+    with tempfile.TemporaryDirectory() as work:
+        data = os.path.join(work, "tnews_public")
+        os.makedirs(data)
+        for name, records in (("train.json", train), ("dev.json", evaluation)):
+            with open(os.path.join(data, name), "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        model = os.path.join(work, "model")
+        tokenizer = BertTokenizer(os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt"))
+        paddle.seed(0)
+        BertModel(BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=128, num_hidden_layers=2,
+                             num_attention_heads=2, intermediate_size=512)).save_pretrained(model)
+        tokenizer.save_pretrained(model)
+        out = os.path.join(work, "out")
+        subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+                        "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
+                        "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
+                        "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps", "100",
+                        "--logging_steps", "100", "--save_best_model", "false"], check=True)
+        record = results.read_record(os.path.join(out, results.FILENAME))
+    counts = collections.Counter(str(r["label"]) for r in evaluation)
+    label, n = counts.most_common(1)[0]
+    print(f"\n| train examples | eval examples | majority class ({label}) acc | best dev acc (step) | "
+          f"train ex/s | wall time |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {len(train)} | {len(evaluation)} | {100 * n / len(evaluation):.2f} | {record['best']['value']} "
+          f"({record['best']['step']}) | {record['throughput']['train_examples_per_s']:.0f} | "
+          f"{record['wall_time_s']:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()
