@@ -108,3 +108,99 @@ def write_task(data_dir, task, n_train=64, n_dev=32, n_test=24, seed=0):
     if task == "tnews":
         dump("labels.json", [{"label": label, "label_desc": f"desc_{label}"} for label in labels])
     return folder
+
+
+def _dump_json(path, obj, lines=False):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        if lines:
+            f.writelines(json.dumps(o, ensure_ascii=False) + "\n" for o in obj)
+        else:
+            json.dump(obj, f, ensure_ascii=False)
+
+
+def write_cmrc2018(data_dir, n_train=24, n_dev=12, n_test=8, seed=0):
+    """SQuAD-style CMRC2018 files; each dev question has three gold answers, one marked -1 as in real dev."""
+    rng = random.Random(f"cmrc-{seed}")
+    folder = os.path.join(data_dir, "cmrc2018_public")
+
+    def split(name, n, answers_per_question, test=False):
+        paragraphs = []
+        for p in range(n):
+            context = _sentence(rng, None, 60, 160)
+            qas = []
+            for q in range(2):
+                start = rng.randrange(len(context) - 6)
+                text = context[start:start + rng.randint(2, 5)]
+                golds = [{"text": text, "answer_start": start}] * answers_per_question
+                if answers_per_question > 1:
+                    golds[-1] = {"text": text + "。", "answer_start": -1}  # paraphrased gold, no position
+                if test:
+                    golds = [{"text": f"FAKE_ANSWER_{k}", "answer_start": -1} for k in (1, 2, 3)]
+                qas.append({"question": text[:1] + _sentence(rng, None, 4, 10) + "？",
+                            "id": f"{name.upper()}_{p}_QUERY_{q}", "answers": golds})
+            paragraphs.append({"id": f"{name.upper()}_{p}", "context": context, "qas": qas})
+        _dump_json(os.path.join(folder, f"{name}.json"),
+                   {"version": "v1.0", "data": [{"paragraphs": [p], "id": p["id"], "title": "t"} for p in paragraphs]})
+
+    split("train", n_train, 1)
+    split("dev", n_dev, 3)
+    split("test", n_test, 1, test=True)
+    return folder
+
+
+def write_c3(data_dir, n_train=16, n_dev=8, n_test=6, seed=0):
+    """C3 files: d-/m- train and dev documents with 2 to 4 choices per question, test1.1 with question ids."""
+    rng = random.Random(f"c3-{seed}")
+    folder = os.path.join(data_dir, "c3_public")
+    question_id = iter(range(500, 10 ** 6, 7))
+
+    def documents(n, test):
+        docs = []
+        for d in range(n):
+            turns = [_sentence(rng, None, 8, 30) for _ in range(rng.randint(1, 3))]
+            questions = []
+            for _ in range(rng.randint(1, 2)):
+                choices = list(dict.fromkeys(_sentence(rng, None, 2, 5) for _ in range(rng.randint(2, 4))))
+                item = {"question": _sentence(rng, None, 4, 10) + "?", "choice": choices}
+                if test:
+                    item["id"] = next(question_id)
+                else:
+                    item["answer"] = rng.choice(choices)
+                questions.append(item)
+            docs.append([turns, questions] if test else [turns, questions, f"{d}-{rng.randint(1, 999)}"])
+        return docs
+
+    for prefix in ("d", "m"):
+        _dump_json(os.path.join(folder, f"{prefix}-train.json"), documents(n_train // 2, False))
+        _dump_json(os.path.join(folder, f"{prefix}-dev.json"), documents(n_dev // 2, False))
+    _dump_json(os.path.join(folder, "test1.1.json"), documents(n_test, True))
+    return folder
+
+
+def write_chid(data_dir, n_train=8, n_dev=4, n_test=3, seed=0):
+    """CHID files: rows of 10 candidate idioms and passages with #idiomNNNNNN# blanks, answers apart."""
+    rng = random.Random(f"chid-{seed}")
+    folder = os.path.join(data_dir, "chid_public")
+
+    def split(name, n, first_tag, labelled):
+        rows, answers, tag = [], {}, first_tag
+        for _ in range(n):
+            candidates = ["".join(rng.choice(FILLER) for _ in range(4)) for _ in range(10)]
+            passages, used = [], rng.sample(range(10), 10)
+            for _ in range(rng.randint(1, 2)):
+                text = _sentence(rng, None, 5, 30)
+                for _ in range(rng.randint(1, 3)):
+                    text += f"#idiom{tag:06d}#“{_sentence(rng, None, 5, 30)}”"
+                    answers[f"#idiom{tag:06d}#"] = used.pop()
+                    tag += 1
+                passages.append(text)
+            rows.append({"candidates": candidates, "content": passages})
+        _dump_json(os.path.join(folder, f"{name}.json"), rows, lines=True)
+        if labelled:
+            _dump_json(os.path.join(folder, f"{name}_answer.json"), answers)
+
+    split("train", n_train, 0, True)
+    split("dev", n_dev, 300000, True)
+    split("test1.1", n_test, 577157, False)
+    return folder

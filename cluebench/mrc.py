@@ -1,0 +1,481 @@
+"""CMRC2018, C3 and CHID: official files, features, the on-disk feature cache, decoding.
+
+Features are built with cluebench.fast_tokenizer (Rust WordPiece, PaddleNLP-exact) a chunk of
+examples at a time, stored as compact numpy columns, and cached on disk under a key made of
+what decides them: task, split, the data files' content, the vocabulary, max_seq_length and
+doc_stride. Hyper-parameters never enter the key, so a grid builds each split once.
+"""
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+from paddlenlp.utils.log import logger
+from tqdm.auto import tqdm
+
+from .fileio import DataError, atomic_write, read_jsonl
+
+FEATURE_VERSION = 1  # bump when the feature layout changes: old caches are then ignored
+CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
+C3_FILLER = "无效答案"  # pads C3 questions to four choices
+CHID_TAG = re.compile(r"#idiom\d{6}#")
+CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
+
+# Official file names per split, under <data_dir>/<task>_public/ or <data_dir>/.
+FILES = {
+    "cmrc2018": {"train": ["train.json"], "dev": ["dev.json"], "test": ["test.json"]},
+    "c3": {"train": ["d-train.json", "m-train.json"], "dev": ["d-dev.json", "m-dev.json"],
+           "test1.1": ["test1.1.json"], "test1.0": ["test1.0.json"]},
+    "chid": {"train": ["train.json", "train_answer.json"], "dev": ["dev.json", "dev_answer.json"],
+             "test1.1": ["test1.1.json"], "test1.0": ["test1.0.json"]},
+}
+PREDICTION_FILES = {"cmrc2018": {"test": "cmrc2018_predict.json"},
+                    "c3": {"test1.1": "c311_predict.json", "test1.0": "c310_predict.json"},
+                    "chid": {"test1.1": "chid11_predict.json", "test1.0": "chid10_predict.json"}}
+
+
+def split_files(task, split, data_dir):
+    folder = os.path.join(data_dir, f"{task}_public")
+    root = folder if os.path.isdir(folder) else data_dir
+    return [os.path.join(root, name) for name in FILES[task][split]]
+
+
+def prediction_splits(task, data_dir):
+    """[(split, file name)]: test1.0 only where its file exists."""
+    return [(split, name) for split, name in PREDICTION_FILES[task].items()
+            if split != "test1.0" or os.path.isfile(split_files(task, split, data_dir)[0])]
+
+
+def read_json(path):
+    if not os.path.isfile(path):
+        raise DataError(path, "file not found")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "truncated JSON" if e.pos >= len(text.rstrip()) else f"not valid JSON ({e.msg})"
+        raise DataError(path, f"{what} at line {e.lineno}, column {e.colno}") from None
+
+
+# ---------------------------------------------------------------- examples
+@dataclass
+class QAExample:
+    id: str
+    context: str
+    question: str
+    answers: List[str]
+    answer_start: Optional[int]  # of the first answer; None where the file gives -1 (no position)
+
+
+@dataclass
+class ChoiceExample:
+    id: object
+    context: str
+    question: str
+    choices: List[str]  # padded to four with C3_FILLER
+    label: Optional[int]
+
+
+@dataclass
+class ClozeRow:
+    candidates: List[str]
+    passages: List[str]
+    tags: List[str]  # blank tags in order of appearance
+    labels: Optional[List[int]]  # candidate index per blank
+
+
+def read_cmrc(path, check_starts):
+    """SQuAD-style CMRC2018 questions. check_starts: answers must sit at answer_start (training data)."""
+    data = read_json(path)
+    examples = []
+    for article in data.get("data", []) if isinstance(data, dict) else []:
+        for paragraph in article["paragraphs"]:
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                answers = qa.get("answers") or []
+                start = None
+                if check_starts:
+                    if not answers:
+                        raise DataError(path, f"question {qa['id']}: no answer", field="answers")
+                    first = answers[0]
+                    if first["answer_start"] != -1:
+                        start = first["answer_start"]
+                        if context[start:start + len(first["text"])] != first["text"]:
+                            raise DataError(path, f"question {qa['id']}: answer {first['text']!r} is not at "
+                                                  f"answer_start {start} (found "
+                                                  f"{context[start:start + len(first['text'])]!r})",
+                                            field="answers")
+                examples.append(QAExample(qa["id"], context, qa["question"].strip(),
+                                          [a["text"] for a in answers], start))
+    if not examples:
+        raise DataError(path, "no questions found (expected SQuAD-style {'data': [{'paragraphs': ...}]})")
+    return examples
+
+
+def read_c3(paths, labelled):
+    """C3 questions: [turns, [{question, choice, answer | id}], document id] records."""
+    examples = []
+    for path in paths:
+        for d, record in enumerate(read_json(path)):
+            context = "\n".join(record[0]).lower()
+            for q, item in enumerate(record[1]):
+                where = f"document {d}, question {q}"
+                choices = [c.lower() for c in item["choice"]][:4]
+                label = None
+                if labelled:
+                    answer = item.get("answer", "").lower()
+                    if answer not in choices:
+                        raise DataError(path, f"{where}: answer {answer!r} is not among the choices {choices}",
+                                        field="answer")
+                    label = choices.index(answer)
+                question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")
+                examples.append(ChoiceExample(question_id, context, item["question"].lower(),
+                                              choices + [C3_FILLER] * (4 - len(choices)), label))
+    return examples
+
+
+def read_chid(paths, labelled):
+    """CHID rows: JSON lines of {candidates, content}, answers from the *_answer.json tag map."""
+    answers = read_json(paths[1]) if labelled else {}
+    rows = []
+    for line, record in read_jsonl(paths[0]):
+        candidates, passages = record["candidates"], record["content"]
+        tags = [t for p in passages for t in CHID_TAG.findall(p)]
+        labels = None
+        if labelled:
+            labels = []
+            for tag in tags:
+                if tag not in answers:
+                    raise DataError(paths[0], f"blank {tag} has no answer in {paths[1]}", line=line, field="content")
+                if not isinstance(answers[tag], int) or not 0 <= answers[tag] < len(candidates):
+                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is outside the "
+                                              f"{len(candidates)} candidates", field=tag)
+                labels.append(answers[tag])
+        rows.append(ClozeRow(candidates, passages, tags, labels))
+    return rows
+
+
+def load_examples(task, split, data_dir):
+    paths = split_files(task, split, data_dir)
+    labelled = not split.startswith("test")
+    if task == "cmrc2018":
+        return read_cmrc(paths[0], check_starts=split == "train")
+    if task == "c3":
+        return read_c3(paths, labelled)
+    return read_chid(paths, labelled)
+
+
+# ---------------------------------------------------------------- ragged feature columns
+class Features:
+    """Named numpy columns, one entry per feature. A ragged column (token sequences) is stored as
+    values + row splits; a feature owns `group` consecutive rows of it (1, 4 or 10)."""
+
+    def __init__(self, columns, group=1):
+        self.columns, self.group = columns, group
+        self.size = len(next(v for k, v in columns.items() if not k.endswith((".values", ".splits"))))
+
+    def __len__(self):
+        return self.size
+
+    def rows(self, name, index):
+        values, splits = self.columns[name + ".values"], self.columns[name + ".splits"]
+        first = index * self.group
+        return [values[splits[r]:splits[r + 1]] for r in range(first, first + self.group)]
+
+    def lengths(self, name="input_ids"):
+        splits = self.columns[name + ".splits"]
+        return (splits[1:] - splits[:-1]).reshape(-1, self.group).max(1)
+
+    def __getitem__(self, key):
+        return self.columns[key]
+
+
+class FeatureBuilder:
+    """Collects features chunk by chunk into compact arrays."""
+
+    def __init__(self, ragged, plain):
+        self.ragged = {name: ([], dtype) for name, dtype in ragged.items()}
+        self.plain = {name: ([], dtype) for name, dtype in plain.items()}
+
+    def add(self, **values):
+        for name, value in values.items():
+            (self.ragged.get(name) or self.plain[name])[0].append(value)
+
+    def build(self, group=1):
+        columns = {}
+        for name, (rows, dtype) in self.ragged.items():
+            lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
+            columns[name + ".splits"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            columns[name + ".values"] = (np.concatenate([np.asarray(r, dtype) for r in rows])
+                                         if rows else np.zeros(0, dtype))
+        for name, (rows, dtype) in self.plain.items():
+            columns[name] = np.asarray(rows, dtype=dtype)
+        return Features(columns, group)
+
+
+def _special_ids(tokenizer):
+    return tokenizer.cls_token_id, tokenizer.sep_token_id
+
+
+def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, path="CMRC2018"):
+    """Windows of PaddleNLP's doc_stride meaning: the question whole, the context cut into windows of
+    L = max_seq_length - len(question) - 3 tokens whose starts are min(L, doc_stride) apart."""
+    cls, sep = _special_ids(encoder.tokenizer)
+    out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8, "offsets": np.int32},
+                         {"start_positions": np.int32, "end_positions": np.int32, "example_index": np.int32})
+    for first in tqdm(range(0, len(examples), CHUNK), desc="CMRC2018 features", disable=None, leave=False):
+        chunk = examples[first:first + CHUNK]
+        questions = encoder.encode([e.question for e in chunk])
+        contexts = encoder.encode([e.context for e in chunk])
+        for i, (example, (q_ids, _), (c_ids, c_offsets)) in enumerate(zip(chunk, questions, contexts)):
+            room = max_seq_length - len(q_ids) - 3
+            if room < 1:
+                raise DataError(path, f"question {example.id}: its {len(q_ids)} tokens leave no room for the "
+                                      f"context at max_seq_length {max_seq_length}", field="question")
+            start = 0
+            while True:
+                length = min(room, len(c_ids) - start)
+                window = slice(start, start + length)
+                ids = [cls] + q_ids + [sep] + c_ids[window] + [sep]
+                types = [0] * (len(q_ids) + 2) + [1] * (length + 1)
+                offsets = [(-1, -1)] * (len(q_ids) + 2) + list(c_offsets[window]) + [(-1, -1)]
+                s = e = 0
+                if with_labels and example.answer_start is not None and length > 0:
+                    s, e = _answer_tokens(example, c_offsets, start, length, len(q_ids) + 2)
+                out.add(input_ids=ids, token_type_ids=types, offsets=np.asarray(offsets, np.int32).ravel(),
+                        start_positions=s, end_positions=e, example_index=first + i)
+                if start + length >= len(c_ids):
+                    break
+                start += min(length, doc_stride)
+    return out.build()
+
+
+def _answer_tokens(example, offsets, start, length, shift):
+    """Token positions of the first answer inside the window, or (0, 0) ([CLS]) if it is not wholly inside."""
+    begin, end = example.answer_start, example.answer_start + len(example.answers[0])
+    last = start + length - 1
+    if not (offsets[start][0] <= begin and offsets[last][1] >= end):
+        return 0, 0
+    s = start
+    while s <= last and offsets[s][0] <= begin:
+        s += 1
+    e = last
+    while e >= start and offsets[e][1] >= end:
+        e -= 1
+    return s - 1 - start + shift, e + 1 - start + shift
+
+
+def truncate_longest(lists, budget):
+    """Pop the last item of the currently longest list until the total fits; ties go to the earlier list."""
+    while sum(len(x) for x in lists) > budget:
+        max(lists, key=len).pop()
+
+
+def c3_features(examples, encoder, max_seq_length):
+    """[CLS] context [SEP] question [SEP] choice [SEP] per choice; context and question are truncated
+    once for the four choices together, as upstream (the most truncated version serves all four)."""
+    cls, sep = _special_ids(encoder.tokenizer)
+    out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8}, {"labels": np.int64})
+    for first in tqdm(range(0, len(examples), CHUNK), desc="C3 features", disable=None, leave=False):
+        chunk = examples[first:first + CHUNK]
+        texts = [t for e in chunk for t in [e.context, e.question] + e.choices]
+        encoded = [ids for ids, _ in encoder.encode(texts)]
+        for i, example in enumerate(chunk):
+            context, question, *choices = [list(x) for x in encoded[i * 6:(i + 1) * 6]]
+            for choice in choices:
+                truncate_longest([context, question, choice], max_seq_length - 4)
+            for choice in choices:
+                out.add(input_ids=[cls] + context + [sep] + question + [sep] + choice + [sep],
+                        token_type_ids=[0] * (len(context) + 2) + [1] * (len(question) + len(choice) + 2))
+            out.add(labels=-1 if example.label is None else example.label)
+    return out.build(group=4)
+
+
+CHID_PUNCTUATION = [("“", '"'), ("”", '"'), ("——", "--"), ("—", "-"), ("―", "-"), ("…", "..."),
+                    ("‘", "'"), ("’", "'")]
+
+
+def chid_features(rows, encoder, max_seq_length):
+    """One feature per blank: for each candidate, [CLS] idiom [SEP] left [unused1] right [SEP], where
+    left/right are N = max_seq_length - 8 context tokens around the blank (half each side, shifted
+    near the edges) and every other blank inside the window is four [MASK]s."""
+    tokenizer = encoder.tokenizer
+    cls, sep = _special_ids(tokenizer)
+    marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
+    if marker == tokenizer.unk_token_id:
+        raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
+    budget = max_seq_length - 8
+    out = FeatureBuilder({"input_ids": np.int32}, {"labels": np.int64, "row": np.int32, "tag": str})
+    for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
+        chunk = rows[first:first + CHUNK]
+        pieces, layout = [], []
+        for row in chunk:
+            for passage in row.passages:
+                for old, new in CHID_PUNCTUATION:
+                    passage = passage.replace(old, new)
+                parts = CHID_TAG.split(passage)
+                layout.append((len(pieces), len(parts)))
+                pieces.extend(parts)
+        encoded = [ids for ids, _ in encoder.encode(pieces)]
+        candidate_ids = encoder.encode([c for row in chunk for c in row.candidates])
+        passage_index, candidate_index = 0, 0
+        for r, row in enumerate(chunk):
+            idioms = [ids for ids, _ in candidate_ids[candidate_index:candidate_index + len(row.candidates)]]
+            candidate_index += len(row.candidates)
+            blank = 0
+            for _ in row.passages:
+                start, count = layout[passage_index]
+                passage_index += 1
+                tokens = []  # token ids, with -1 standing for a blank
+                for k in range(count):
+                    if k:
+                        tokens.append(-1)
+                    tokens.extend(encoded[start + k])
+                for position in [p for p, t in enumerate(tokens) if t == -1]:
+                    left_n = min(budget // 2, position)
+                    right_n = min(budget - left_n, len(tokens) - position - 1)
+                    left_n = min(budget - right_n, position)
+                    left = _masked(tokens[position - left_n:position], mask)[-left_n:] if left_n else []
+                    right = _masked(tokens[position + 1:position + 1 + right_n], mask)[:right_n]
+                    for idiom in idioms:
+                        out.add(input_ids=[cls] + idiom + [sep] + left + [marker] + right + [sep])
+                    out.add(labels=-1 if row.labels is None else row.labels[blank], row=first + r,
+                            tag=row.tags[blank])
+                    blank += 1
+    return out.build(group=len(rows[0].candidates) if rows else 10)
+
+
+def _masked(tokens, mask):
+    return [m for t in tokens for m in ([mask] * 4 if t == -1 else [t])]
+
+
+def chid_assign(logits):
+    """Best-first assignment of candidates to the blanks of one passage group: logits [blanks, candidates]
+    -> the candidate index per blank, each candidate used at most once while any is left."""
+    blanks, candidates = logits.shape
+    order = np.argsort(-logits, axis=None, kind="stable")
+    chosen, used = [-1] * blanks, set()
+    for flat in order:
+        b, c = divmod(int(flat), candidates)
+        if chosen[b] == -1 and c not in used:
+            chosen[b] = c
+            used.add(c)
+    for b in range(blanks):  # more blanks than candidates: fall back to the best candidate
+        if chosen[b] == -1:
+            chosen[b] = int(np.argmax(logits[b]))
+    return chosen
+
+
+# ---------------------------------------------------------------- cache
+def default_cache_dir():
+    return os.environ.get("CLUEBENCH_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "cluebench"))
+
+
+def _digest(*parts):
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
+    return h.hexdigest()
+
+
+def file_digest(paths):
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def vocab_digest(tokenizer):
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    basic = getattr(tokenizer, "basic_tokenizer", None)
+    return _digest(type(tokenizer).__name__, vocab, getattr(basic, "do_lower_case", None))
+
+
+def cache_key(task, split, paths, tokenizer, max_seq_length, doc_stride=None):
+    """What decides the features, and nothing else (no learning rate, batch size, seed or num_proc)."""
+    return {"version": FEATURE_VERSION, "task": task, "split": split, "data": file_digest(paths),
+            "vocab": vocab_digest(tokenizer), "max_seq_length": max_seq_length, "doc_stride": doc_stride}
+
+
+def cache_path(cache_dir, key):
+    return os.path.join(cache_dir, f"{key['task']}-{key['split']}-{_digest(key)[:20]}.npz")
+
+
+def load_cached(path, key):
+    """Features from a complete cache file for this key, else None (missing, partial or corrupt)."""
+    try:
+        with np.load(path, allow_pickle=True) as archive:
+            if json.loads(str(archive["__key__"])) != key:
+                return None
+            group = int(archive["__group__"])
+            columns = {name: archive[name] for name in archive.files if not name.startswith("__")}
+        return Features(columns, group)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        logger.warning(f"feature cache {path} is unreadable ({type(e).__name__}: {e}); rebuilding it")
+        return None
+
+
+def save_cached(path, key, features):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, __key__=np.array(json.dumps(key)), __group__=np.array(features.group), **features.columns)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cached_features(key, build, cache_dir, overwrite=False):
+    """Features for key from cache_dir, built (and cached atomically) when missing or unusable."""
+    path = cache_path(cache_dir, key)
+    if not overwrite:
+        features = load_cached(path, key)
+        if features is not None:
+            logger.info(f"{key['task']} {key['split']}: {len(features)} features from cache {path}")
+            return features
+    features = build()
+    save_cached(path, key, features)
+    logger.info(f"{key['task']} {key['split']}: built {len(features)} features, cached in {path}")
+    return features
+
+
+def write_json(path, obj, **dump_options):
+    with atomic_write(path) as f:
+        json.dump(obj, f, **dump_options)
+        f.write("\n")
+
+
+def cmrc_answers(examples, feats, start_logits, end_logits, n_best_size, max_answer_length):
+    """{question id: answer text}: over all windows of a question, the top n_best_size starts and ends
+    whose span lies in the context, ends after it starts and spans at most max_answer_length tokens;
+    the highest start + end logit wins; "empty" where no span is valid (as upstream)."""
+    best = {}
+    for f in range(len(feats)):
+        example = int(feats["example_index"][f])
+        offsets = feats.rows("offsets", f)[0].reshape(-1, 2)
+        starts, ends = start_logits[f], end_logits[f]
+        top_starts = np.argsort(-starts, kind="stable")[:n_best_size]
+        top_ends = np.argsort(-ends, kind="stable")[:n_best_size]
+        for s in top_starts:
+            if offsets[s][0] < 0:
+                continue
+            for e in top_ends:
+                if offsets[e][0] < 0 or e < s or e - s + 1 > max_answer_length:
+                    continue
+                score = starts[s] + ends[e]
+                if example not in best or score > best[example][0]:
+                    best[example] = (score, examples[example].context[offsets[s][0]:offsets[e][1]])
+    return {e.id: best[i][1] if i in best else "empty" for i, e in enumerate(examples)}
