@@ -258,7 +258,9 @@ def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, pa
 
 def _answer_tokens(example, offsets, start, length, shift):
     """Token positions of the first answer inside the window, or (0, 0) ([CLS]) if it is not wholly inside."""
-    begin, end = example.answer_start, example.answer_start + len(example.answers[0])
+    text = example.answers[0]  # the span without surrounding whitespace, which no token covers
+    begin = example.answer_start + len(text) - len(text.lstrip())
+    end = example.answer_start + len(text.rstrip())
     last = start + length - 1
     if not (offsets[start][0] <= begin and offsets[last][1] >= end):
         return 0, 0

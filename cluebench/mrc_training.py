@@ -63,7 +63,10 @@ def setup(args):
 
 
 def features(args, task, split, tokenizer, build, world_size, doc_stride=None):
-    """(examples, features) of a split: rank 0 builds or loads the cache first, the others then load it."""
+    """(examples, features) of a split: rank 0 builds or loads the cache first, the others then load it.
+
+    Test splits are for rank 0 alone (it alone predicts): call them with world_size=1.
+    """
     examples = mrc.load_examples(task, split, args.data_dir)
     key = mrc.cache_key(task, split, mrc.split_files(task, split, args.data_dir)[:1], tokenizer,
                         args.max_seq_length, doc_stride)

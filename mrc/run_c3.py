@@ -40,8 +40,8 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model = AutoModelForMultipleChoice.from_pretrained(args.model_name_or_path, num_choices=4)
 
-    def split_features(split):
-        return features(args, TASK, split, tokenizer, world_size=world_size,
+    def split_features(split, ranks=world_size):
+        return features(args, TASK, split, tokenizer, world_size=ranks,
                         build=lambda examples, encoder: mrc.c3_features(examples, encoder, args.max_seq_length))
 
     def choices(model, feats):
@@ -69,7 +69,7 @@ def main(argv=None):
         return
     if args.do_predict:  # with the best dev weights when trained in this run
         for split, name in mrc.prediction_splits(TASK, args.data_dir):
-            examples, feats = split_features(split)
+            examples, feats = split_features(split, ranks=1)
             path = output_path(args, name)
             with atomic_write(path) as f:
                 for example, choice in zip(examples, choices(model, feats)):

@@ -50,8 +50,8 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model = AutoModelForMultipleChoice.from_pretrained(args.model_name_or_path, num_choices=10)
 
-    def split_features(split):
-        return features(args, TASK, split, tokenizer, world_size=world_size,
+    def split_features(split, ranks=world_size):
+        return features(args, TASK, split, tokenizer, world_size=ranks,
                         build=lambda rows, encoder: mrc.chid_features(rows, encoder, args.max_seq_length))
 
     start, tracker, stats, data, written = time.time(), None, None, {}, []
@@ -77,7 +77,7 @@ def main(argv=None):
         return
     if args.do_predict:  # keyed by the blank tags of the test file itself
         for split, name in mrc.prediction_splits(TASK, args.data_dir):
-            _, feats = split_features(split)
+            _, feats = split_features(split, ranks=1)
             chosen = assign(model, feats, args.eval_batch_size, make_collate(feats, tokenizer.pad_token_id, []))
             path = output_path(args, name)
             mrc.write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)

@@ -49,9 +49,9 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
 
-    def split_features(split, labels):
+    def split_features(split, labels, ranks=world_size):
         path = mrc.split_files(TASK, split, args.data_dir)[0]
-        return features(args, TASK, split, tokenizer, world_size=world_size, doc_stride=args.doc_stride,
+        return features(args, TASK, split, tokenizer, world_size=ranks, doc_stride=args.doc_stride,
                         build=lambda examples, encoder: mrc.cmrc_features(
                             examples, encoder, args.max_seq_length, args.doc_stride, labels, path))
 
@@ -90,7 +90,7 @@ def main(argv=None):
         return
     if args.do_predict:  # with the best dev weights when trained in this run
         for split, name in mrc.prediction_splits(TASK, args.data_dir):
-            examples, feats = split_features(split, labels=False)
+            examples, feats = split_features(split, labels=False, ranks=1)
             path = output_path(args, name)
             mrc.write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
             logger.info(f"wrote {len(examples)} answers for {split} to {path}")

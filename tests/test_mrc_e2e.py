@@ -1,0 +1,110 @@
+"""Train, evaluate and predict CMRC2018, C3 and CHID through their scripts, on tiny models."""
+import json
+import math
+import os
+
+import pytest
+
+from cluebench import mrc, results, synthetic
+from cluebench.fileio import read_jsonl
+from helpers import load_script, log_field, run_python
+
+TASKS = ("cmrc2018", "c3", "chid")
+SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
+TRAIN_COUNT = {"cmrc2018": "train_features", "c3": "train_questions", "chid": "train_blanks"}
+
+
+@pytest.fixture(scope="module")
+def mrc_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("mrc-data"))
+    synthetic.write_cmrc2018(root)
+    synthetic.write_c3(root)
+    synthetic.write_chid(root)
+    return root
+
+
+def task_args(task, model, data, out, cache, *extra):
+    args = ["--model_name_or_path", model, "--data_dir", data, "--device", "cpu", "--output_dir", str(out),
+            "--cache_dir", str(cache), "--max_seq_length", "64", "--eval_batch_size", "8", *extra]
+    return args + (["--doc_stride", "32"] if task == "cmrc2018" else [])
+
+
+def train_args(*extra):
+    return ["--do_train", "--num_train_epochs", "2", "--batch_size", "4", "--gradient_accumulation_steps", "1",
+            "--logging_steps", "2", "--learning_rate", "1e-3", *extra]
+
+
+def expected_ids(task, data):
+    """What a prediction file must be keyed by, in file order."""
+    if task == "cmrc2018":
+        return [e.id for e in mrc.load_examples(task, "test", data)]
+    if task == "c3":
+        return [q["id"] for doc in mrc.read_json(mrc.split_files(task, "test1.1", data)[0]) for q in doc[1]]
+    return [t for _, r in read_jsonl(mrc.split_files(task, "test1.1", data)[0]) for p in r["content"]
+            for t in mrc.CHID_TAG.findall(p)]
+
+
+def predicted_ids(task, path):
+    if task == "c3":
+        return [r["id"] for _, r in read_jsonl(path)]
+    with open(path, encoding="utf-8") as f:
+        return list(json.load(f))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_end_to_end(task, tiny_models, mrc_data, tmp_path, log_lines):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    SCRIPTS[task].main(task_args(task, tiny_models["ernie"], mrc_data, out, cache) + train_args("--do_predict"))
+    lines = log_lines()
+    record = results.read_record(str(out / results.FILENAME))
+    per_epoch = math.ceil(record["data"][TRAIN_COUNT[task]] / 4)
+    assert [h["step"] for h in record["history"]] == [per_epoch, 2 * per_epoch]  # after each epoch, the last too
+    key = "em" if task == "cmrc2018" else "acc"
+    assert record["best"]["metrics"][key] == max(h["metrics"][key] for h in record["history"])
+    assert log_field(lines[-1], 6) == "best_result:" and log_field(lines[-1], 7).startswith(record["best"]["value"])
+    if task == "cmrc2018":
+        assert "/" in record["best"]["value"] and (out / "prediction_validation.json").exists()
+
+    name = mrc.PREDICTION_FILES[task]["test" if task == "cmrc2018" else "test1.1"]
+    assert predicted_ids(task, out / name) == expected_ids(task, mrc_data)
+    # the in-run prediction used the best weights in eval mode: the saved best model predicts the same
+    again = tmp_path / "again"
+    SCRIPTS[task].main(task_args(task, str(out), mrc_data, again, cache, "--do_predict"))
+    assert (again / name).read_text(encoding="utf-8") == (out / name).read_text(encoding="utf-8")
+    assert any("features from cache" in line for line in log_lines()[len(lines):])
+
+
+def test_features_built_once_across_hyperparameters(tiny_models, mrc_data, tmp_path, log_lines):
+    cache = tmp_path / "cache"
+    for i, (lr, batch, seed) in enumerate([("1e-3", "4", "1"), ("3e-5", "2", "7")]):
+        before = len(log_lines())
+        SCRIPTS["c3"].main(task_args("c3", tiny_models["bert"], mrc_data, tmp_path / f"out{i}", cache,
+                                     "--num_proc", str(i + 1)) +
+                           ["--do_train", "--learning_rate", lr, "--batch_size", batch, "--seed", seed,
+                            "--num_train_epochs", "1", "--gradient_accumulation_steps", "1"])
+        built = [line for line in log_lines()[before:] if " built " in line]
+        assert len(built) == (2 if i == 0 else 0)  # train and dev, once
+    assert sorted(n.split("-")[1] for n in os.listdir(cache)) == ["dev", "train"]
+
+
+def test_max_steps_zero_trains_nothing(tiny_models, mrc_data, tmp_path, log_lines):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    SCRIPTS["cmrc2018"].main(task_args("cmrc2018", tiny_models["ernie"], mrc_data, out, cache) +
+                             ["--do_train", "--max_steps", "0"])
+    lines = log_lines()
+    assert not any("global step" in line or "eval done" in line for line in lines)
+    assert log_field(lines[-1], 7).startswith("0.00/0.00")
+    assert not (out / results.FILENAME).exists() and len(os.listdir(cache)) == 2
+
+
+def test_two_ranks_build_features_once(tiny_models, mrc_data, tmp_path):
+    out, logs, cache = tmp_path / "out", tmp_path / "logs", tmp_path / "cache"
+    proc = run_python(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
+                       "mrc/run_c3.py"] + task_args("c3", tiny_models["ernie"], mrc_data, out, cache) +
+                      train_args("--do_predict"), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rank0 = open(logs / "workerlog.0", encoding="utf-8").read()
+    rank1 = open(logs / "workerlog.1", encoding="utf-8").read()
+    assert rank0.count(" built ") == 3 and " built " not in rank1 and rank1.count("from cache") == 2
+    assert "eval acc" in rank0 and "eval acc" not in rank1 and "best_result" not in rank1
+    assert predicted_ids("c3", out / "c311_predict.json") == expected_ids("c3", mrc_data)
