@@ -195,27 +195,56 @@ class Features:
     def __getitem__(self, key):
         return self.columns[key]
 
+    def head(self, n):
+        """The first n features."""
+        columns = {}
+        for name, values in self.columns.items():
+            if name.endswith(".splits"):
+                columns[name] = values[:n * self.group + 1]
+                base = name[:-len(".splits")]
+                columns[base + ".values"] = self.columns[base + ".values"][:values[n * self.group]]
+            elif not name.endswith(".values"):
+                columns[name] = values[:n]
+        return Features(columns, self.group)
+
 
 class FeatureBuilder:
-    """Collects features chunk by chunk into compact arrays."""
+    """Collects features; flush() after each chunk turns its Python lists into compact arrays, so
+    memory holds the split's arrays and one chunk of Python objects, never the split as lists."""
 
     def __init__(self, ragged, plain):
-        self.ragged = {name: ([], dtype) for name, dtype in ragged.items()}
-        self.plain = {name: ([], dtype) for name, dtype in plain.items()}
+        self.dtypes = dict(ragged, **plain)
+        self.ragged = set(ragged)
+        self.pending = {name: [] for name in self.dtypes}
+        self.done = {name: [] for name in self.dtypes}  # compact pieces: values, and row lengths if ragged
+        self.lengths = {name: [] for name in ragged}
 
     def add(self, **values):
         for name, value in values.items():
-            (self.ragged.get(name) or self.plain[name])[0].append(value)
+            self.pending[name].append(value)
+
+    def flush(self):
+        for name, rows in self.pending.items():
+            if not rows:
+                continue
+            if name in self.ragged:
+                self.lengths[name].append(np.fromiter((len(r) for r in rows), np.int64, len(rows)))
+                self.done[name].append(np.concatenate([np.asarray(r, self.dtypes[name]) for r in rows]))
+            else:
+                self.done[name].append(np.asarray(rows, dtype=self.dtypes[name]))
+            self.pending[name] = []
 
     def build(self, group=1):
+        self.flush()
         columns = {}
-        for name, (rows, dtype) in self.ragged.items():
-            lengths = np.fromiter((len(r) for r in rows), np.int64, len(rows))
-            columns[name + ".splits"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            columns[name + ".values"] = (np.concatenate([np.asarray(r, dtype) for r in rows])
-                                         if rows else np.zeros(0, dtype))
-        for name, (rows, dtype) in self.plain.items():
-            columns[name] = np.asarray(rows, dtype=dtype)
+        for name, pieces in self.done.items():
+            values = np.concatenate(pieces) if pieces else np.zeros(0, self.dtypes[name])
+            if name in self.ragged:
+                lengths = np.concatenate(self.lengths[name]) if pieces else np.zeros(0, np.int64)
+                columns[name + ".splits"] = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+                columns[name + ".values"] = values
+            else:
+                columns[name] = values
         return Features(columns, group)
 
 
@@ -253,6 +282,7 @@ def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, pa
                 if start + length >= len(c_ids):
                     break
                 start += min(length, doc_stride)
+        out.flush()
     return out.build()
 
 
@@ -296,6 +326,7 @@ def c3_features(examples, encoder, max_seq_length):
                 out.add(input_ids=[cls] + context + [sep] + question + [sep] + choice + [sep],
                         token_type_ids=[0] * (len(context) + 2) + [1] * (len(question) + len(choice) + 2))
             out.add(labels=-1 if example.label is None else example.label)
+        out.flush()
     return out.build(group=4)
 
 
@@ -350,6 +381,7 @@ def chid_features(rows, encoder, max_seq_length):
                     out.add(labels=-1 if row.labels is None else row.labels[blank], row=first + r,
                             tag=row.tags[blank])
                     blank += 1
+        out.flush()
     return out.build(group=len(rows[0].candidates) if rows else 10)
 
 
