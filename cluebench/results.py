@@ -70,3 +70,11 @@ def read_record(path):
     if not isinstance(record, dict) or record.get("schema") != SCHEMA or record.get("status") != "complete":
         return None
     return record
+
+
+if __name__ == "__main__":  # `python -m cluebench.results complete PATH`: exit 0 if PATH is a complete record
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "complete":
+        sys.exit("usage: python -m cluebench.results complete PATH")
+    sys.exit(0 if read_record(sys.argv[2]) is not None else 1)

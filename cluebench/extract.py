@@ -1,0 +1,113 @@
+"""The best dev result per task of a grid run: spec §10's two tables, plus CSV and Markdown.
+
+    python -m cluebench.extract MODEL [--output_root ROOT]      (what extract_result.sh runs)
+
+Each job's result comes from its results record; where a record is missing (a log written by the
+upstream scripts), from the last `best_result:` line of its log, field 7. A killed job has neither.
+Ties between jobs with the same best value go to the smaller learning rate, then the smaller batch
+size, then the larger dropout: a fixed rule, not the order in which files are listed.
+"""
+import argparse
+import csv
+import glob
+import os
+import re
+
+from . import grid, results
+from .fileio import atomic_write
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def log_value(path):
+    """Field 7 of the last best_result line of a log, or None."""
+    value = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = ANSI.sub("", line).split()
+            if len(fields) >= 7 and fields[5] == "best_result:":
+                value = fields[6]
+    return value
+
+
+def score(value):
+    """The number a value is compared by: accuracy, or CMRC2018's EM."""
+    return float(value.split("/")[0])
+
+
+def task_results(directory, task):
+    """[(value, (lr, bs, dropout), source)] for every finished job of the task."""
+    found = {}
+    for path in glob.glob(os.path.join(directory, task, "*.log")) + glob.glob(os.path.join(directory, task, "*.json")):
+        stem = os.path.basename(path).rsplit(".", 1)[0]
+        parts = stem.split("_")
+        if len(parts) != 3 or stem in found and found[stem][2] == "record":
+            continue
+        if path.endswith(".json"):
+            record = results.read_record(path)
+            value, source = (record["best"]["value"], "record") if record else (None, None)
+        else:
+            value, source = log_value(path), "log"
+        if value is not None:
+            found[stem] = (value, tuple(parts), source)
+    return list(found.values())
+
+
+def best_per_task(directory):
+    best = {}
+    for task in grid.REPORT_ORDER:
+        candidates = task_results(directory, task)
+        if candidates:
+            best[task] = min(candidates, key=lambda c: (-score(c[0]), float(c[1][0]), int(c[1][1]), -float(c[1][2])))
+    return best
+
+
+def tables(best):
+    """The text upstream's extract_result.sh prints."""
+    lines = ["\t".join(t.upper() for t in grid.REPORT_ORDER),
+             "".join((best[t][0] if t in best else "0") + "\t" for t in grid.REPORT_ORDER),
+             "=" * 68, "Best hyper-parameters list: ", "=" * 68, "TASK\tresult\t(lr, batch_size, dropout_p)"]
+    for task in grid.REPORT_ORDER:
+        if task in best:
+            value, (lr, bs, dropout), _ = best[task]
+            lines.append(f"{task.upper()}\t{value}\t({lr},{bs},{dropout})")
+    return "\n".join(lines) + "\n"
+
+
+def average(best):
+    """Mean over the tasks found, CMRC2018 counting its EM (as the upstream README's AVG)."""
+    return sum(score(best[t][0]) for t in best) / len(best) if best else None
+
+
+def write_reports(directory, model, best):
+    with atomic_write(os.path.join(directory, "results.csv")) as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "result", "learning_rate", "batch_size", "dropout", "source"])
+        for task in grid.REPORT_ORDER:
+            if task in best:
+                value, hyper, source = best[task]
+                writer.writerow([task, value, *hyper, source])
+    avg = average(best)
+    header = ["Model", "AVG"] + [t.upper() for t in grid.REPORT_ORDER]
+    row = [grid.model_label(model), "-" if avg is None else f"{avg:.2f}"] + [best[t][0] if t in best else "-" for t in grid.REPORT_ORDER]
+    with atomic_write(os.path.join(directory, "results.md")) as f:
+        f.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n| " + " | ".join(row) + " |\n")
+        if len(best) < len(grid.REPORT_ORDER):
+            f.write(f"\nAVG over the {len(best)} of {len(grid.REPORT_ORDER)} tasks with results.\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--output_root", default=".")
+    args = p.parse_args(argv)
+    directory = grid.run_dir(args.model, args.output_root)
+    best = best_per_task(directory)
+    print(tables(best), end="")
+    if os.path.isdir(directory):
+        write_reports(directory, args.model, best)
+        print(f"\n(also written: {os.path.join(directory, 'results.csv')} and results.md)")
+
+
+if __name__ == "__main__":
+    main()

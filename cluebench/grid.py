@@ -1,0 +1,345 @@
+"""The CLUE hyper-parameter grid, where its logs and records live, and the scheduler that runs it.
+
+The scheduler keeps every card busy: it polls every second, starts as many jobs as fit, judges a
+card by its free memory and by what running jobs have claimed on it, gives reading-comprehension
+jobs several cards, retries failures (an out-of-memory one with half the micro-batch), releases
+claims however a job ends, and stops cleanly on SIGINT/SIGTERM. A job whose results record is
+complete is done: restarting skips it before any GPU is looked at.
+"""
+import collections
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from . import results
+from .fileio import atomic_write
+
+# ---------------------------------------------------------------- the grid (spec §9)
+CLS_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
+MRC_TASKS = ("chid", "cmrc2018", "c3")
+CLS_LEARNING_RATES = (1e-5, 2e-5, 3e-5, 5e-5)
+CLS_BATCH_SIZES = (16, 32, 64)
+# (epochs, max_seq_length, gradient accumulation, dropout) per task
+CLS_SETS = {
+    "afqmc": [(3, 128, 1, 0.1)], "tnews": [(3, 128, 1, 0.1)], "iflytek": [(3, 128, 1, 0.1), (3, 128, 1, 0.0)],
+    "ocnli": [(5, 128, 1, 0.1)], "cmnli": [(2, 128, 1, 0.1)],
+    "cluewsc2020": [(50, 128, 1, 0.1), (50, 128, 1, 0.0)], "csl": [(5, 256, 2, 0.1)],
+}
+WSC_EXTRA_BATCH = 8
+MRC_LEARNING_RATES = (1e-5, 2e-5, 3e-5)
+MRC_BATCH_SIZES = (32, 24)
+MRC_ACCUMULATION = {"chid": lambda bs: 8, "cmrc2018": lambda bs: 4, "c3": lambda bs: bs // 2}
+MRC_SETTINGS = {"cmrc2018": (512, 2), "c3": (512, 8), "chid": (64, 3)}  # max_seq_length, epochs
+MRC_CARDS = {"cmrc2018": 2, "chid": 4, "c3": 4}  # the README table
+REPORT_ORDER = ("afqmc", "tnews", "iflytek", "cmnli", "ocnli", "cluewsc2020", "csl", "cmrc2018", "chid", "c3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    task: str
+    learning_rate: float
+    batch_size: int  # effective batch: per card for classification, global for reading comprehension
+    accumulation: int
+    dropout: float = 0.1
+    epochs: int = 0
+    max_seq_length: int = 0
+
+    @property
+    def is_mrc(self):
+        return self.task in MRC_TASKS
+
+    @property
+    def name(self):
+        """LR_BS_DROPOUT as upstream, numbers as Python's str() writes them (1e-05, 0.1)."""
+        return f"{self.learning_rate}_{self.batch_size}_{self.dropout}"
+
+    def command(self, model):
+        """The wrapper's argv (positional arguments of spec §7/§8); no shell ever parses it."""
+        if self.is_mrc:
+            return ["bash", "run_mrc.sh", model, self.task, str(self.batch_size), str(self.learning_rate),
+                    str(self.accumulation)]
+        return ["bash", "run_cls.sh", self.task, str(self.learning_rate), str(self.batch_size), str(self.epochs),
+                str(self.max_seq_length), model, str(self.accumulation), str(self.dropout)]
+
+
+def full_grid():
+    """The 134 jobs of the upstream grid, in its order."""
+    jobs = []
+    for task in CLS_TASKS:
+        for lr in CLS_LEARNING_RATES:
+            for bs in CLS_BATCH_SIZES:
+                for epochs, seq, gas, dropout in CLS_SETS[task]:
+                    jobs.append(Job(task, lr, bs, gas, dropout, epochs, seq))
+    for lr in CLS_LEARNING_RATES:
+        for epochs, seq, gas, dropout in CLS_SETS["cluewsc2020"]:
+            jobs.append(Job("cluewsc2020", lr, WSC_EXTRA_BATCH, gas, dropout, epochs, seq))
+    for lr in MRC_LEARNING_RATES:
+        for bs in MRC_BATCH_SIZES:
+            for task in MRC_TASKS:
+                seq, epochs = MRC_SETTINGS[task]
+                jobs.append(Job(task, lr, bs, MRC_ACCUMULATION[task](bs), 0.1, epochs, seq))
+    return jobs
+
+
+def select(jobs, tasks=None, learning_rates=None, batch_sizes=None, shard=None):
+    """Narrow the grid; shard=(i, n) keeps every n-th job from the i-th, a disjoint, fixed part."""
+    kept = [j for j in jobs if (not tasks or j.task in tasks)
+            and (not learning_rates or any(abs(j.learning_rate - lr) < 1e-12 for lr in learning_rates))
+            and (not batch_sizes or j.batch_size in batch_sizes)]
+    if shard:
+        i, n = shard
+        kept = [j for k, j in enumerate(kept) if k % n == i]
+    return kept
+
+
+# ---------------------------------------------------------------- where results live
+def model_label(model):
+    """The folder named after the model: a local directory's own name (never a path inside it)."""
+    return os.path.basename(os.path.normpath(model)) if os.path.isdir(model) else model
+
+
+def run_dir(model, root="."):
+    return os.path.join(root, model_label(model))
+
+
+def log_path(directory, job):
+    return os.path.join(directory, job.task, job.name + ".log")
+
+
+def record_path(directory, job):
+    return os.path.join(directory, job.task, job.name + ".json")
+
+
+def is_complete(directory, job):
+    return results.read_record(record_path(directory, job)) is not None
+
+
+# ---------------------------------------------------------------- resources
+GIB = 1 << 30
+
+
+def memory_gib(job, cards=1):
+    """Estimated GPU memory of one process of the job, for a base-size model (~110M parameters):
+    weights, gradients and AdamW state (~2.5 GiB with the CUDA context) plus activations, which grow
+    with tokens per micro-batch and, through attention, with sequence length."""
+    micro = job.batch_size // cards // (job.accumulation // cards if job.is_mrc else job.accumulation)
+    sequences = micro * {"c3": 4, "chid": 10}.get(job.task, 1)
+    return 2.5 + sequences * job.max_seq_length * (1 + job.max_seq_length / 512) / 1024 * 0.9
+
+
+def card_options(job, wanted):
+    """Card counts a reading-comprehension job can split over, most first: they must divide both the
+    global batch and the accumulation steps, so each card keeps the same micro-batch."""
+    return [k for k in range(wanted, 0, -1) if job.batch_size % k == 0 and job.accumulation % k == 0]
+
+
+class GpuPool:
+    """Cards seen through NVML (the real pynvml module or a fake one)."""
+
+    def __init__(self, nvml, margin_gib=1.0):
+        self.nvml, self.margin = nvml, margin_gib
+        nvml.nvmlInit()
+        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+
+    def __len__(self):
+        return len(self.handles)
+
+    def free_gib(self):
+        """[(total, free)] per card, in GiB."""
+        out = []
+        for handle in self.handles:
+            info = self.nvml.nvmlDeviceGetMemoryInfo(handle)
+            out.append((info.total / GIB, info.free / GIB))
+        return out
+
+    def place(self, job, claims, running_on):
+        """(cards, GiB claimed per card) for the job, or None if it does not fit now."""
+        cards = self.free_gib()
+        available = [min(free, total - claims[c]) - self.margin for c, (total, free) in enumerate(cards)]
+        order = sorted(range(len(cards)), key=lambda c: (-available[c], running_on[c], c))
+        for k in card_options(job, MRC_CARDS[job.task]) if job.is_mrc else [1]:
+            need = memory_gib(job, k)
+            fitting = [c for c in order if available[c] >= need]
+            if len(fitting) >= k:
+                return fitting[:k], need
+        return None
+
+
+class CpuPool:
+    """N CPU slots, one job each."""
+
+    def __init__(self, slots):
+        self.slots = slots
+
+    def __len__(self):
+        return self.slots
+
+    def place(self, job, claims, running_on):
+        free = [s for s in range(self.slots) if running_on[s] == 0]
+        return ([free[0]], 0.0) if free else None
+
+
+# ---------------------------------------------------------------- running jobs
+OOM = re.compile(r"out of memory|ResourceExhausted|cudaErrorMemoryAllocation|CUDA error\(2\)", re.I)
+
+
+def tail(path, lines=15):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return list(collections.deque(f, maxlen=lines))
+    except OSError:
+        return []
+
+
+class ProcessLauncher:
+    """Starts a wrapper in its own process group, so a stop reaches the job's whole tree."""
+
+    def __init__(self, tools_dir, extra_env=None):
+        self.tools_dir, self.extra_env = tools_dir, extra_env or {}
+
+    def start(self, argv, env):
+        return subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **self.extra_env, **env),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    @staticmethod
+    def stop(process, grace=15.0):
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@dataclasses.dataclass
+class Running:
+    job: Job
+    process: object
+    cards: list
+    claim: float
+    started: float
+
+
+class Scheduler:
+    def __init__(self, jobs, directory, model, pool, launcher, *, device="gpu", extra_args=(), retries=2,
+                 poll=1.0, clock=time.monotonic, sleep=time.sleep, out=print):
+        self.jobs, self.dir, self.model, self.pool, self.launcher = list(jobs), directory, model, pool, launcher
+        self.device, self.extra_args, self.retries, self.poll = device, list(extra_args), retries, poll
+        self.clock, self.sleep, self.out = clock, sleep, out
+        self.claims = [0.0] * len(pool)
+        self.running_on = [0] * len(pool)
+        self.running = []
+        self.attempts = collections.Counter()
+        self.failures = {}  # job name -> reason, for the summary and the state file
+        self.stopping = None
+
+    def request_stop(self, signum, frame=None):
+        self.stopping = signum
+
+    def run(self):
+        """Run every job that has no complete record; returns the number of jobs that failed for good."""
+        pending = collections.deque(j for j in self.jobs if not is_complete(self.dir, j))
+        self.out(f"{len(self.jobs) - len(pending)} of {len(self.jobs)} jobs already complete; {len(pending)} to run")
+        while (pending or self.running) and self.stopping is None:
+            self._reap(pending)
+            self._launch(pending)
+            if pending or self.running:
+                self.sleep(self.poll)
+        if self.stopping is not None:
+            self.out(f"stopping on signal {self.stopping}: ending {len(self.running)} running jobs")
+            for r in list(self.running):
+                self.launcher.stop(r.process)
+                self._release(r)
+            self._write_state()
+            return None
+        self._write_state()
+        return len(self.failures)
+
+    def _launch(self, pending):
+        for job in list(pending):
+            placed = self.pool.place(job, self.claims, self.running_on)
+            if placed is None:
+                continue
+            cards, claim = placed
+            env = {"CLUE_RUN_DIR": self.dir, "CLUE_CARDS": str(len(cards)), "PYTHON": sys.executable,
+                   "PYTHONUNBUFFERED": "1"}
+            if self.device == "gpu":
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, cards))
+                env["FLAGS_allocator_strategy"] = "auto_growth"
+            else:
+                env["CUDA_VISIBLE_DEVICES"] = ""
+                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.pool)))
+            argv = job.command(self.model) + ["--device", self.device] + self.extra_args
+            os.makedirs(os.path.join(self.dir, job.task), exist_ok=True)
+            process = self.launcher.start(argv, env)
+            for c in cards:
+                self.claims[c] += claim
+                self.running_on[c] += 1
+            self.running.append(Running(job, process, cards, claim, self.clock()))
+            pending.remove(job)
+            where = f"{self.device} {','.join(map(str, cards))}"
+            self.out(f"> start {job.task} {job.name} (accumulation {job.accumulation}) on {where}")
+
+    def _release(self, r):
+        for c in r.cards:
+            self.claims[c] -= r.claim
+            self.running_on[c] -= 1
+        self.running.remove(r)
+
+    def _reap(self, pending):
+        ended = False
+        for r in list(self.running):
+            code = r.process.poll()
+            if code is None:
+                continue
+            ended = True
+            self._release(r)
+            job, minutes = r.job, (self.clock() - r.started) / 60
+            if code == 0 and is_complete(self.dir, job):
+                self.failures.pop(job.name + "/" + job.task, None)
+                self.out(f"> done {job.task} {job.name} in {minutes:.1f} min")
+                continue
+            lines = tail(log_path(self.dir, job))
+            reason = f"exit {code}" if code else "exit 0 without a results record"
+            key = job.name + "/" + job.task
+            self.attempts[key] += 1
+            if OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
+                smaller = dataclasses.replace(job, accumulation=job.accumulation * 2)
+                self.out(f"> out of memory: {job.task} {job.name}; again with accumulation {smaller.accumulation}")
+                pending.appendleft(smaller)
+                continue
+            self.failures[key] = {"task": job.task, "job": job.name, "reason": reason, "attempts": self.attempts[key],
+                                  "log_tail": [line.rstrip("\n") for line in lines]}
+            if self.attempts[key] <= self.retries:
+                self.out(f"> failed ({reason}) {job.task} {job.name}; retry {self.attempts[key]} of {self.retries}")
+                pending.append(job)
+            else:
+                self.out(f"> failed ({reason}) {job.task} {job.name}; giving up. Last lines of its log:")
+                for line in lines[-5:]:
+                    self.out("    " + line.rstrip("\n"))
+        if ended:
+            self._write_state()
+
+    def _write_state(self):
+        """failures.json beside the logs: what failed and why (the records are the real state)."""
+        if not self.failures and not os.path.exists(os.path.join(self.dir, "failures.json")):
+            return
+        os.makedirs(self.dir, exist_ok=True)
+        with atomic_write(os.path.join(self.dir, "failures.json")) as f:
+            json.dump(list(self.failures.values()), f, ensure_ascii=False, indent=2)
+
+
+if __name__ == "__main__":  # `python -m cluebench.grid run-dir MODEL [ROOT]`, for the wrappers
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "run-dir":
+        sys.exit("usage: python -m cluebench.grid run-dir MODEL [ROOT]")
+    print(run_dir(*sys.argv[2:]))

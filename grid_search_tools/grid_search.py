@@ -1,0 +1,91 @@
+"""Run the CLUE hyper-parameter grid on every free GPU (or on CPU slots), then print the results.
+
+    cd grid_search_tools && python grid_search.py MODEL [--data_dir DIR] [--device cpu --slots 2]
+
+MODEL is a built-in PaddleNLP name or a local directory. Logs and results records go to
+ROOT/MODEL_NAME/TASK/LR_BS_DROPOUT.{log,json} (ROOT: --output_root, default the current
+directory). Restarting resumes: finished jobs are skipped at once.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import cluebench  # noqa: E402,F401
+
+from cluebench import grid  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="built-in model name or local model directory")
+    p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
+    p.add_argument("--slots", type=int, default=2, help="with --device cpu: jobs run at once")
+    p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
+    p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
+    p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
+    p.add_argument("--learning_rates", nargs="+", type=float, help="only these learning rates")
+    p.add_argument("--batch_sizes", nargs="+", type=int, help="only these batch sizes")
+    p.add_argument("--shard", help="i/n: run the i-th of n disjoint parts of the grid (0-based), e.g. a Slurm array")
+    p.add_argument("--retries", type=int, default=2, help="retries of a failed job")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between scheduling rounds")
+    p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
+    p.add_argument("--skip_warmup", action="store_true", help="do not check data and model or build caches first")
+    p.epilog = "Flags after '--' are passed to every training script, e.g. -- --max_steps 10"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    job_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.job_args = job_args
+    if args.shard:
+        i, n = (int(x) for x in args.shard.split("/"))
+        if not 0 <= i < n:
+            p.error("--shard must be i/n with 0 <= i < n")
+        args.shard = (i, n)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ["PYTHON"] = sys.executable  # the wrappers and extract_result.sh run this interpreter
+    jobs = grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes, args.shard)
+    directory = grid.run_dir(args.model, args.output_root)
+    print(f"{len(jobs)} jobs for {args.model}; logs and records under {directory}")
+    for job in jobs:
+        print("  " + " ".join(job.command(args.model)))
+    if args.dry_run or not jobs:
+        return 0
+    extra = (["--data_dir", os.path.abspath(args.data_dir)] if args.data_dir else []) + args.job_args
+    pending = [j for j in jobs if not grid.is_complete(directory, j)]
+    if pending and not args.skip_warmup:
+        command = [sys.executable, os.path.join(HERE, "warmup_dataset_and_model.py"), args.model,
+                   "--device", args.device, "--tasks", *sorted({j.task for j in pending})]
+        if args.data_dir:
+            command += ["--data_dir", args.data_dir]
+        if subprocess.run(command).returncode != 0:
+            print("warm-up failed: see the line above", file=sys.stderr)
+            return 1
+    if args.device == "gpu":
+        import pynvml
+
+        pool = grid.GpuPool(pynvml)
+    else:
+        pool = grid.CpuPool(args.slots)
+    scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,
+                               extra_args=extra, retries=args.retries, poll=args.poll,
+                               out=lambda line: print(line, flush=True))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, scheduler.request_stop)
+    failed = scheduler.run()
+    if failed is None:
+        print("stopped; run the same command again to resume")
+        return 130
+    print("All done!" if not failed else f"All done, but {failed} jobs failed: see {directory}/failures.json")
+    subprocess.run(["bash", os.path.join(HERE, "extract_result.sh"), args.model, "--output_root", args.output_root])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

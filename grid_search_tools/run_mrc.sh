@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One reading-comprehension job of the grid.
+#   bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [more flags for mrc/run_TASK.py]
+# TASK: chid, cmrc2018 or c3. BATCH_SIZE is the global batch. With CLUE_CARDS=k (k > 1; the
+# scheduler sets it and CUDA_VISIBLE_DEVICES) the job runs on k cards through
+# paddle.distributed.launch, each with BATCH_SIZE/k and GRAD_ACCU_STEPS/k: same micro-batch.
+# Log: RUN_DIR/TASK/LR_BS_0.1.log and its results record (.json); a complete record skips the job.
+set -euo pipefail
+[ $# -ge 5 ] || { echo "usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [flags]" >&2; exit 2; }
+MODEL=$1 TASK=$2 BS=$3 LR=$4 GAS=$5
+shift 5
+case "$TASK" in
+    cmrc2018) MAX_SEQ=512 EPOCHS=2 WARMUP=0.1 ;;
+    c3) MAX_SEQ=512 EPOCHS=8 WARMUP=0.1 ;;
+    chid) MAX_SEQ=64 EPOCHS=3 WARMUP=0.06 ;;
+    *) echo "run_mrc.sh: unknown task '$TASK' (chid, cmrc2018 or c3)" >&2; exit 2 ;;
+esac
+HERE=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-python}
+export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
+RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
+NAME="${LR}_${BS}_0.1"
+LOG="$RUN_DIR/$TASK/$NAME.log"
+RECORD="$RUN_DIR/$TASK/$NAME.json"
+if "$PYTHON" -m cluebench.results complete "$RECORD"; then
+    echo "skip: $RECORD is complete"
+    exit 0
+fi
+CARDS=${CLUE_CARDS:-1}
+LAUNCH=()
+if [ "$CARDS" -gt 1 ]; then
+    LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$RUN_DIR/$TASK/$NAME.ranks")
+fi
+mkdir -p "$RUN_DIR/$TASK"
+exec "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
+    --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
+    --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
+    --output_dir "$RUN_DIR/${TASK}_model/${LR}_${BS}/" --do_train --seed 42 --weight_decay 0.01 \
+    --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
+    --save_best_model False --results_file "$RECORD" --device gpu "$@" > "$LOG" 2>&1

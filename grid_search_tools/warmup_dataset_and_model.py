@@ -1,0 +1,80 @@
+"""Before a grid: check (or download) the data and the model, and build the reading-comprehension
+feature caches with the very keys the grid's runs use, without a training step.
+
+    python warmup_dataset_and_model.py MODEL [--data_dir DIR] [--device cpu] [--tasks ...]
+"""
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+import cluebench  # noqa: E402,F401
+
+from cluebench import classification, cli, grid, mrc  # noqa: E402
+from cluebench.fileio import DataError  # noqa: E402
+
+
+def fail(message):
+    print(f"warmup: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_data(tasks, data_dir):
+    """Every train and dev file the grid reads exists (downloading the classification archives if no data_dir)."""
+    for task in tasks:
+        if task in grid.MRC_TASKS:
+            if not data_dir:
+                fail(f"{task} needs --data_dir with {task}_public/ (its upstream download no longer exists)")
+            paths = [p for split in ("train", "dev") for p in mrc.split_files(task, split, data_dir)]
+        else:
+            try:
+                paths = [classification.split_file(task, split, data_dir) for split in ("train", "dev")]
+            except Exception as e:  # the download failed: offline, or the mirror is gone
+                fail(f"cannot download the CLUE {task} data ({type(e).__name__}) and no --data_dir was given")
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            fail(f"{task}: missing {', '.join(missing)}")
+
+
+def check_model(model):
+    from paddlenlp.transformers import AutoTokenizer
+
+    try:
+        cli.check_model_path(model)
+        AutoTokenizer.from_pretrained(model)
+    except (DataError, OSError, ValueError) as e:
+        fail(f"cannot load model {model!r}: {str(e).splitlines()[0]}")
+
+
+def build_mrc_caches(task, model, data_dir, device):
+    """The task's own script with --max_steps 0: train and dev features, keyed as in run_mrc.sh's runs."""
+    spec = importlib.util.spec_from_file_location(f"run_{task}", os.path.join(ROOT, "mrc", f"run_{task}.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    max_seq_length, _ = grid.MRC_SETTINGS[task]
+    with tempfile.TemporaryDirectory() as out:
+        script.main(["--model_name_or_path", model, "--data_dir", data_dir, "--device", device, "--do_train",
+                     "--max_steps", "0", "--max_seq_length", str(max_seq_length), "--output_dir", out,
+                     "--save_best_model", "False"])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--data_dir")
+    p.add_argument("--device", default="gpu")
+    p.add_argument("--tasks", nargs="+", default=list(grid.CLS_TASKS + grid.MRC_TASKS))
+    args = p.parse_args(argv)
+    check_data(args.tasks, args.data_dir)
+    check_model(args.model)
+    for task in [t for t in grid.MRC_TASKS if t in args.tasks]:
+        build_mrc_caches(task, args.model, args.data_dir, args.device)
+    print(f"warmup: data, model and feature caches ready for {', '.join(args.tasks)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
