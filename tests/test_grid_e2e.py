@@ -1,0 +1,111 @@
+"""grid_search.py on CPU slots with the tiny model: real jobs, extract tables, stop and resume."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cluebench import grid, results, synthetic
+from helpers import ROOT
+
+TOOLS = os.path.join(ROOT, "grid_search_tools")
+
+
+@pytest.fixture(scope="module")
+def grid_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("grid-data"))
+    for task in ("tnews", "afqmc"):
+        synthetic.write_task(root, task)
+    synthetic.write_c3(root)
+    return root
+
+
+def grid_search(model, data, root, *args, wait=True):
+    command = [sys.executable, "grid_search.py", model, "--device", "cpu", "--slots", "2", "--data_dir", data,
+               "--output_root", str(root), "--poll", "0.3", *args]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if not wait:
+        return subprocess.Popen(command, cwd=TOOLS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=env)
+    return subprocess.run(command, cwd=TOOLS, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
+    proc = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
+                       "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    directory = grid.run_dir(tiny_models["ernie"], str(tmp_path))
+    jobs = grid.select(grid.full_grid(), ["tnews", "afqmc", "c3"], [2e-5], [16, 24])
+    assert [(j.task, j.name) for j in jobs] == [("afqmc", "2e-05_16_0.1"), ("tnews", "2e-05_16_0.1"),
+                                                ("c3", "2e-05_24_0.1")]
+    records = {j.task: results.read_record(grid.record_path(directory, j)) for j in jobs}
+    assert all(records.values())
+    assert records["c3"]["hyperparameters"]["gradient_accumulation_steps"] == 12
+    assert records["tnews"]["hyperparameters"]["device"] == "cpu"
+
+    out = proc.stdout[proc.stdout.index("AFQMC\tTNEWS"):]
+    lines = out.splitlines()
+    values = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+    assert values["AFQMC"] == records["afqmc"]["best"]["value"] and values["C3"] == records["c3"]["best"]["value"]
+    assert values["CMRC2018"] == "0" and lines[1].endswith("\t")
+    assert lines[2:6] == ["=" * 68, "Best hyper-parameters list: ", "=" * 68, "TASK\tresult\t(lr, batch_size, dropout_p)"]
+    assert lines[6:9] == [f"AFQMC\t{records['afqmc']['best']['value']}\t(2e-05,16,0.1)",
+                          f"TNEWS\t{records['tnews']['best']['value']}\t(2e-05,16,0.1)",
+                          f"C3\t{records['c3']['best']['value']}\t(2e-05,24,0.1)"]
+    with open(os.path.join(directory, "results.md")) as f:
+        table = f.read().splitlines()
+    avg = sum(float(r["best"]["value"]) for r in records.values()) / 3
+    assert table[2].split(" | ")[1] == f"{avg:.2f}"
+
+    # extract_result.sh alone prints the same, and resuming the finished grid starts nothing
+    alone = subprocess.run(["bash", "extract_result.sh", tiny_models["ernie"], "--output_root", str(tmp_path)],
+                           cwd=TOOLS, capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable))
+    assert alone.stdout.startswith(out[:out.index("\n(also")])
+    start = time.time()
+    again = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
+                        "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
+    assert "3 of 3 jobs already complete; 0 to run" in again.stdout and "> start" not in again.stdout
+    assert time.time() - start < 20
+
+
+def test_sigterm_then_resume(tiny_models, grid_data, tmp_path):
+    args = ("--tasks", "tnews", "afqmc", "--learning_rates", "1e-05", "2e-05", "--batch_sizes", "16",
+            "--slots", "1", "--skip_warmup")
+    proc = grid_search(tiny_models["bert"], grid_data, tmp_path, *args, wait=False)
+    directory = grid.run_dir(tiny_models["bert"], str(tmp_path))
+    jobs = grid.select(grid.full_grid(), ["tnews", "afqmc"], [1e-5, 2e-5], [16])
+    deadline = time.time() + 300
+    while not any(grid.is_complete(directory, j) for j in jobs) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the next job is under way
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output[-2000:]
+    assert "stopping on signal 15" in output and "run the same command again to resume" in output
+    finished = {j.name + j.task for j in jobs if grid.is_complete(directory, j)}
+    assert 1 <= len(finished) < len(jobs)
+    leftover = subprocess.run(["pgrep", "-f", "run_clue_classifier.py.*" + tiny_models["bert"]], capture_output=True)
+    assert leftover.stdout == b""  # the job's whole process group is gone
+
+    again = grid_search(tiny_models["bert"], grid_data, tmp_path, *args)
+    assert again.returncode == 0, again.stdout[-2000:]
+    started = [line for line in again.stdout.splitlines() if line.startswith("> start")]
+    assert len(started) == len(jobs) - len(finished)
+    assert all(grid.is_complete(directory, j) for j in jobs)
+    assert sorted(n for n in os.listdir(os.path.join(directory, "tnews")) if n.endswith(".json")) == \
+        ["1e-05_16_0.1.json", "2e-05_16_0.1.json"]
+
+
+def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
+    odd = tmp_path / "models" / "my model;touch pwned"
+    shutil.copytree(tiny_models["ernie"], odd)
+    proc = grid_search(str(odd), grid_data, tmp_path / "runs", "--tasks", "tnews", "--learning_rates", "5e-05",
+                       "--batch_sizes", "32")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    record = results.read_record(str(tmp_path / "runs" / "my model;touch pwned" / "tnews" / "5e-05_32_0.1.json"))
+    assert record["model"] == str(odd)
+    assert not os.path.exists(os.path.join(TOOLS, "pwned")) and not os.path.exists(tmp_path / "pwned")
+    assert f"TNEWS\t{record['best']['value']}\t(5e-05,32,0.1)" in proc.stdout
