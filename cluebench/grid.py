@@ -121,6 +121,19 @@ def is_complete(directory, job):
 
 # ---------------------------------------------------------------- resources
 GIB = 1 << 30
+# Official CLUE training-set sizes (CMRC2018 in 512-token windows, CHID in blanks): the size of a job.
+TRAIN_EXAMPLES = {"afqmc": 34334, "tnews": 53360, "iflytek": 12133, "ocnli": 50437, "cmnli": 391783,
+                  "cluewsc2020": 1244, "csl": 20000, "cmrc2018": 13185, "chid": 577157, "c3": 11869}
+
+
+def work_estimate(job):
+    """A job's training work in 128-token sequences of a batch of 32: examples x epochs x choices, longer
+    sequences costing more (attention), small batches a little more per sequence. Only ratios matter:
+    the scheduler starts the biggest jobs first, so no long job is left to run alone at the end."""
+    choices = {"c3": 4, "chid": 10}.get(job.task, 1)
+    length_cost = job.max_seq_length / 128 * (1 + job.max_seq_length / 512) / 1.25
+    batch_cost = (1 + 4 / job.batch_size) / (1 + 4 / 32)
+    return TRAIN_EXAMPLES[job.task] * job.epochs * choices * length_cost * batch_cost
 
 
 def memory_gib(job, cards=1):
@@ -231,13 +244,14 @@ class Running:
 
 
 class Scheduler:
+    """pool: a GpuPool or CpuPool, or a function making one (called only if some job is pending)."""
+
     def __init__(self, jobs, directory, model, pool, launcher, *, device="gpu", extra_args=(), retries=2,
                  poll=1.0, clock=time.monotonic, sleep=time.sleep, out=print):
         self.jobs, self.dir, self.model, self.pool, self.launcher = list(jobs), directory, model, pool, launcher
         self.device, self.extra_args, self.retries, self.poll = device, list(extra_args), retries, poll
         self.clock, self.sleep, self.out = clock, sleep, out
-        self.claims = [0.0] * len(pool)
-        self.running_on = [0] * len(pool)
+        self.claims, self.running_on = [], []
         self.running = []
         self.attempts = collections.Counter()
         self.failures = {}  # job name -> reason, for the summary and the state file
@@ -248,8 +262,15 @@ class Scheduler:
 
     def run(self):
         """Run every job that has no complete record; returns the number of jobs that failed for good."""
-        pending = collections.deque(j for j in self.jobs if not is_complete(self.dir, j))
+        # longest first (ties in grid order): the classic rule against a long job finishing last, alone
+        pending = collections.deque(sorted((j for j in self.jobs if not is_complete(self.dir, j)),
+                                           key=lambda j: -work_estimate(j)))
         self.out(f"{len(self.jobs) - len(pending)} of {len(self.jobs)} jobs already complete; {len(pending)} to run")
+        if not pending:
+            return 0
+        if callable(self.pool):  # a factory: GPUs are looked at only when there is work for them
+            self.pool = self.pool()
+        self.claims, self.running_on = [0.0] * len(self.pool), [0] * len(self.pool)
         while (pending or self.running) and self.stopping is None:
             self._reap(pending)
             self._launch(pending)

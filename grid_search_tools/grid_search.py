@@ -68,9 +68,9 @@ def main(argv=None):
             print("warm-up failed: see the line above", file=sys.stderr)
             return 1
     if args.device == "gpu":
-        import pynvml
-
-        pool = grid.GpuPool(pynvml)
+        def pool():
+            import pynvml
+            return grid.GpuPool(pynvml)
     else:
         pool = grid.CpuPool(args.slots)
     scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,

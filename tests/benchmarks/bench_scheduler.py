@@ -1,0 +1,234 @@
+"""Replay the full 134-job grid on 8 simulated GPUs: our scheduler against upstream's policy.
+
+    .venv/bin/python tests/benchmarks/bench_scheduler.py [--gpus 8] [--gib 32] [--seeds 3]
+
+The simulator: each job has a work amount (seconds on one dedicated card) drawn from its task's
+official train-set size, epochs, sequence length, choices and batch size, and an actual memory
+need drawn around the scheduler's estimate (x0.85..1.15). A card's compute is shared evenly by
+the jobs on it; a job on k cards advances at k x its slowest card's share. A job's memory shows
+in NVML 60 s after it starts; if a card then holds more than it has, that job dies of
+out-of-memory. Our policy is grid.Scheduler itself (1 s polls); upstream's is spec section 9:
+15 s rounds, one launch per round, a card needs 15 GiB free, 120 s blocking waits (5 tries), one
+card per job, reading-comprehension jobs reserve their card (leaked if they fail).
+Printed: makespan over the lower bound max(total work / cards, longest job on its most cards).
+Also: the time to resume a finished 134-job grid with the real grid_search.py.
+"""
+import argparse
+import collections
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from helpers import ROOT  # noqa: E402
+
+sys.path.insert(0, ROOT)
+from cluebench import grid, results  # noqa: E402
+
+GIB = 1 << 30
+SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included
+
+
+def work_seconds(job, rng):
+    """Seconds on one dedicated card: the scheduler's size estimate, off by up to 10% either way."""
+    return grid.work_estimate(job) / SEQ_PER_S * rng.uniform(0.9, 1.1)
+
+
+class Cluster:
+    """Simulated cards, clock and jobs; also the fake NVML module and the launcher for grid.Scheduler."""
+
+    def __init__(self, cards, gib, work, memory, directory, alloc_delay=60.0):
+        self.total, self.now, self.alloc_delay = gib * GIB, 0.0, alloc_delay
+        self.cards, self.work, self.memory, self.dir = cards, work, memory, directory
+        self.procs, self.busy_card_seconds = [], 0.0
+
+    # ---- NVML
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return self.cards
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetMemoryInfo(self, card):
+        used = sum(p.mem for p in self.procs if p.alive and p.allocated and card in p.cards)
+        return SimpleNamespace(total=self.total, used=used, free=self.total - used)
+
+    # ---- processes
+    def start_job(self, job, cards):
+        key = (job.task, job.name)
+        scale = (job.batch_size // job.accumulation) / (job.batch_size // grid_job(job).accumulation)
+        mem = self.memory[key] * GIB * max(scale, 0.5) * (grid.memory_gib(job, len(cards)) / grid.memory_gib(job, 1))
+        proc = SimpleNamespace(job=job, cards=cards, left=self.work[key], mem=mem, alive=True, allocated=False,
+                               alloc_at=self.now + self.alloc_delay, code=None)
+        self.procs.append(proc)
+        return proc
+
+    def start(self, argv, env):  # grid.Scheduler's launcher interface
+        job = job_from_argv(argv)
+        proc = self.start_job(job, [int(c) for c in env["CUDA_VISIBLE_DEVICES"].split(",")])
+        proc.poll = lambda p=proc: p.code
+        return proc
+
+    def stop(self, proc):
+        proc.alive, proc.code = False, -15
+
+    def rate(self, p):
+        load = collections.Counter(c for q in self.procs if q.alive for c in q.cards)
+        return len(p.cards) * min(1.0 / load[c] for c in p.cards)
+
+    def next_event(self):
+        times = [p.alloc_at for p in self.procs if p.alive and not p.allocated]
+        times += [self.now + p.left / self.rate(p) for p in self.procs if p.alive]
+        return min(times) if times else None
+
+    def advance(self, until):
+        while True:
+            event = self.next_event()
+            step_to = until if event is None or event > until else event
+            alive = [p for p in self.procs if p.alive]
+            rates = {id(p): self.rate(p) for p in alive}
+            used_cards = {c for p in alive for c in p.cards}
+            self.busy_card_seconds += len(used_cards) * (step_to - self.now)
+            for p in alive:
+                p.left -= rates[id(p)] * (step_to - self.now)
+            self.now = step_to
+            for p in alive:
+                if not p.allocated and p.alloc_at <= self.now + 1e-9:
+                    p.allocated = True
+                    for c in p.cards:
+                        held = sum(q.mem for q in self.procs if q.alive and q.allocated and c in q.cards)
+                        if held > self.total and p.alive:
+                            p.alive, p.code = False, 1
+                            write_log(self.dir, p.job, "RuntimeError: Out of memory error on GPU\n")
+                if p.alive and p.left <= 1e-6:
+                    p.alive, p.code = False, 0
+                    results.write_record(grid.record_path(self.dir, p.job),
+                                         {"schema": results.SCHEMA, "status": "complete"})
+            if step_to >= until:
+                return
+
+
+def grid_job(job):
+    return next(j for j in grid.full_grid() if (j.task, j.name) == (job.task, job.name))
+
+
+def job_from_argv(argv):
+    if argv[1] == "run_mrc.sh":
+        return dataclass_replace(grid_job(grid.Job(argv[3], float(argv[5]), int(argv[4]), 1)), int(argv[6]))
+    return dataclass_replace(grid_job(grid.Job(argv[2], float(argv[3]), int(argv[4]), 1, float(argv[9]))),
+                             int(argv[8]))
+
+
+def dataclass_replace(job, accumulation):
+    import dataclasses
+    return dataclasses.replace(job, accumulation=accumulation)
+
+
+def write_log(directory, job, text):
+    path = grid.log_path(directory, job)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def simulate_ours(jobs, cards, gib, work, memory):
+    with tempfile.TemporaryDirectory() as directory:
+        cluster = Cluster(cards, gib, work, memory, directory)
+
+        def sleep(seconds):  # nothing changes between events: jump to the next one (at least one poll)
+            event = cluster.next_event()
+            cluster.advance(max(cluster.now + seconds, event if event is not None else cluster.now + seconds))
+
+        scheduler = grid.Scheduler(jobs, directory, "model", grid.GpuPool(cluster, margin_gib=1.0), cluster,
+                                   retries=5, poll=1.0, clock=lambda: cluster.now, sleep=sleep, out=lambda s: None)
+        failed = scheduler.run()
+        ooms = sum(1 for p in cluster.procs if p.code == 1)
+        return cluster.now, failed, ooms, cluster.busy_card_seconds
+
+
+def simulate_upstream(jobs, cards, gib, work, memory):
+    with tempfile.TemporaryDirectory() as directory:
+        cluster = Cluster(cards, gib, work, memory, directory)
+        queue, running, tries, reserved, failed = collections.deque(jobs), [], collections.Counter(), set(), 0
+        while queue or running:
+            for p in list(running):
+                if p.code is None:
+                    continue
+                running.remove(p)
+                if p.code == 0:
+                    if p.job.is_mrc:
+                        reserved.discard(p.cards[0])  # released on success only
+                    continue
+                tries[(p.job.task, p.job.name)] += 1
+                if tries[(p.job.task, p.job.name)] <= 5:
+                    queue.append(p.job)
+                else:
+                    failed += 1
+            if queue:
+                job = queue.popleft()
+                placed = None
+                for attempt in range(5):
+                    free = sorted(((cluster.nvmlDeviceGetMemoryInfo(c).free, c) for c in range(cards)), reverse=True)
+                    card = next((c for f, c in free if c not in reserved and f >= 15 * GIB), None)
+                    if card is not None and attempt < 4:  # upstream drops a card found on the last try
+                        placed = card
+                        break
+                    cluster.advance(cluster.now + 120)  # blocking wait
+                if placed is None:
+                    queue.append(job)
+                else:
+                    running.append(cluster.start_job(job, [placed]))
+                    if job.is_mrc:
+                        reserved.add(placed)
+            cluster.advance(cluster.now + 15)
+        ooms = sum(1 for p in cluster.procs if p.code == 1)
+        return cluster.now, failed, ooms, cluster.busy_card_seconds
+
+
+def resume_seconds():
+    """Wall time of grid_search.py over a finished 134-job grid (records in place)."""
+    with tempfile.TemporaryDirectory() as root:
+        for job in grid.full_grid():
+            results.write_record(grid.record_path(os.path.join(root, "some-model"), job),
+                                 {"schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}})
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "grid_search_tools", "grid_search.py"), "some-model",
+                               "--output_root", root], capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        assert "134 of 134 jobs already complete" in proc.stdout, proc.stdout + proc.stderr
+        return elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--gib", type=float, default=32)
+    parser.add_argument("--seeds", type=int, default=3)
+    opts = parser.parse_args()
+    jobs = grid.full_grid()
+    print(f"| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seed in range(opts.seeds):
+        rng = random.Random(seed)
+        work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
+        memory = {(j.task, j.name): grid.memory_gib(j) * rng.uniform(0.85, 1.15) for j in jobs}
+        longest = max(work[(j.task, j.name)] / (grid.MRC_CARDS[j.task] if j.is_mrc else 1) for j in jobs)
+        bound = max(sum(work.values()) / opts.gpus, longest)
+        for name, simulate in (("ours", simulate_ours), ("upstream", simulate_upstream)):
+            makespan, failed, ooms, busy = simulate(jobs, opts.gpus, opts.gib, work, memory)
+            print(f"| {seed} | {name} | {makespan / 3600:.2f} | {bound / 3600:.2f} | {makespan / bound:.3f} | "
+                  f"{busy / (makespan * opts.gpus):.1%} | {ooms} | {failed} |")
+    print(f"\n{opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs. Resuming a finished 134-job grid with "
+          f"grid_search.py: {resume_seconds():.2f} s.")
+
+
+if __name__ == "__main__":
+    main()
