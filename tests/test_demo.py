@@ -2,7 +2,7 @@
 import json
 import os
 
-from cluebench import results
+from cluebench import extract, grid, results
 from helpers import log_field, run_python
 
 
@@ -10,10 +10,17 @@ def test_demo(tmp_path):
     proc = run_python(["-m", "cluebench.demo", "--workdir", str(tmp_path)], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = results.read_record(str(tmp_path / "tnews" / results.FILENAME))
-    assert [log_field(line, 7) for line in proc.stderr.splitlines() if " - best_result: " in line] \
-        == [record["best"]["value"] + "\x1b[0m"]
+    finals = [log_field(line, 7) for line in proc.stderr.splitlines() if " - best_result: " in line]
+    assert finals[0] == record["best"]["value"] + "\x1b[0m"  # then the grid's warm-up and jobs
     assert f"best dev accuracy {record['best']['value']}" in proc.stdout
     assert float(record["best"]["value"]) >= 90.0  # synthetic TNEWS is learnable; majority class is 6.67
     for name in ("tnews11_predict.json", "tnews10_predict.json"):
         with open(os.path.join(tmp_path, "tnews", name), encoding="utf-8") as f:
             assert [json.loads(line)["id"] for line in f] == list(range(50))
+    # the small grid: 2 TNEWS, 2 AFQMC and 2 C3 jobs (batch 24 is a C3 size only), then the extract tables
+    directory = grid.run_dir(str(tmp_path / "tiny-ernie"), str(tmp_path / "grid"))
+    jobs = grid.select(grid.full_grid(), ["tnews", "afqmc", "c3"], [2e-5, 3e-5], [16, 24])
+    assert len(jobs) == 6 and all(grid.is_complete(directory, j) for j in jobs)
+    best = extract.best_per_task(directory)
+    assert f"C3\t{best['c3'][0]}\t({best['c3'][1][0]},24,0.1)" in proc.stdout
+    assert "All done!" in proc.stdout
