@@ -12,7 +12,6 @@ import cluebench  # noqa: F401,E402  (sets up the process before paddle is impor
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
-import paddle.nn.functional as F  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
 from paddlenlp.datasets import MapDataset  # noqa: E402
 from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
@@ -91,9 +90,7 @@ def train_loader(features, micro_batch_size, collate):
     return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, return_list=True)
 
 
-def compute_loss(model, batch):
-    logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-    return F.cross_entropy(logits, batch["labels"])
+compute_loss = training.cross_entropy_loss
 
 
 def train(args, model, tokenizer, collate, rank, world_size):
@@ -186,14 +183,7 @@ def main(argv=None):
     predictions = predict(args, model, tokenizer, collate) if args.do_predict else []
     if record is not None:
         record["predictions"] = predictions
-        path = results.record_path(args)
-        results.write_record(path, record)
-        best = record["best"]
-        logger.info(f"summary: {args.task_name} best dev acc {best['value']} at step {best['step']} "
-                    f"(epoch {best['epoch']}) over {len(record['history'])} evaluations; "
-                    f"{record['throughput']['train_examples_per_s']:.1f} train examples/s; "
-                    f"{record['wall_time_s']:.1f} s; record {path}")
-        logger.info(results.best_result_line(best["metrics"]))  # last line: extract_result.sh reads it
+        training.report(args, record, "best dev acc")
 
 
 if __name__ == "__main__":

@@ -193,13 +193,7 @@ def finish(args, task, tracker, stats, start, data, predictions, zero_metrics):
                     "optimizer_steps": stats["steps"], "world_size": stats["world_size"]},
         data=data)
     record["predictions"] = predictions
-    path = results.record_path(args)
-    results.write_record(path, record)
-    best = record["best"]
-    logger.info(f"summary: {task} best dev {best['value']} at step {best['step']} (epoch {best['epoch']}) over "
-                f"{len(record['history'])} evaluations; {record['throughput']['train_examples_per_s']:.1f} train "
-                f"examples/s; {record['wall_time_s']:.1f} s; record {path}")
-    logger.info(results.best_result_line(best["metrics"]))
+    training.report(args, record, "best dev")
 
 
 def output_path(args, name):

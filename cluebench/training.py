@@ -6,12 +6,34 @@ import time
 
 import numpy as np
 import paddle
+import paddle.nn.functional as F
 from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
+
+from . import results
 
 
 def unwrap(model):
     return model._layers if isinstance(model, paddle.DataParallel) else model
+
+
+def cross_entropy_loss(model, batch):
+    """Cross-entropy of the model's logits (over classes, or over choices) against batch["labels"]."""
+    return F.cross_entropy(model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]),
+                           batch["labels"])
+
+
+def report(args, record, what):
+    """Write the results record, log a summary a person can read, and end with the best_result line
+    (last, as upstream's extract_result.sh reads it). what: e.g. "best dev acc"."""
+    path = results.record_path(args)
+    results.write_record(path, record)
+    best = record["best"]
+    logger.info(f"summary: {record['task']} {what} {best['value']} at step {best['step']} (epoch {best['epoch']}) "
+                f"over {len(record['history'])} evaluations; "
+                f"{record['throughput']['train_examples_per_s']:.1f} train examples/s; "
+                f"{record['wall_time_s']:.1f} s; record {path}")
+    logger.info(results.best_result_line(best["metrics"]))
 
 
 def build_optimizer(model, args, total_steps, epsilon=None):

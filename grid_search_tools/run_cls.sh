@@ -2,24 +2,13 @@
 # One classification job of the grid.
 #   bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [more flags for run_clue_classifier.py]
 # e.g. bash run_cls.sh tnews 2e-05 32 3 128 ernie-3.0-medium-zh 1 0.1 --device cpu --data_dir ~/clue
-# Log: RUN_DIR/TASK/LR_BS_DROPOUT.log, results record beside it (.json); RUN_DIR is the folder named
-# after the model (CLUE_RUN_DIR overrides). A job whose record is complete is skipped.
+# Log: RUN_DIR/TASK/LR_BS_DROPOUT.log, results record beside it (.json): see job_paths.sh.
 set -euo pipefail
 [ $# -ge 8 ] || { echo "usage: bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [flags]" >&2; exit 2; }
 TASK=$1 LR=$2 BS=$3 EPOCH=$4 MAX_SEQ_LEN=$5 MODEL=$6 GRAD_ACC=$7 DROPOUT=$8
 shift 8
-HERE=$(cd "$(dirname "$0")" && pwd)
-PYTHON=${PYTHON:-python}
-export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
-RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
 NAME="${LR}_${BS}_${DROPOUT}"
-LOG="$RUN_DIR/$TASK/$NAME.log"
-RECORD="$RUN_DIR/$TASK/$NAME.json"
-if "$PYTHON" -m cluebench.results complete "$RECORD"; then
-    echo "skip: $RECORD is complete"
-    exit 0
-fi
-mkdir -p "$RUN_DIR/$TASK"
+source "$(dirname "$0")/job_paths.sh"
 exec "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
     --model_name_or_path "$MODEL" --task_name "$TASK" --max_seq_length "$MAX_SEQ_LEN" \
     --batch_size "$BS" --learning_rate "$LR" --num_train_epochs "$EPOCH" \

@@ -15,23 +15,13 @@ case "$TASK" in
     chid) MAX_SEQ=64 EPOCHS=3 WARMUP=0.06 ;;
     *) echo "run_mrc.sh: unknown task '$TASK' (chid, cmrc2018 or c3)" >&2; exit 2 ;;
 esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-PYTHON=${PYTHON:-python}
-export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
-RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
 NAME="${LR}_${BS}_0.1"
-LOG="$RUN_DIR/$TASK/$NAME.log"
-RECORD="$RUN_DIR/$TASK/$NAME.json"
-if "$PYTHON" -m cluebench.results complete "$RECORD"; then
-    echo "skip: $RECORD is complete"
-    exit 0
-fi
+source "$(dirname "$0")/job_paths.sh"
 CARDS=${CLUE_CARDS:-1}
 LAUNCH=()
 if [ "$CARDS" -gt 1 ]; then
     LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$RUN_DIR/$TASK/$NAME.ranks")
 fi
-mkdir -p "$RUN_DIR/$TASK"
 exec "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \

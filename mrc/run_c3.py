@@ -10,11 +10,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
 
-import paddle.nn.functional as F  # noqa: E402
 from paddlenlp.transformers import AutoModelForMultipleChoice, AutoTokenizer  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
-from cluebench import cli, mrc  # noqa: E402
+from cluebench import cli, mrc, training  # noqa: E402
 from cluebench.fileio import atomic_write  # noqa: E402
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
                                     output_path, parser, setup)
@@ -29,9 +28,7 @@ def parse_args(argv=None):
     return check_args(p, p.parse_args(argv))
 
 
-def compute_loss(model, batch):
-    return F.cross_entropy(model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]),
-                           batch["labels"])
+compute_loss = training.cross_entropy_loss
 
 
 def main(argv=None):
