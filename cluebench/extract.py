@@ -12,6 +12,7 @@ import csv
 import glob
 import os
 import re
+import sys
 
 from . import grid, results
 from .fileio import atomic_write
@@ -106,7 +107,7 @@ def main(argv=None):
     print(tables(best), end="")
     if os.path.isdir(directory):
         write_reports(directory, args.model, best)
-        print(f"\n(also written: {os.path.join(directory, 'results.csv')} and results.md)")
+        print(f"(also written: {os.path.join(directory, 'results.csv')} and results.md)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,13 @@ def main(argv=None):
     if args.device == "gpu":
         def pool():
             import pynvml
-            return grid.GpuPool(pynvml)
+            try:
+                gpus = grid.GpuPool(pynvml)
+            except pynvml.NVMLError as e:
+                sys.exit(f"grid_search: no NVIDIA GPU can be used ({e}); on a CPU use --device cpu --slots N")
+            if not len(gpus):
+                sys.exit("grid_search: NVML sees no GPU; on a CPU use --device cpu --slots N")
+            return gpus
     else:
         pool = grid.CpuPool(args.slots)
     scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,

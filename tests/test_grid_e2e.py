@@ -26,7 +26,7 @@ def grid_data(tmp_path_factory):
 def grid_search(model, data, root, *args, wait=True):
     command = [sys.executable, "grid_search.py", model, "--device", "cpu", "--slots", "2", "--data_dir", data,
                "--output_root", str(root), "--poll", "0.3", *args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", CLUEBENCH_CACHE=str(root / "feature-cache"))
     if not wait:
         return subprocess.Popen(command, cwd=TOOLS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=env)
@@ -43,6 +43,10 @@ def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
                                                 ("c3", "2e-05_24_0.1")]
     records = {j.task: results.read_record(grid.record_path(directory, j)) for j in jobs}
     assert all(records.values())
+    # the warm-up built the C3 features with the keys the job uses: the job only read them
+    with open(grid.log_path(directory, jobs[2]), encoding="utf-8") as f:
+        c3_log = f.read()
+    assert c3_log.count("features from cache") == 2 and " built " not in c3_log
     assert records["c3"]["hyperparameters"]["gradient_accumulation_steps"] == 12
     assert records["tnews"]["hyperparameters"]["device"] == "cpu"
 
@@ -63,7 +67,8 @@ def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
     # extract_result.sh alone prints the same, and resuming the finished grid starts nothing
     alone = subprocess.run(["bash", "extract_result.sh", tiny_models["ernie"], "--output_root", str(tmp_path)],
                            cwd=TOOLS, capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable))
-    assert alone.stdout.startswith(out[:out.index("\n(also")])
+    assert alone.stdout == out  # the grid ends with the same tables
+    assert "results.csv" in alone.stderr
     start = time.time()
     again = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                         "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
@@ -109,3 +114,17 @@ def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
     assert record["model"] == str(odd)
     assert not os.path.exists(os.path.join(TOOLS, "pwned")) and not os.path.exists(tmp_path / "pwned")
     assert f"TNEWS\t{record['best']['value']}\t(5e-05,32,0.1)" in proc.stdout
+
+
+def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):
+    closed = "http://127.0.0.1:9"  # nothing listens: every download fails at once, network or not
+    env = dict(os.environ, HTTPS_PROXY=closed, HTTP_PROXY=closed, https_proxy=closed, http_proxy=closed,
+               PPNLP_HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "tnews"],
+                          cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
+    assert errors == ["warmup: cannot download the CLUE tnews data (RuntimeError) and no --data_dir was given"]
+    proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "c3"],
+                          cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1 and "warmup: c3 needs --data_dir" in proc.stderr
