@@ -45,10 +45,12 @@ def parser(description, **defaults):
     return p
 
 
-def check_args(p, args):
+def check_args(p, args, task):
     if args.batch_size % args.gradient_accumulation_steps:
         p.error("--batch_size must be divisible by --gradient_accumulation_steps")
     args.cache_dir = args.cache_dir or mrc.default_cache_dir()
+    if args.data_dir is None:  # upstream's path: HuggingFace's clue data set, downloaded
+        args.data_dir = mrc.download(task)
     return args
 
 

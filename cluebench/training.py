@@ -36,7 +36,7 @@ def report(args, record, what):
     logger.info(results.best_result_line(best["metrics"]))
 
 
-def build_optimizer(model, args, total_steps, epsilon=None):
+def build_optimizer(model, args, total_steps):
     """(scheduler, AdamW): no weight decay on bias/norm parameters, global-norm clipping."""
     warmup = args.warmup_steps if args.warmup_steps > 0 else args.warmup_proportion
     scheduler = LinearDecayWithWarmup(args.learning_rate, total_steps, warmup)
@@ -44,7 +44,7 @@ def build_optimizer(model, args, total_steps, epsilon=None):
     clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
     optimizer = paddle.optimizer.AdamW(
         learning_rate=scheduler, beta1=0.9, beta2=0.999,
-        epsilon=args.adam_epsilon if epsilon is None else epsilon,
+        epsilon=args.adam_epsilon,
         parameters=model.parameters(), weight_decay=args.weight_decay,
         apply_decay_param_fun=lambda name: name in decay, grad_clip=clip)
     return scheduler, optimizer

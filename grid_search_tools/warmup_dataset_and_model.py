@@ -27,9 +27,11 @@ def check_data(tasks, data_dir):
     """Every train and dev file the grid reads exists (downloading the classification archives if no data_dir)."""
     for task in tasks:
         if task in grid.MRC_TASKS:
-            if not data_dir:
-                fail(f"{task} needs --data_dir with {task}_public/ (its upstream download no longer exists)")
-            paths = [p for split in ("train", "dev") for p in mrc.split_files(task, split, data_dir)]
+            try:
+                root = data_dir or mrc.download(task)
+            except DataError as e:
+                fail(str(e))
+            paths = [p for split in ("train", "dev") for p in mrc.split_files(task, split, root)]
         else:
             try:
                 paths = [classification.split_file(task, split, data_dir) for split in ("train", "dev")]
@@ -57,9 +59,9 @@ def build_mrc_caches(task, model, data_dir, device):
     spec.loader.exec_module(script)
     max_seq_length, _ = grid.MRC_SETTINGS[task]
     with tempfile.TemporaryDirectory() as out:
-        script.main(["--model_name_or_path", model, "--data_dir", data_dir, "--device", device, "--do_train",
-                     "--max_steps", "0", "--max_seq_length", str(max_seq_length), "--output_dir", out,
-                     "--save_best_model", "False"])
+        script.main(["--model_name_or_path", model, "--device", device, "--do_train", "--max_steps", "0",
+                     "--max_seq_length", str(max_seq_length), "--output_dir", out, "--save_best_model", "False"]
+                    + (["--data_dir", data_dir] if data_dir else []))
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ def parse_args(argv=None):
     p = parser(__doc__, output_dir="best_c3_model", max_seq_length=512, batch_size=24, eval_batch_size=32,
                learning_rate=2e-5, weight_decay=0.01, adam_epsilon=1e-6, num_train_epochs=8,
                gradient_accumulation_steps=4)
-    return check_args(p, p.parse_args(argv))
+    return check_args(p, p.parse_args(argv), TASK)
 
 
 compute_loss = training.cross_entropy_loss

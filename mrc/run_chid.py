@@ -24,7 +24,7 @@ def parse_args(argv=None):
     p = parser(__doc__, output_dir="best_chid_model", max_seq_length=64, batch_size=4, eval_batch_size=24,
                learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-6, num_train_epochs=3,
                gradient_accumulation_steps=1)
-    return check_args(p, p.parse_args(argv))
+    return check_args(p, p.parse_args(argv), TASK)
 
 
 compute_loss = training.cross_entropy_loss

@@ -34,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--verbose", action="store_true", help="unused, as upstream")
     p.add_argument("--cmrc2018_metric", choices=("upstream", "official"), default="upstream",
                    help="upstream: PaddleNLP's squad_evaluate as the original scripts; official: the CMRC2018 script")
-    return check_args(p, p.parse_args(argv))
+    return check_args(p, p.parse_args(argv), TASK)
 
 
 def compute_loss(model, batch):

@@ -1,5 +1,6 @@
 """grid_search.py on CPU slots with the tiny model: real jobs, extract tables, stop and resume."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -119,7 +120,7 @@ def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
 def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):
     closed = "http://127.0.0.1:9"  # nothing listens: every download fails at once, network or not
     env = dict(os.environ, HTTPS_PROXY=closed, HTTP_PROXY=closed, https_proxy=closed, http_proxy=closed,
-               PPNLP_HOME=str(tmp_path))
+               PPNLP_HOME=str(tmp_path), CLUEBENCH_CACHE=str(tmp_path), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
     proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "tnews"],
                           cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 1
@@ -127,4 +128,7 @@ def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):
     assert errors == ["warmup: cannot download the CLUE tnews data (RuntimeError) and no --data_dir was given"]
     proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "c3"],
                           cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 1 and "warmup: c3 needs --data_dir" in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
+    assert proc.returncode == 1 and len(errors) == 1
+    assert re.fullmatch(r"warmup: HuggingFace clue/c3: download failed \(\w+\); pass --data_dir with the official "
+                        r"c3_public files", errors[0])

@@ -166,3 +166,40 @@ def test_feature_cache(tmp_path, encoder):
     mrc.cached_features(key, build, str(tmp_path / "cache"), overwrite=True)
     assert len(builds) == 3
     assert [n for n in os.listdir(tmp_path / "cache") if n.endswith(".tmp")] == []
+
+
+def test_download_path_writes_the_official_layout(tmp_path):
+    """Without --data_dir the MRC scripts fetch HuggingFace's clue set and write the official files;
+    the conversion is checked here with rows shaped like HuggingFace's."""
+    hf = {
+        ("cmrc2018", "train"): [{"id": "T_0", "context": "甲乙丙丁", "question": "问？",
+                                 "answers": {"text": ["乙丙"], "answer_start": [1]}}],
+        ("cmrc2018", "validation"): [{"id": "D_0", "context": "甲乙丙丁", "question": "问？",
+                                      "answers": {"text": ["丙", "丙丁"], "answer_start": [2, 2]}}],
+        ("cmrc2018", "test"): [{"id": "TEST_9", "context": "甲乙", "question": "问？",
+                                "answers": {"text": [], "answer_start": []}}],
+        ("chid", "train"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["前#idiom000003#后#idiom000004#"],
+                             "answers": {"text": ["一二三四"] * 2, "candidate_id": [4, 7]}}],
+        ("chid", "validation"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["#idiom000009#"],
+                                  "answers": {"text": ["一二三四"], "candidate_id": [2]}}],
+        ("chid", "test"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["#idiom577157#x"],
+                            "answers": {"text": [], "candidate_id": []}}],
+    }
+    root = str(tmp_path)
+    for task in ("cmrc2018", "chid"):
+        assert mrc.download(task, root, load=lambda name, t, split: hf[(t, split)]) == root
+    train = mrc.load_examples("cmrc2018", "train", root)
+    assert [(e.id, e.answers, e.answer_start) for e in train] == [("T_0", ["乙丙"], 1)]
+    assert mrc.load_examples("cmrc2018", "dev", root)[0].answers == ["丙", "丙丁"]
+    assert [e.id for e in mrc.load_examples("cmrc2018", "test", root)] == ["TEST_9"]
+    rows = mrc.load_examples("chid", "train", root)
+    assert rows[0].tags == ["#idiom000003#", "#idiom000004#"] and rows[0].labels == [4, 7]
+    assert mrc.load_examples("chid", "test1.1", root)[0].tags == ["#idiom577157#"]
+    # a second call finds the files and loads nothing
+    assert mrc.download("chid", root, load=lambda *a, **k: pytest.fail("downloaded again")) == root
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    with pytest.raises(DataError, match=r"HuggingFace clue/c3: download failed \(ConnectionError\); pass --data_dir"):
+        mrc.download("c3", root, load=offline)
