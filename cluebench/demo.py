@@ -26,6 +26,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="demo_output")
     args = parser.parse_args()
+    args.workdir = os.path.abspath(args.workdir)  # the grid runs from grid_search_tools/
     model = os.path.join(args.workdir, "tiny-ernie")
     data = os.path.join(args.workdir, "data")
     out = os.path.join(args.workdir, "tnews")

@@ -50,6 +50,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.environ["PYTHON"] = sys.executable  # the wrappers and extract_result.sh run this interpreter
+    # jobs run in grid_search_tools/: paths the user gave relative to where they stand must not move
+    if os.path.exists(args.model):
+        args.model = os.path.abspath(args.model)
+    args.output_root = os.path.abspath(args.output_root)
     jobs = grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes, args.shard)
     directory = grid.run_dir(args.model, args.output_root)
     print(f"{len(jobs)} jobs for {args.model}; logs and records under {directory}")

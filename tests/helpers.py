@@ -28,11 +28,12 @@ def run_python(args, log=None, **kwargs):
 
     With log=PATH, stdout and stderr go to that one file, as the grid-search wrappers write them.
     """
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **kwargs.pop("env", {}))
+    cwd = kwargs.pop("cwd", ROOT)
     if log is None:
-        return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, **kwargs)
+        return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env, **kwargs)
     with open(log, "w", encoding="utf-8") as f:
-        return subprocess.run([sys.executable, *args], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True,
+        return subprocess.run([sys.executable, *args], cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True,
                               env=env, **kwargs)
 
 

@@ -3,12 +3,14 @@ import json
 import os
 
 from cluebench import extract, grid, results
-from helpers import log_field, run_python
+from helpers import ROOT, log_field, run_python
 
 
 def test_demo(tmp_path):
-    proc = run_python(["-m", "cluebench.demo", "--workdir", str(tmp_path)], timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    """As the README runs it: the default, relative workdir (here under a scratch folder)."""
+    proc = run_python(["-m", "cluebench.demo"], cwd=tmp_path, env={"PYTHONPATH": ROOT}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    tmp_path = tmp_path / "demo_output"
     record = results.read_record(str(tmp_path / "tnews" / results.FILENAME))
     finals = [log_field(line, 7) for line in proc.stderr.splitlines() if " - best_result: " in line]
     assert finals[0] == record["best"]["value"] + "\x1b[0m"  # then the grid's warm-up and jobs
