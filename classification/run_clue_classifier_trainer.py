@@ -20,7 +20,6 @@ from paddlenlp.transformers import AutoModelForSequenceClassification, AutoToken
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench import classification as clue, cli, results, training  # noqa: E402
-from cluebench.fileio import DataError  # noqa: E402
 
 
 @dataclass

@@ -13,7 +13,7 @@ from paddlenlp.datasets.clue import Clue
 from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
-from .fileio import DataError, atomic_write, read_jsonl, require
+from .fileio import DataError, atomic_write, read_jsonl, require, task_folder
 
 TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
 PAIR_TASKS = ("afqmc", "ocnli", "cmnli", "csl")
@@ -50,12 +50,10 @@ def split_file(task, split, data_dir=None):
     data_dir may be the task folder itself (holding train.json …) or its parent (holding
     <task>_public/). Without data_dir the archive is downloaded as upstream does.
     """
-    relative = Clue.BUILDER_CONFIGS[task]["splits"][split][0]  # e.g. ocnli_public/train.50k.json
     if data_dir is None:
         return Clue(name=task)._get_data(split)
-    task_dir = os.path.join(data_dir, os.path.dirname(relative))
-    root = task_dir if os.path.isdir(task_dir) else data_dir
-    return os.path.join(root, os.path.basename(relative))
+    relative = Clue.BUILDER_CONFIGS[task]["splits"][split][0]  # e.g. ocnli_public/train.50k.json
+    return os.path.join(task_folder(data_dir, task), os.path.basename(relative))
 
 
 @dataclass

@@ -11,25 +11,10 @@ import argparse
 import csv
 import glob
 import os
-import re
 import sys
 
 from . import grid, results
 from .fileio import atomic_write
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def log_value(path):
-    """Field 7 of the last best_result line of a log, or None."""
-    value = None
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = ANSI.sub("", line).split()
-            if len(fields) >= 7 and fields[5] == "best_result:":
-                value = fields[6]
-    return value
-
 
 def score(value):
     """The number a value is compared by: accuracy, or CMRC2018's EM."""
@@ -37,21 +22,21 @@ def score(value):
 
 
 def task_results(directory, task):
-    """[(value, (lr, bs, dropout), source)] for every finished job of the task."""
-    found = {}
-    for path in glob.glob(os.path.join(directory, task, "*.log")) + glob.glob(os.path.join(directory, task, "*.json")):
-        stem = os.path.basename(path).rsplit(".", 1)[0]
-        parts = stem.split("_")
-        if len(parts) != 3 or stem in found and found[stem][2] == "record":
+    """[(value, (lr, bs, dropout), source)] for every finished job of the task: its record, else its log."""
+    found = []
+    stems = {os.path.basename(p).rsplit(".", 1)[0] for p in glob.glob(os.path.join(directory, task, "*.json"))
+             + glob.glob(os.path.join(directory, task, "*.log"))}
+    for stem in sorted(stems):
+        parts = tuple(stem.split("_"))
+        if len(parts) != 3:
             continue
-        if path.endswith(".json"):
-            record = results.read_record(path)
-            value, source = (record["best"]["value"], "record") if record else (None, None)
-        else:
-            value, source = log_value(path), "log"
-        if value is not None:
-            found[stem] = (value, tuple(parts), source)
-    return list(found.values())
+        base = os.path.join(directory, task, stem)
+        record = results.read_record(base + ".json")
+        if record is not None:
+            found.append((record["best"]["value"], parts, "record"))
+        elif os.path.exists(base + ".log") and (value := results.best_result_in_log(base + ".log")) is not None:
+            found.append((value, parts, "log"))
+    return found
 
 
 def best_per_task(directory):

@@ -62,6 +62,20 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         raise
 
 
+def write_json(path, obj, **dump_options):
+    """json.dump obj to path atomically, with a final newline."""
+    with atomic_write(path) as f:
+        json.dump(obj, f, **dump_options)
+        f.write("\n")
+
+
+def task_folder(data_dir, task):
+    """Where a task's files are: DATA_DIR/<task>_public/ when DATA_DIR holds the official folders,
+    else DATA_DIR itself (the task folder was given)."""
+    folder = os.path.join(data_dir, f"{task}_public")
+    return folder if os.path.isdir(folder) else data_dir
+
+
 def atomic_save_pretrained(output_dir, *objects):
     """save_pretrained each object into a scratch folder, then rename file by file into output_dir.
 

@@ -8,7 +8,6 @@ complete is done: restarting skips it before any GPU is looked at.
 """
 import collections
 import dataclasses
-import json
 import os
 import re
 import signal
@@ -17,7 +16,7 @@ import sys
 import time
 
 from . import results
-from .fileio import atomic_write
+from .fileio import write_json
 
 # ---------------------------------------------------------------- the grid (spec §9)
 CLS_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
@@ -162,17 +161,15 @@ class GpuPool:
     def __len__(self):
         return len(self.handles)
 
-    def free_gib(self):
-        """[(total, free)] per card, in GiB."""
-        out = []
-        for handle in self.handles:
-            info = self.nvml.nvmlDeviceGetMemoryInfo(handle)
-            out.append((info.total / GIB, info.free / GIB))
-        return out
+    def refresh(self):
+        """Read (total, free) GiB per card once per scheduling round; within a round the claims of the
+        jobs just started stand for the memory NVML does not show yet."""
+        self.cards = [(info.total / GIB, info.free / GIB)
+                      for info in map(self.nvml.nvmlDeviceGetMemoryInfo, self.handles)]
 
     def place(self, job, claims, running_on):
         """(cards, GiB claimed per card) for the job, or None if it does not fit now."""
-        cards = self.free_gib()
+        cards = self.cards
         available = [min(free, total - claims[c]) - self.margin for c, (total, free) in enumerate(cards)]
         order = sorted(range(len(cards)), key=lambda c: (-available[c], running_on[c], c))
         for k in card_options(job, MRC_CARDS[job.task]) if job.is_mrc else [1]:
@@ -191,6 +188,9 @@ class CpuPool:
 
     def __len__(self):
         return self.slots
+
+    def refresh(self):
+        pass
 
     def place(self, job, claims, running_on):
         free = [s for s in range(self.slots) if running_on[s] == 0]
@@ -212,11 +212,11 @@ def tail(path, lines=15):
 class ProcessLauncher:
     """Starts a wrapper in its own process group, so a stop reaches the job's whole tree."""
 
-    def __init__(self, tools_dir, extra_env=None):
-        self.tools_dir, self.extra_env = tools_dir, extra_env or {}
+    def __init__(self, tools_dir):
+        self.tools_dir = tools_dir
 
     def start(self, argv, env):
-        return subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **self.extra_env, **env),
+        return subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **env),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
 
@@ -287,6 +287,8 @@ class Scheduler:
         return len(self.failures)
 
     def _launch(self, pending):
+        if pending:
+            self.pool.refresh()
         for job in list(pending):
             placed = self.pool.place(job, self.claims, self.running_on)
             if placed is None:
@@ -326,13 +328,13 @@ class Scheduler:
             ended = True
             self._release(r)
             job, minutes = r.job, (self.clock() - r.started) / 60
+            key = job.task + "/" + job.name
             if code == 0 and is_complete(self.dir, job):
-                self.failures.pop(job.name + "/" + job.task, None)
+                self.failures.pop(key, None)
                 self.out(f"> done {job.task} {job.name} in {minutes:.1f} min")
                 continue
             lines = tail(log_path(self.dir, job))
             reason = f"exit {code}" if code else "exit 0 without a results record"
-            key = job.name + "/" + job.task
             self.attempts[key] += 1
             if OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
                 smaller = dataclasses.replace(job, accumulation=job.accumulation * 2)
@@ -353,11 +355,9 @@ class Scheduler:
 
     def _write_state(self):
         """failures.json beside the logs: what failed and why (the records are the real state)."""
-        if not self.failures and not os.path.exists(os.path.join(self.dir, "failures.json")):
-            return
-        os.makedirs(self.dir, exist_ok=True)
-        with atomic_write(os.path.join(self.dir, "failures.json")) as f:
-            json.dump(list(self.failures.values()), f, ensure_ascii=False, indent=2)
+        path = os.path.join(self.dir, "failures.json")
+        if self.failures or os.path.exists(path):
+            write_json(path, list(self.failures.values()), ensure_ascii=False, indent=2)
 
 
 if __name__ == "__main__":  # `python -m cluebench.grid run-dir MODEL [ROOT]`, for the wrappers

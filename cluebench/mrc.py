@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import List, Optional
@@ -18,7 +17,7 @@ import numpy as np
 from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
-from .fileio import DataError, atomic_write, read_jsonl
+from .fileio import DataError, atomic_write, read_jsonl, task_folder, write_json
 
 FEATURE_VERSION = 1  # bump when the feature layout changes: old caches are then ignored
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
@@ -40,9 +39,7 @@ PREDICTION_FILES = {"cmrc2018": {"test": "cmrc2018_predict.json"},
 
 
 def split_files(task, split, data_dir):
-    folder = os.path.join(data_dir, f"{task}_public")
-    root = folder if os.path.isdir(folder) else data_dir
-    return [os.path.join(root, name) for name in FILES[task][split]]
+    return [os.path.join(task_folder(data_dir, task), name) for name in FILES[task][split]]
 
 
 def prediction_splits(task, data_dir):
@@ -460,16 +457,8 @@ def load_cached(path, key):
 
 
 def save_cached(path, key, features):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, __key__=np.array(json.dumps(key)), __group__=np.array(features.group), **features.columns)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, __key__=np.array(json.dumps(key)), __group__=np.array(features.group), **features.columns)
 
 
 def cached_features(key, build, cache_dir, overwrite=False):
@@ -484,12 +473,6 @@ def cached_features(key, build, cache_dir, overwrite=False):
     save_cached(path, key, features)
     logger.info(f"{key['task']} {key['split']}: built {len(features)} features, cached in {path}")
     return features
-
-
-def write_json(path, obj, **dump_options):
-    with atomic_write(path) as f:
-        json.dump(obj, f, **dump_options)
-        f.write("\n")
 
 
 def cmrc_answers(examples, feats, start_logits, end_logits, n_best_size, max_answer_length):

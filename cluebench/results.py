@@ -6,12 +6,14 @@ A record is complete when its "status" is "complete"; a run that is killed never
 """
 import json
 import os
+import re
 import time
 
-from .fileio import atomic_write
+from .fileio import write_json
 
 SCHEMA = "cluebench.results/1"
 FILENAME = "clue_results.json"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the PaddleNLP logger colours its lines
 
 
 def best_result_text(metrics):
@@ -23,6 +25,17 @@ def best_result_text(metrics):
 
 def best_result_line(metrics):
     return f"best_result: {best_result_text(metrics)}"
+
+
+def best_result_in_log(path):
+    """The value of the last best_result line of a log (field 7, colours stripped), or None."""
+    value = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            fields = _ANSI.sub("", line).split()
+            if len(fields) >= 7 and fields[5] == "best_result:":
+                value = fields[6]
+    return value
 
 
 def record_path(args):
@@ -55,9 +68,7 @@ def make_record(*, task, model, script, hyperparameters, best, history, wall_tim
 
 
 def write_record(path, record):
-    with atomic_write(path) as f:
-        json.dump(record, f, ensure_ascii=False, indent=2)
-        f.write("\n")
+    write_json(path, record, ensure_ascii=False, indent=2)
 
 
 def read_record(path):

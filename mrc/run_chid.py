@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from paddlenlp.transformers import AutoModelForMultipleChoice, AutoTokenizer  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
+from cluebench.fileio import write_json  # noqa: E402
 from cluebench import cli, mrc, training  # noqa: E402
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
                                     output_path, parser, setup)
@@ -77,7 +78,7 @@ def main(argv=None):
             _, feats = split_features(split, ranks=1)
             chosen = assign(model, feats, args.eval_batch_size, make_collate(feats, tokenizer.pad_token_id, []))
             path = output_path(args, name)
-            mrc.write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
+            write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
             logger.info(f"wrote {len(chosen)} blanks for {split} to {path}")
             written.append(path)
     finish(args, TASK, tracker, stats, start, data, written, {"acc": 0.0})

@@ -14,6 +14,7 @@ import paddle.nn.functional as F  # noqa: E402
 from paddlenlp.transformers import AutoModelForQuestionAnswering, AutoTokenizer  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
+from cluebench.fileio import write_json  # noqa: E402
 from cluebench import cli, mrc  # noqa: E402
 from cluebench.cmrc_metric import cmrc_scores  # noqa: E402
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
@@ -69,7 +70,7 @@ def main(argv=None):
         def evaluate(model, step, epoch):
             tic = time.time()
             predictions = answers(model, dev_examples, dev_feats)
-            mrc.write_json(output_path(args, "prediction_validation.json"), predictions, ensure_ascii=False,
+            write_json(output_path(args, "prediction_validation.json"), predictions, ensure_ascii=False,
                            indent=4)
             scores = cmrc_scores(references, predictions, args.cmrc2018_metric)
             if args.cmrc2018_metric == "official":
@@ -92,7 +93,7 @@ def main(argv=None):
         for split, name in mrc.prediction_splits(TASK, args.data_dir):
             examples, feats = split_features(split, labels=False, ranks=1)
             path = output_path(args, name)
-            mrc.write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
+            write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
             logger.info(f"wrote {len(examples)} answers for {split} to {path}")
             written.append(path)
     finish(args, TASK, tracker, stats, start, data, written, {"em": 0.0, "f1": 0.0})

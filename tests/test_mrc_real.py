@@ -1,6 +1,5 @@
 """Reading comprehension on the real CLUE files in $CLUE_DATA_DIR (skipped when it is unset)."""
 import json
-import os
 
 import pytest
 from paddlenlp.transformers import AutoTokenizer

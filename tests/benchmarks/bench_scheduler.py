@@ -214,7 +214,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     opts = parser.parse_args()
     jobs = grid.full_grid()
-    print(f"| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
+    print("| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in range(opts.seeds):
         rng = random.Random(seed)
