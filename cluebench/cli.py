@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError
+from .fileio import DataError, OutputDirLock, check_writable
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
@@ -66,6 +66,82 @@ def check_model_path(path):
         raise DataError(path, f"model directory has no weights (expected one of {', '.join(WEIGHT_FILES)})")
     if not present.intersection(VOCAB_FILES):
         raise DataError(path, f"model directory has no vocabulary (expected one of {', '.join(VOCAB_FILES)})")
+
+
+def flag_error(flag, value, message):
+    """A bad flag, said as `--flag value: message` (exit status 2 through run())."""
+    return DataError(f"--{flag} {value}", message)
+
+
+# Checked on whichever of these flags a script has: (flag, test, what it must be).
+_FLAG_RULES = [
+    ("batch_size", lambda v: v > 0, "must be at least 1"),
+    ("eval_batch_size", lambda v: v > 0, "must be at least 1"),
+    ("gradient_accumulation_steps", lambda v: v > 0, "must be at least 1"),
+    ("learning_rate", lambda v: v > 0, "must be positive"),
+    ("logging_steps", lambda v: v > 0, "must be at least 1"),
+    ("save_steps", lambda v: v > 0, "must be at least 1"),
+    ("max_seq_length", lambda v: v > 0, "must be at least 1"),
+    ("doc_stride", lambda v: v > 0, "must be at least 1 (the tokens between two window starts)"),
+    ("n_best_size", lambda v: v > 0, "must be at least 1"),
+    ("max_answer_length", lambda v: v > 0, "must be at least 1"),
+    ("adam_epsilon", lambda v: v > 0, "must be positive"),
+    ("weight_decay", lambda v: v >= 0, "must not be negative"),
+    ("warmup_steps", lambda v: v >= 0, "must not be negative"),
+    ("warmup_proportion", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
+    ("max_grad_norm", lambda v: v >= 0, "must not be negative (0 turns clipping off)"),
+    ("dropout", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+]
+
+
+def check_training_flags(args):
+    """Every numeric flag a script has, before any work: one DataError naming the first bad one."""
+    for flag, ok, must in _FLAG_RULES:
+        value = getattr(args, flag, None)
+        if value is not None and not ok(value):
+            raise flag_error(flag, value, must)
+    gas = args.gradient_accumulation_steps
+    if args.batch_size % gas:
+        raise flag_error("batch_size", args.batch_size,
+                         f"must be divisible by --gradient_accumulation_steps {gas} (it is the effective batch)")
+    if getattr(args, "do_train", False) and args.max_steps < 0 and args.num_train_epochs < 1:
+        raise flag_error("num_train_epochs", args.num_train_epochs, "must be at least 1 to train (or give --max_steps)")
+
+
+def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model_kwargs):
+    """(tokenizer, model) from a built-in name or a local directory, checked against the run's flags:
+    max_seq_length between what the task needs and the model's positions, a vocabulary that fits the
+    embedding table, weights that load. Every failure is a DataError naming the model."""
+    from paddlenlp.transformers import AutoTokenizer
+
+    check_model_path(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = model_class.from_pretrained(path, **model_kwargs)
+    except DataError:
+        raise
+    except Exception as e:  # unreadable or truncated weights, a download that failed, a bad config
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(path, f"cannot load the model ({type(e).__name__}: {first})") from None
+    config = model.config
+    positions = getattr(config, "max_position_embeddings", None)
+    if max_seq_length < min_seq_length:
+        raise flag_error("max_seq_length", max_seq_length, f"is too short for this task (at least {min_seq_length})")
+    if positions and max_seq_length > positions:
+        raise flag_error("max_seq_length", max_seq_length,
+                         f"exceeds the {positions} positions of {path} (max_position_embeddings)")
+    vocab_size = getattr(config, "vocab_size", None)
+    largest = max(tokenizer.get_vocab().values(), default=-1)
+    if vocab_size and largest >= vocab_size:
+        raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
+                              f"{vocab_size} rows (vocab_size in its config)")
+    return tokenizer, model
+
+
+def claim_output_dir(path):
+    """Check, lock and tidy the run's output directory (rank 0, after validation, before writing)."""
+    check_writable(path)
+    return OutputDirLock(path, log=logger.info).acquire()
 
 
 def run(main):

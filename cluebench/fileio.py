@@ -1,13 +1,27 @@
-"""Reading CLUE files with errors that point at the line, and writing files atomically."""
+"""Reading CLUE files with errors that point at the line, writing files atomically, and owning an
+output directory for the length of a run."""
 import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
+import time
+
+HOST = socket.gethostname()
+# Files are created with the permissions the umask allows (mkstemp alone would make them 0600, and a
+# shared Slurm directory unreadable to colleagues). Read once: os.umask can only be read by setting it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+TMP_SUFFIX = ".tmp"
+SCRATCH_PREFIX = ".saving-"
+STALE_AFTER_S = 24 * 3600  # a temporary file of another host is removed only when this old
 
 
 class DataError(ValueError):
-    """Bad input data; the message names the file, the line (or record) and the field."""
+    """Bad input (a file, or a flag); the message names the file, the line (or record) and the field."""
 
     def __init__(self, path, message, line=None, field=None):
         where = f"{path}:{line}" if line is not None else str(path)
@@ -16,16 +30,39 @@ class DataError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def _undecodable(path, data, error):
+    line = data.count(b"\n", 0, error.start) + 1
+    column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+    return DataError(path, f"not valid UTF-8 (byte 0x{data[error.start]:02x} at column {column})", line=line)
+
+
+def read_text(path):
+    """A whole UTF-8 file; a missing file or an undecodable byte is a DataError naming the line."""
+    if not os.path.isfile(path):
+        raise DataError(path, "file not found")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _undecodable(path, data, e) from None
+
+
 def read_jsonl(path):
     """Yield (line_number, record) from a JSON-lines file.
 
-    Iterating the file splits on '\\n' only; str.splitlines() would also split on
-    U+2028, which occurs inside real IFLYTEK sentences.
+    Splits on '\\n' only; str.splitlines() would also split on U+2028, which occurs inside real
+    IFLYTEK sentences.
     """
     if not os.path.isfile(path):
         raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the "
+                                      f"line)", line=number) from None
             if not line.strip():
                 continue
             try:
@@ -37,6 +74,16 @@ def read_jsonl(path):
             yield number, record
 
 
+def read_json(path):
+    """One JSON document; a truncated or malformed file is a DataError naming the line."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "truncated JSON" if e.pos >= len(text.rstrip()) else f"not valid JSON ({e.msg})"
+        raise DataError(path, f"{what}, column {e.colno}", line=e.lineno) from None
+
+
 def require(record, field, path, line):
     """record[field], or a DataError naming where it is missing."""
     if field not in record:
@@ -44,13 +91,19 @@ def require(record, field, path, line):
     return record[field]
 
 
+def _scratch_name(path):
+    """A hidden name beside path that says which process made it: .NAME.HOST-PID.XXXX.tmp"""
+    return f".{os.path.basename(path)}.{HOST}-{os.getpid()}."
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="w", encoding="utf-8"):
     """Open a temporary file beside `path`; rename it over `path` only if the block succeeds."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_scratch_name(path), suffix=TMP_SUFFIX, dir=directory)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
@@ -83,7 +136,7 @@ def atomic_save_pretrained(output_dir, *objects):
     for other reasons (predictions, the results record) are left alone.
     """
     os.makedirs(output_dir, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=".saving-", dir=output_dir)
+    scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX + f"{HOST}-{os.getpid()}.", dir=output_dir)
     try:
         for obj in objects:
             obj.save_pretrained(scratch)
@@ -91,3 +144,136 @@ def atomic_save_pretrained(output_dir, *objects):
             os.replace(os.path.join(scratch, name), os.path.join(output_dir, name))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- leftovers and ownership
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _owner(name):
+    """(host, pid) from a scratch name made above, or None."""
+    for part in name.split("."):
+        host, _, pid = part.rpartition("-")
+        if host and pid.isdigit():
+            return host, int(pid)
+    return None
+
+
+def clean_leftovers(directory):
+    """Remove the temporary files and save folders that killed runs left in directory; returns their names.
+
+    Only what no live process can still be writing: on this host, those of dead processes; of
+    another host (a shared file system), those untouched for a day."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        is_tmp = name.startswith(".") and name.endswith(TMP_SUFFIX) and os.path.isfile(path)
+        is_scratch = name.startswith(SCRATCH_PREFIX) and os.path.isdir(path)
+        if not (is_tmp or is_scratch):
+            continue
+        owner = _owner(name[len(SCRATCH_PREFIX):] if is_scratch else name)
+        try:
+            age = time.time() - os.path.getmtime(path)
+        except OSError:
+            continue
+        if owner is not None and owner[0] == HOST:
+            stale = not _pid_alive(owner[1])
+        else:  # another host's, or an older naming: only once nobody has touched it for a day
+            stale = age > STALE_AFTER_S
+        if stale:
+            if is_scratch:
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            removed.append(name)
+    return removed
+
+
+def check_writable(path, what="output directory"):
+    """A DataError unless path is (or can be created as) a writable directory; creates nothing."""
+    probe = os.path.abspath(path)
+    if os.path.exists(probe) and not os.path.isdir(probe):
+        raise DataError(path, f"{what} is a file, not a directory")
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        raise DataError(path, f"{what} is not writable ({probe} does not allow it)")
+
+
+class OutputDirLock:
+    """One run per output directory: .cluebench.lock holds the owner's host and pid.
+
+    A second run is refused with a line naming the owner; a lock of a dead process on this host is
+    taken over (and said). release() (also at exit) removes it."""
+
+    NAME = ".cluebench.lock"
+
+    def __init__(self, directory, log=print):
+        self.directory, self.path, self.log = directory, os.path.join(directory, self.NAME), log
+        self.held = False
+
+    def acquire(self):
+        os.makedirs(self.directory, exist_ok=True)
+        me = {"host": HOST, "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+            except FileExistsError:
+                owner = self._read_owner()
+                if owner is None and self._age() < 10:  # being written by a run starting right now
+                    owner = {"pid": "?", "host": "?", "started": "just now"}
+                if owner is None or (owner.get("host") == HOST and str(owner.get("pid")).isdigit()
+                                      and not _pid_alive(int(owner["pid"]))):
+                    what = "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} (dead)"
+                    self.log(f"{self.directory}: taking over {what}")
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path)
+                    continue
+                raise DataError(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
+                                                f"{owner.get('host')} since {owner.get('started')} "
+                                                f"(lock {self.path}); use another --output_dir") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            import atexit
+
+            atexit.register(self.release)
+            removed = clean_leftovers(self.directory)
+            if removed:
+                self.log(f"{self.directory}: removed {len(removed)} leftovers of killed runs ({', '.join(removed)})")
+            return self
+        raise DataError(self.directory, f"could not take the lock {self.path}")
+
+    def _age(self):
+        try:
+            return time.time() - os.path.getmtime(self.path)
+        except OSError:
+            return 0.0
+
+    def _read_owner(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                owner = json.load(f)
+            return owner if isinstance(owner, dict) and "pid" in owner else None
+        except (OSError, ValueError):
+            return None
+
+    def release(self):
+        if self.held:
+            owner = self._read_owner()
+            if owner is not None and owner.get("pid") == os.getpid() and owner.get("host") == HOST:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+            self.held = False
