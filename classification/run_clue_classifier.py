@@ -13,7 +13,6 @@ import cluebench  # noqa: F401,E402  (sets up the process before paddle is impor
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
-from paddlenlp.datasets import MapDataset  # noqa: E402
 from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
@@ -83,13 +82,6 @@ def evaluate(model, features, args, collate):
     return loss_and_accuracy(logits, np.array([f["labels"] for f in features]))
 
 
-def train_loader(features, micro_batch_size, collate):
-    """Shuffled, dynamically padded micro-batches; each rank takes its share."""
-    dataset = MapDataset(features)
-    sampler = paddle.io.DistributedBatchSampler(dataset, batch_size=micro_batch_size, shuffle=True)
-    return paddle.io.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, return_list=True)
-
-
 compute_loss = training.cross_entropy_loss
 
 
@@ -101,7 +93,8 @@ def train(args, model, tokenizer, collate, rank, world_size):
     logger.info(f"{args.task_name}: {len(train_features)} train and {len(dev_features)} dev examples")
 
     gas = args.gradient_accumulation_steps
-    loader = train_loader(train_features, args.batch_size // gas, collate)
+    loader = training.shuffled_batches(len(train_features), args.batch_size // gas,
+                                       lambda indices: collate([train_features[i] for i in indices]))
     total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps)
     scheduler, optimizer = training.build_optimizer(model, args, total_steps)
     if world_size > 1:

@@ -112,22 +112,6 @@ def make_collate(feats, pad_id, label_names):
     return collate
 
 
-class _Indices(paddle.io.Dataset):
-    def __init__(self, n):
-        self.n = n
-
-    def __getitem__(self, i):
-        return i
-
-    def __len__(self):
-        return self.n
-
-
-def train_loader(feats, micro_batch_size, collate):
-    sampler = paddle.io.DistributedBatchSampler(_Indices(len(feats)), batch_size=micro_batch_size, shuffle=True)
-    return paddle.io.DataLoader(_Indices(len(feats)), batch_sampler=sampler, collate_fn=collate, return_list=True)
-
-
 def forward_sorted(model, feats, batch_size, collate, per_token=False):
     """The model's outputs for every feature, in feature order, computed in eval mode on length-sorted
     batches: one array [features, ...] per output, or with per_token a list of per-feature arrays
@@ -158,7 +142,7 @@ def fit(args, model, tokenizer, train_feats, collate, compute_loss, evaluate, ke
     the best weights, tracker, stats). --max_steps 0 trains nothing and evaluates nothing.
     """
     gas = args.gradient_accumulation_steps
-    loader = train_loader(train_feats, args.batch_size // gas, collate)
+    loader = training.shuffled_batches(len(train_feats), args.batch_size // gas, collate)
     total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
                                               zero_means_no_steps=True)
     scheduler, optimizer = training.build_optimizer(model, args, total_steps)

@@ -23,6 +23,30 @@ def cross_entropy_loss(model, batch):
                            batch["labels"])
 
 
+class BatchLoader:
+    """Tensors of the batches a batch sampler draws, collated in this thread.
+
+    Paddle's DataLoader collates in a helper thread even without workers, and when collate fails
+    there the main loop waits forever; here a failure ends the run with its own error. The batches
+    (and their order) are the sampler's, as with the DataLoader."""
+
+    def __init__(self, batch_sampler, collate):
+        self.batch_sampler, self.collate = batch_sampler, collate
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for indices in self.batch_sampler:
+            yield {name: paddle.to_tensor(value) for name, value in self.collate(indices).items()}
+
+
+def shuffled_batches(n, micro_batch_size, collate):
+    """Shuffled micro-batches over n examples, each rank taking its share: collate(indices) -> numpy dict."""
+    sampler = paddle.io.DistributedBatchSampler(range(n), batch_size=micro_batch_size, shuffle=True)
+    return BatchLoader(sampler, collate)
+
+
 def report(args, record, what):
     """Write the results record, log a summary a person can read, and end with the best_result line
     (last, as upstream's extract_result.sh reads it). what: e.g. "best dev acc"."""
