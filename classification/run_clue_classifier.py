@@ -13,11 +13,11 @@ import cluebench  # noqa: F401,E402  (sets up the process before paddle is impor
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
-from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench import classification as clue, cli, results, training  # noqa: E402
-from cluebench.fileio import atomic_save_pretrained  # noqa: E402
+from cluebench.fileio import atomic_save_pretrained, check_writable  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,10 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
     p.add_argument("--max_grad_norm", type=float, default=1.0)
-    args = p.parse_args(argv)
-    if args.batch_size % args.gradient_accumulation_steps:
-        p.error("--batch_size must be divisible by --gradient_accumulation_steps")
-    return args
+    return p.parse_args(argv)
 
 
 def dev_logits(model, features, batch_size, collate):
@@ -85,11 +82,23 @@ def evaluate(model, features, args, collate):
 compute_loss = training.cross_entropy_loss
 
 
-def train(args, model, tokenizer, collate, rank, world_size):
-    train_set, _ = clue.load_split(args.task_name, "train", args.data_dir)
-    dev_set, dropped = clue.load_split(args.task_name, "dev", args.data_dir)
-    train_features = clue.encode(tokenizer, train_set, args.max_seq_length, desc="train features")
-    dev_features = clue.encode(tokenizer, dev_set, args.max_seq_length, desc="dev features")
+def load_data(args, tokenizer, rank):
+    """{split: (examples, features, dropped)} for every split this run will read, test sets included:
+    all of it is read and checked before the first training step."""
+    splits = (["train", "dev"] if args.do_train else []) + (["dev"] if args.do_eval and not args.do_train else [])
+    if args.do_predict and rank == 0:  # rank 0 alone predicts
+        splits += [split for split, _ in clue.prediction_splits(args.task_name, args.data_dir)]
+    data = {}
+    for split in splits:
+        examples, dropped = clue.load_split(args.task_name, split, args.data_dir)
+        data[split] = (examples, clue.encode(tokenizer, examples, args.max_seq_length, desc=f"{split} features"),
+                       dropped)
+    return data
+
+
+def train(args, model, tokenizer, collate, data, rank, world_size):
+    train_features = data["train"][1]
+    _, dev_features, dropped = data["dev"]
     logger.info(f"{args.task_name}: {len(train_features)} train and {len(dev_features)} dev examples")
 
     gas = args.gradient_accumulation_steps
@@ -136,16 +145,15 @@ def train(args, model, tokenizer, collate, rank, world_size):
     return model, record
 
 
-def predict(args, model, tokenizer, collate):
+def predict(args, model, collate, data):
     written = []
+    labels = clue.label_list(args.task_name)
     for split, filename in clue.prediction_splits(args.task_name, args.data_dir):
-        test_set, _ = clue.load_split(args.task_name, split, args.data_dir)
-        features = clue.encode(tokenizer, test_set, args.max_seq_length, desc=f"{split} features")
+        examples, features, _ = data[split]
         predicted = dev_logits(model, features, args.batch_size, collate).argmax(1)
-        labels = clue.label_list(args.task_name)
         path = os.path.join(args.output_dir, filename)
-        clue.write_predictions(path, test_set, [labels[i] for i in predicted])
-        logger.info(f"wrote {len(test_set)} predictions for {split} to {path}")
+        clue.write_predictions(path, examples, [labels[i] for i in predicted])
+        logger.info(f"wrote {len(examples)} predictions for {split} to {path}")
         written.append(path)
     return written
 
@@ -153,27 +161,30 @@ def predict(args, model, tokenizer, collate):
 def main(argv=None):
     args = parse_args(argv)
     cli.print_arguments(args)
+    cli.check_training_flags(args)
     cli.set_device(args.device)
     rank, world_size = cli.init_distributed()
     cli.set_seed(args.seed)
-    cli.check_model_path(args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        args.model_name_or_path, num_classes=len(clue.label_list(args.task_name)))
+    tokenizer, model = cli.load_pretrained(
+        AutoModelForSequenceClassification, args.model_name_or_path, args.max_seq_length,
+        clue.min_seq_length(args.task_name), num_classes=len(clue.label_list(args.task_name)))
     if args.dropout != 0.1:
         training.override_dropout(model, args.dropout)
     collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
+    data = load_data(args, tokenizer, rank)
+    if rank == 0:  # checked, now ours: nothing was written before this point
+        check_writable(os.path.dirname(os.path.abspath(results.record_path(args))), "results file's directory")
+        cli.claim_output_dir(args.output_dir)
 
     record = None
     if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
-        model, record = train(args, model, tokenizer, collate, rank, world_size)
+        model, record = train(args, model, tokenizer, collate, data, rank, world_size)
     if rank != 0:
         return
     if args.do_eval:
-        dev_set, _ = clue.load_split(args.task_name, "dev", args.data_dir)
-        loss, acc = evaluate(model, clue.encode(tokenizer, dev_set, args.max_seq_length), args, collate)
+        loss, acc = evaluate(model, data["dev"][1], args, collate)
         logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
-    predictions = predict(args, model, tokenizer, collate) if args.do_predict else []
+    predictions = predict(args, model, collate, data) if args.do_predict else []
     if record is not None:
         record["predictions"] = predictions
         training.report(args, record, "best dev acc")

@@ -3,6 +3,7 @@
 --do_predict works here (it crashes upstream) and writes the same leaderboard files as
 run_clue_classifier.py.
 """
+import argparse
 import os
 import sys
 import time
@@ -16,10 +17,11 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
 from paddlenlp.trainer import PdArgumentParser, Trainer, TrainingArguments, get_last_checkpoint, set_seed  # noqa: E402
-from paddlenlp.transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench import classification as clue, cli, results, training  # noqa: E402
+from cluebench.fileio import DataError  # noqa: E402
 
 
 @dataclass
@@ -51,19 +53,46 @@ class RotatingTrainer(Trainer):
 
 def task_from(data_args):
     words = (data_args.dataset or "").split()
-    if len(words) != 2 or words[0] != "clue":
-        raise SystemExit(f'error: --dataset must be "clue TASK" with TASK one of {", ".join(clue.TASKS)}; '
-                         f"got {data_args.dataset!r}")
     try:
+        if len(words) != 2 or words[0] != "clue":
+            raise ValueError(f'must be "clue TASK" with TASK one of {", ".join(clue.TASKS)}')
         return clue.task_name(words[1])
-    except Exception as e:
-        raise SystemExit(f"error: {e}") from None
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        raise cli.flag_error("dataset", repr(data_args.dataset), str(e)) from None
 
 
 def length_sorted(features):
     """(features in length order, the order): the Trainer evaluates sequentially, so this pads little."""
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
     return [features[i] for i in order], order
+
+
+def check_arguments(args, data_args):
+    """The Trainer's numeric flags, before any work (PaddleNLP accepts zeros that fail hours later)."""
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "logging_steps", "save_steps"):
+        if getattr(args, flag) < 1:
+            raise cli.flag_error(flag, getattr(args, flag), "must be at least 1")
+    if args.learning_rate <= 0:
+        raise cli.flag_error("learning_rate", args.learning_rate, "must be positive")
+    if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
+        raise cli.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
+    if data_args.max_seq_length < 1:
+        raise cli.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
+
+
+def last_checkpoint_of(args):
+    """The checkpoint to resume from, or None; a non-empty output directory without one is refused."""
+    if not (os.path.isdir(args.output_dir) and args.do_train and not args.overwrite_output_dir):
+        return None
+    last = get_last_checkpoint(args.output_dir)
+    # hidden entries are our lock and the leftovers of killed saves, not results
+    if last is None and [n for n in os.listdir(args.output_dir) if not n.startswith(".")]:
+        raise DataError(args.output_dir, "output directory is not empty and holds no checkpoint; pass "
+                                         "--overwrite_output_dir to train into it anyway")
+    if last is not None:
+        logger.info(f"resuming from {last}")
+    return last
 
 
 def main():
@@ -75,29 +104,27 @@ def main():
         args.eval_steps = args.logging_steps
     args.print_config(model_args, "Model")
     args.print_config(data_args, "Data")
+    check_arguments(args, data_args)
     cli.set_device(args.device)
-
-    last_checkpoint = None
-    if os.path.isdir(args.output_dir) and args.do_train and not args.overwrite_output_dir:
-        last_checkpoint = get_last_checkpoint(args.output_dir)
-        if last_checkpoint is None and os.listdir(args.output_dir):
-            raise SystemExit(f"error: output directory {args.output_dir} is not empty and holds no checkpoint; "
-                             "pass --overwrite_output_dir to train into it anyway")
-        if last_checkpoint is not None:
-            logger.info(f"resuming from {last_checkpoint}")
+    last_checkpoint = last_checkpoint_of(args)
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
-    cli.check_model_path(model_args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     labels = clue.label_list(task)
-    model = AutoModelForSequenceClassification.from_pretrained(model_args.model_name_or_path, num_classes=len(labels))
+    tokenizer, model = cli.load_pretrained(AutoModelForSequenceClassification, model_args.model_name_or_path,
+                                           data_args.max_seq_length, clue.min_seq_length(task),
+                                           num_classes=len(labels))
 
     def features(split):
         examples, _ = clue.load_split(task, split, data_args.data_dir)
         return examples, clue.encode(tokenizer, examples, data_args.max_seq_length, desc=f"{split} features")
 
+    # every split the run needs is read and checked before the first step
     train_features = features("train")[1] if args.do_train else None
     dev_features = length_sorted(features("dev")[1])[0] if args.do_train or args.do_eval else None
+    test_sets = {split: features(split) for split, _ in clue.prediction_splits(task, data_args.data_dir)
+                 } if args.do_predict else {}
+    if args.should_save:
+        cli.claim_output_dir(args.output_dir)
 
     def compute_metrics(prediction):
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids.reshape(-1)).mean())}
@@ -108,6 +135,9 @@ def main():
     start = time.time()
     if args.do_train:
         result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        # the dev evaluations of training; the --do_eval one below is not part of the search
+        history = [{"step": h["step"], "epoch": h.get("epoch"), "metrics": {"acc": 100 * h["eval_accuracy"]},
+                    "loss": h.get("eval_loss")} for h in trainer.state.log_history if "eval_accuracy" in h]
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
@@ -118,7 +148,7 @@ def main():
         trainer.save_metrics("eval", metrics)
     if args.do_predict:
         for split, filename in clue.prediction_splits(task, data_args.data_dir):
-            examples, test_features = features(split)
+            examples, test_features = test_sets[split]
             ordered, order = length_sorted(test_features)
             logits = trainer.predict(ordered).predictions
             predicted = np.empty(len(order), np.int64)
@@ -136,8 +166,6 @@ def main():
         tokenizer.save_pretrained(export_dir)
         logger.info(f"exported the inference model to {export_dir}")
     if args.do_train and trainer.is_world_process_zero():
-        history = [{"step": h["step"], "epoch": h.get("epoch"), "metrics": {"acc": 100 * h["eval_accuracy"]},
-                    "loss": h.get("eval_loss")} for h in trainer.state.log_history if "eval_accuracy" in h]
         if history:
             best = max(history, key=lambda h: h["metrics"]["acc"])  # first of equals: strict improvement
             record = results.make_record(

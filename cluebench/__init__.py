@@ -22,5 +22,6 @@ for _message, _category in [
     ("AmpScaler can only be enabled on CUDAPlace", UserWarning),
     (".*pydantic.config.Extra.*", DeprecationWarning),
     ("Be aware, overflowing tokens are not returned", UserWarning),  # we never ask for them
+    ("Field visualdl.Record.HParam", DeprecationWarning),  # VisualDL logs booleans as ints (protobuf 6)
 ]:
     warnings.filterwarnings("ignore", _message, _category)

@@ -113,14 +113,29 @@ def example_text(task, record, path, line):
     return _string(record, "sentence1", path, line), _string(record, "sentence2", path, line)
 
 
+def min_seq_length(task):
+    """The shortest max_seq_length that leaves a token of each text: [CLS] a [SEP] (b [SEP])."""
+    return 5 if task in PAIR_TASKS else 3
+
+
 def read_split(task, split, path):
-    """(examples, number dropped for a '-' label) from one file of the official layout."""
+    """(examples, number dropped for a '-' label) from one file of the official layout.
+
+    Test examples must carry unique ids: the leaderboard matches predictions by them."""
     index = {label: i for i, label in enumerate(label_list(task))}
-    examples, dropped = [], 0
+    examples, dropped, id_lines = [], 0, {}
     for line, record in read_jsonl(path):
         text, pair = example_text(task, record, path, line)
         label = None
-        if split not in TEST_SPLITS:
+        if split in TEST_SPLITS:
+            example_id = require(record, "id", path, line)
+            if not isinstance(example_id, (int, str)) or isinstance(example_id, bool):
+                raise DataError(path, f"expected an integer or a string, got {json.dumps(example_id)}", line, "id")
+            if example_id in id_lines:
+                raise DataError(path, f"duplicate id {example_id!r} (first on line {id_lines[example_id]})",
+                                line, "id")
+            id_lines[example_id] = line
+        else:
             raw = str(require(record, "label", path, line))  # FewCLUE files carry integer labels
             if raw == "-" and task in DASH_LABEL_TASKS:
                 dropped += 1
@@ -130,6 +145,8 @@ def read_split(task, split, path):
                                       f"({', '.join(index)})", line, "label")
             label = index[raw]
         examples.append(Example(text, pair, label, record.get("id")))
+    if not examples:
+        raise DataError(path, f"no examples{f' (all {dropped} are labelled -)' if dropped else ''}")
     if dropped:
         logger.info(f"{os.path.basename(path)}: dropped {dropped} examples labelled '-', kept {len(examples)}")
     return examples, dropped
@@ -166,5 +183,5 @@ def encode(tokenizer, examples, max_seq_length, chunk=1024, desc="tokenizing"):
 def write_predictions(path, examples, predicted_labels):
     """One {"id", "label"} line per test example, in file order, carrying the example's own id."""
     with atomic_write(path) as f:
-        for number, (example, label) in enumerate(zip(examples, predicted_labels)):
-            f.write(json.dumps({"id": number if example.id is None else example.id, "label": label}) + "\n")
+        for example, label in zip(examples, predicted_labels, strict=True):
+            f.write(json.dumps({"id": example.id, "label": label}) + "\n")

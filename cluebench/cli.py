@@ -41,7 +41,7 @@ def set_seed(seed):
 def set_device(device):
     """paddle.set_device, with a clear error where the GPU build would kill the process outright."""
     if device.startswith("gpu") and (not paddle.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0):
-        raise SystemExit(f"error: --device {device} asked for, but no GPU is visible; use --device cpu")
+        raise flag_error("device", device, "asked for, but no GPU is visible; use --device cpu")
     paddle.set_device(device)
 
 
@@ -149,6 +149,5 @@ def run(main):
     try:
         main()
     except DataError as e:
-        logger.error(str(e))
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -45,7 +45,9 @@ def test_synthetic_splits_load_with_counts(synthetic_data):
     assert (len(dev), dropped) == (29, 3)
     test, _ = clue.load_split("csl", "test", synthetic_data)
     assert len(test) == 24 and all(e.label is None for e in test)
-    assert [e.id for e in test] != list(range(24))  # CSL ids are the file's own
+    with open(os.path.join(synthetic_data, "csl_public", "test.json"), encoding="utf-8") as f:
+        file_ids = [json.loads(line)["id"] for line in f]
+    assert [e.id for e in test] == file_ids and file_ids != list(range(24))  # CSL ids are the file's own
     tnews, _ = clue.load_split("tnews", "dev", synthetic_data)
     assert [e.label for e in tnews[:16]] == list(range(15)) + [0]
 

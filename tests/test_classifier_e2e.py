@@ -1,4 +1,5 @@
 """Train, evaluate and predict every classification task through both scripts, on tiny models."""
+import json
 import math
 import os
 import sys
@@ -79,14 +80,21 @@ def test_trainer_script(task, tiny_models, synthetic_data, tmp_path, monkeypatch
         "--model_name_or_path", tiny_models[ARCH[task]], "--output_dir", str(out), "--device", "cpu",
         "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "2", "--learning_rate", "5e-3",
         "--warmup_ratio", "0.1", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
-        "--logging_steps", "4", "--save_steps", "4", "--metric_for_best_model", "eval_accuracy",
-        "--load_best_model_at_end", "--save_total_limit", "2", "--report_to", "none", "--disable_tqdm", "True",
-        "--max_seq_length", "64"])
+        "--logging_steps", "2", "--save_steps", "2", "--metric_for_best_model", "eval_accuracy",
+        "--load_best_model_at_end", "--save_total_limit", "2", "--disable_tqdm", "True",
+        "--max_seq_length", "64"])  # reporting left at its default (VisualDL), as the README runs it
     TRAINER.main()
     predicted = check_prediction_files(out, synthetic_data, task)
-    assert len([d for d in os.listdir(out) if d.startswith("checkpoint-")]) <= 2  # save_total_limit honoured
+    steps = 2 * math.ceil((61 if task in clue.DASH_LABEL_TASKS else 64) / 16)
+    # eight checkpoints were saved, every second step; save_total_limit kept two
+    assert len([d for d in os.listdir(out) if d.startswith("checkpoint-")]) == 2
+    assert os.listdir(out / "runs")  # the VisualDL log of the default reporting
     record = results.read_record(str(out / results.FILENAME))
-    assert record["best"]["metrics"]["acc"] == max(h["metrics"]["acc"] for h in record["history"])
+    with open(out / "trainer_state.json", encoding="utf-8") as f:
+        state = json.load(f)  # the Trainer's own account of its best checkpoint
+    assert [h["step"] for h in record["history"]] == list(range(2, steps + 1, 2))
+    assert record["best"]["metrics"]["acc"] == pytest.approx(100 * state["best_metric"])
+    assert f"checkpoint-{record['best']['step']}" == os.path.basename(state["best_model_checkpoint"])
     # The argparse script, predicting from the model the Trainer saved, writes the same files.
     again = tmp_path / "again"
     CLASSIFIER.main(common_args(task, str(out), synthetic_data, again) + ["--do_predict"])
@@ -137,10 +145,22 @@ def test_bad_label_fails_cleanly(tiny_models, synthetic_data, tmp_path):
     assert not out.exists()  # nothing written
 
 
+def _gpu_visible():
+    import paddle
+
+    return paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+@pytest.mark.skipif(_gpu_visible(), reason="needs a machine where Paddle sees no GPU")
 def test_gpu_without_gpu_is_a_clear_error(tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
     proc = run_python(["classification/run_clue_classifier.py", "--task_name", "tnews", "--model_name_or_path",
-                       tiny_models["ernie"], "--data_dir", synthetic_data, "--do_train", "--device", "gpu"])
-    assert proc.returncode != 0 and "no GPU is visible; use --device cpu" in proc.stderr
+                       tiny_models["ernie"], "--data_dir", synthetic_data, "--do_train", "--device", "gpu",
+                       "--output_dir", str(out)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --device gpu: asked for, but no GPU is visible; use --device cpu")
+    assert not out.exists()
 
 
 def test_two_processes(tiny_models, synthetic_data, tmp_path):
