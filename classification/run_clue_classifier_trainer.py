@@ -16,7 +16,8 @@ import cluebench  # noqa: F401,E402  (sets up the process before paddle is impor
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
-from paddlenlp.trainer import PdArgumentParser, Trainer, TrainingArguments, get_last_checkpoint, set_seed  # noqa: E402
+from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback,  # noqa: E402
+                               TrainingArguments, get_last_checkpoint, set_seed)
 from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
@@ -49,6 +50,17 @@ class RotatingTrainer(Trainer):
         super()._save_checkpoint(model, metrics=metrics)
         if self.args.local_rank == -1 and self.args.should_save:
             self._rotate_checkpoints(use_mtime=False, output_dir=self.args.output_dir)
+
+
+class EvaluateAtLastStep(TrainerCallback):
+    """Evaluate and save at the last step as well, as run_clue_classifier.py does: otherwise a run shorter
+    than --eval_steps ends with no dev score, no record and no best_result line."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps and args.evaluation_strategy == IntervalStrategy.STEPS:
+            control.should_evaluate = True
+            control.should_save = args.save_strategy == IntervalStrategy.STEPS
+        return control
 
 
 def task_from(data_args):
@@ -131,7 +143,7 @@ def main():
 
     trainer = RotatingTrainer(model=model, args=args, train_dataset=train_features, eval_dataset=dev_features,
                               tokenizer=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                              compute_metrics=compute_metrics)
+                              compute_metrics=compute_metrics, callbacks=[EvaluateAtLastStep()])
     start = time.time()
     if args.do_train:
         result = trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -146,6 +158,7 @@ def main():
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
+    written = []
     if args.do_predict:
         for split, filename in clue.prediction_splits(task, data_args.data_dir):
             examples, test_features = test_sets[split]
@@ -157,6 +170,7 @@ def main():
                 path = os.path.join(args.output_dir, filename)
                 clue.write_predictions(path, examples, [labels[i] for i in predicted])
                 logger.info(f"wrote {len(examples)} predictions for {split} to {path}")
+                written.append(path)
     if args.do_export and trainer.is_world_process_zero():
         export_dir = model_args.export_model_dir or os.path.join(args.output_dir, "export")
         spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
@@ -165,18 +179,18 @@ def main():
                         os.path.join(export_dir, "model"))
         tokenizer.save_pretrained(export_dir)
         logger.info(f"exported the inference model to {export_dir}")
-    if args.do_train and trainer.is_world_process_zero():
-        if history:
-            best = max(history, key=lambda h: h["metrics"]["acc"])  # first of equals: strict improvement
-            record = results.make_record(
-                task=task, model=model_args.model_name_or_path, script="run_clue_classifier_trainer.py",
-                hyperparameters={**vars(data_args), **vars(model_args), **args.to_dict()},
-                best={"metrics": best["metrics"], "step": best["step"], "epoch": best["epoch"]},
-                history=history, wall_time_s=time.time() - start,
-                throughput={"train_examples_per_s": result.metrics.get("train_samples_per_second")},
-                data={"train_examples": len(train_features), "dev_examples": len(dev_features)})
-            results.write_record(os.path.join(args.output_dir, results.FILENAME), record)
-            logger.info(results.best_result_line(best["metrics"]))
+    if args.do_train and trainer.is_world_process_zero() and history:
+        best = max(history, key=lambda h: h["metrics"]["acc"])  # first of equals: strict improvement
+        record = results.make_record(
+            task=task, model=model_args.model_name_or_path, script="run_clue_classifier_trainer.py",
+            hyperparameters={**vars(data_args), **vars(model_args), **args.to_dict()},
+            best={"metrics": best["metrics"], "step": best["step"], "epoch": best["epoch"]},
+            history=history, wall_time_s=time.time() - start,
+            throughput={"train_examples_per_s": result.metrics.get("train_samples_per_second"),
+                        "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
+            data={"train_examples": len(train_features), "dev_examples": len(dev_features)})
+        record["predictions"] = written
+        training.report(args, record, "best dev acc")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 accumulation, evaluation every N steps or every epoch, best-result tracking."""
 import contextlib
 import math
+import os
 import time
 
 import numpy as np
@@ -51,6 +52,7 @@ def report(args, record, what):
     """Write the results record, log a summary a person can read, and end with the best_result line
     (last, as upstream's extract_result.sh reads it). what: e.g. "best dev acc"."""
     path = results.record_path(args)
+    record["predictions"] = [os.path.abspath(p) for p in record.get("predictions", [])]  # usable from anywhere
     results.write_record(path, record)
     best = record["best"]
     logger.info(f"summary: {record['task']} {what} {best['value']} at step {best['step']} (epoch {best['epoch']}) "
