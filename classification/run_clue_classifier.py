@@ -3,6 +3,7 @@
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench import classification as clue, cli, results, training  # noqa: E402
-from cluebench.fileio import atomic_save_pretrained, check_writable  # noqa: E402
+from cluebench.fileio import atomic_save_pretrained  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -172,22 +173,20 @@ def main(argv=None):
         training.override_dropout(model, args.dropout)
     collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
     data = load_data(args, tokenizer, rank)
-    if rank == 0:  # checked, now ours: nothing was written before this point
-        check_writable(os.path.dirname(os.path.abspath(results.record_path(args))), "results file's directory")
-        cli.claim_output_dir(args.output_dir)
-
-    record = None
-    if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
-        model, record = train(args, model, tokenizer, collate, data, rank, world_size)
-    if rank != 0:
-        return
-    if args.do_eval:
-        loss, acc = evaluate(model, data["dev"][1], args, collate)
-        logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
-    predictions = predict(args, model, collate, data) if args.do_predict else []
-    if record is not None:
-        record["predictions"] = predictions
-        training.report(args, record, "best dev acc")
+    # checked, now ours: nothing was written before this point
+    with cli.claim_output_dir(args.output_dir, results.record_path(args)) if rank == 0 else contextlib.nullcontext():
+        record = None
+        if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
+            model, record = train(args, model, tokenizer, collate, data, rank, world_size)
+        if rank != 0:
+            return
+        if args.do_eval:
+            loss, acc = evaluate(model, data["dev"][1], args, collate)
+            logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
+        predictions = predict(args, model, collate, data) if args.do_predict else []
+        if record is not None:
+            record["predictions"] = predictions
+            training.report(args, record, "best dev acc")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def main():
     dev_features = length_sorted(features("dev")[1])[0] if args.do_train or args.do_eval else None
     test_sets = {split: features(split) for split, _ in clue.prediction_splits(task, data_args.data_dir)
                  } if args.do_predict else {}
-    if args.should_save:
+    if args.should_save:  # held until the process ends
         cli.claim_output_dir(args.output_dir)
 
     def compute_metrics(prediction):

@@ -138,9 +138,12 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     return tokenizer, model
 
 
-def claim_output_dir(path):
-    """Check, lock and tidy the run's output directory (rank 0, after validation, before writing)."""
+def claim_output_dir(path, *other_outputs):
+    """Check that the output directory (and the folders of other_outputs, e.g. the results file) can be
+    written, then lock and tidy it: rank 0, after validation, before writing. Use as a context manager."""
     check_writable(path)
+    for other in other_outputs:
+        check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")
     return OutputDirLock(path, log=logger.info).acquire()
 
 

@@ -66,7 +66,7 @@ def read_jsonl(path):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line.rstrip("\r\n"))  # so columns point into the line
             except json.JSONDecodeError as e:
                 raise DataError(path, f"not valid JSON ({e.msg}, column {e.colno})", line=number) from None
             if not isinstance(record, dict):
@@ -255,6 +255,12 @@ class OutputDirLock:
                 self.log(f"{self.directory}: removed {len(removed)} leftovers of killed runs ({', '.join(removed)})")
             return self
         raise DataError(self.directory, f"could not take the lock {self.path}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
 
     def _age(self):
         try:

@@ -1,0 +1,262 @@
+"""Hostile input to the classification scripts: every case ends before the first training step with one
+line naming the file, line and field (or the flag), and nothing is written. Add a case for every defect found."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from cluebench import results
+from cluebench.fileio import DataError, OutputDirLock
+from helpers import ROOT, load_script, run_python
+
+CLASSIFIER = load_script("classification/run_clue_classifier.py")
+TRAINER = load_script("classification/run_clue_classifier_trainer.py")
+
+
+@pytest.fixture
+def data(synthetic_data, tmp_path):
+    """A private copy of the synthetic CSL and TNEWS folders, to damage."""
+    for task in ("csl", "tnews"):
+        shutil.copytree(os.path.join(synthetic_data, f"{task}_public"), tmp_path / "data" / f"{task}_public")
+    return tmp_path / "data"
+
+
+def lines_of(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().split("\n")[:-1]
+
+
+def rewrite(path, lines):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def run(model, data, out, *extra, task="csl"):
+    CLASSIFIER.main(["--task_name", task, "--model_name_or_path", model, "--data_dir", str(data), "--device", "cpu",
+                     "--output_dir", str(out), "--max_seq_length", "64", "--do_train", "--do_predict",
+                     "--max_steps", "2", *extra])
+
+
+def damage_line(path, number, change):
+    lines = lines_of(path)
+    record = json.loads(lines[number - 1])
+    change(record)
+    lines[number - 1] = json.dumps(record, ensure_ascii=False)
+    rewrite(path, lines)
+
+
+def first_id(path):
+    return json.loads(lines_of(path)[0])["id"]
+
+
+CASES = {
+    # name: (file, damage, expected message after the path)
+    "test id missing": ("test.json", lambda p: damage_line(p, 3, lambda r: r.pop("id")), ":3: field 'id': missing"),
+    "test id duplicated": ("test.json", lambda p: damage_line(p, 5, lambda r: r.update(id=first_id(p))),
+                           ":5: field 'id': duplicate id {id} (first on line 1)"),
+    "test id not a scalar": ("test.json", lambda p: damage_line(p, 2, lambda r: r.update(id=[1])),
+                             ":2: field 'id': expected an integer or a string, got [1]"),
+    "test text missing": ("test.json", lambda p: damage_line(p, 7, lambda r: r.pop("abst")),
+                          ":7: field 'abst': missing"),
+    "test keywords not a list": ("test.json", lambda p: damage_line(p, 4, lambda r: r.update(keyword="x")),
+                                 ":4: field 'keyword': expected a list of strings"),
+    "empty test file": ("test.json", lambda p: rewrite(p, []), ": no examples"),
+    "blank test file": ("test.json", lambda p: rewrite(p, ["", "  "]), ": no examples"),
+    "empty train file": ("train.json", lambda p: rewrite(p, []), ": no examples"),
+    "dev line not JSON": ("dev.json", lambda p: rewrite(p, lines_of(p)[:2] + ['{"abst": "x",'] + lines_of(p)[3:]),
+                          ":3: not valid JSON (Expecting property name enclosed in double quotes, column 14)"),
+    "dev line not an object": ("dev.json", lambda p: rewrite(p, ["[1, 2]"] + lines_of(p)[1:]),
+                               ":1: expected a JSON object, got list"),
+    "dev label unknown": ("dev.json", lambda p: damage_line(p, 6, lambda r: r.update(label="2")),
+                          ":6: field 'label': label '2' is not one of the 2 csl labels (0, 1)"),
+    "missing test file": ("test.json", os.unlink, ": file not found"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_file_is_named_before_training(case, data, tiny_models, tmp_path, log_lines):
+    name, damage, message = CASES[case]
+    path = data / "csl_public" / name
+    expected_id = first_id(path) if name == "test.json" and "duplicated" in case else None
+    damage(str(path))
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], data, out)
+    assert str(error.value) == f"{path}{message.format(id=expected_id)}"
+    assert not out.exists()  # nothing written
+    assert not [line for line in log_lines() if "global step" in line]  # no training step
+
+
+def test_invalid_utf8_names_the_line(data, tiny_models, tmp_path):
+    path = data / "csl_public" / "dev.json"
+    raw = open(path, "rb").read().split(b"\n")
+    raw[8] = raw[8].replace(b'"abst": "', b'"abst": "\xff\xfe', 1)
+    open(path, "wb").write(b"\n".join(raw))
+    with pytest.raises(DataError, match=r"dev\.json:9: not valid UTF-8 \(byte 0xff at byte \d+ of the line\)$"):
+        run(tiny_models["ernie"], data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+FLAGS = {
+    ("--batch_size", "0"): "--batch_size 0: must be at least 1",
+    ("--gradient_accumulation_steps", "0"): "--gradient_accumulation_steps 0: must be at least 1",
+    ("--batch_size", "32", "--gradient_accumulation_steps", "3"):
+        "--batch_size 32: must be divisible by --gradient_accumulation_steps 3 (it is the effective batch)",
+    ("--learning_rate", "0"): "--learning_rate 0.0: must be positive",
+    ("--learning_rate=-1e-5",): "--learning_rate -1e-05: must be positive",
+    ("--logging_steps", "0"): "--logging_steps 0: must be at least 1",
+    ("--save_steps", "0"): "--save_steps 0: must be at least 1",
+    ("--max_seq_length", "0"): "--max_seq_length 0: must be at least 1",
+    ("--max_seq_length", "4"): "--max_seq_length 4: is too short for this task (at least 5)",
+    ("--max_seq_length", "1024"): "--max_seq_length 1024: exceeds the 512 positions of {model} (max_position_embeddings)",
+    ("--warmup_proportion", "1.5"): "--warmup_proportion 1.5: must be between 0 and 1",
+    ("--dropout", "1"): "--dropout 1.0: must be in [0, 1)",
+    ("--weight_decay", "-0.1"): "--weight_decay -0.1: must not be negative",
+    ("--max_steps", "-1", "--num_train_epochs", "0"):
+        "--num_train_epochs 0: must be at least 1 to train (or give --max_steps)",
+}
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=" ".join)
+def test_bad_flag_is_named_before_anything(flags, synthetic_data, tiny_models, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], synthetic_data, out, *flags)
+    assert str(error.value) == FLAGS[flags].format(model=tiny_models["ernie"])
+    assert not out.exists()
+
+
+def test_vocabulary_larger_than_the_embedding_table(tiny_models, synthetic_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["ernie"], model)
+    with open(model / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("extra1\nextra2\n")
+    size = json.load(open(model / "config.json"))["vocab_size"]
+    with pytest.raises(DataError) as error:
+        run(str(model), synthetic_data, tmp_path / "out")
+    assert str(error.value) == (f"{model}: the vocabulary has ids up to {size + 1}, but the model's embedding table "
+                                f"has {size} rows (vocab_size in its config)")
+
+
+def test_truncated_weights_are_named(tiny_models, synthetic_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["ernie"], model)
+    weights = model / "model_state.pdparams"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(DataError, match=rf"^{model}: cannot load the model \(\w+"):
+        run(str(model), synthetic_data, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_dir_that_is_a_file(tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
+    out.write_text("not a folder")
+    with pytest.raises(DataError, match=rf"^{out}: output directory is a file, not a directory$"):
+        run(tiny_models["ernie"], synthetic_data, out)
+    assert out.read_text() == "not a folder"
+
+
+def test_second_run_on_one_output_dir_is_refused(tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out.mkdir()
+        (out / OutputDirLock.NAME).write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid,
+                                                          "started": "earlier"}))
+        with pytest.raises(DataError) as error:
+            run(tiny_models["ernie"], synthetic_data, out)
+        assert str(error.value) == (f"{out}: output directory is in use by pid {holder.pid} on "
+                                    f"{socket.gethostname()} since earlier (lock {out / OutputDirLock.NAME}); "
+                                    "use another --output_dir")
+        assert sorted(os.listdir(out)) == [OutputDirLock.NAME]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stale_lock_and_leftovers_are_taken_over(tiny_models, synthetic_data, tmp_path, log_lines):
+    """A killed run's lock, temporary files and save folder: the next run says so, removes them and runs."""
+    out = tmp_path / "out"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    out.mkdir()
+    (out / OutputDirLock.NAME).write_text(json.dumps({"host": host, "pid": dead.pid, "started": "then"}))
+    leftovers = [f".csl_predict.json.{host}-{dead.pid}.abc123.tmp", f".saving-{host}-{dead.pid}.xyz"]
+    (out / leftovers[0]).write_text("half")
+    (out / leftovers[1]).mkdir()
+    (out / leftovers[1] / "model_state.pdparams").write_bytes(b"half")
+    live = f".clue_results.json.{host}-{os.getpid()}.keep.tmp"  # a live process's: left alone
+    (out / live).write_text("being written")
+    run(tiny_models["ernie"], synthetic_data, out)
+    lines = "\n".join(log_lines())
+    assert f"{out}: taking over the stale lock of pid {dead.pid} (dead)" in lines
+    assert f"{out}: removed 2 leftovers of killed runs" in lines
+    assert sorted(n for n in os.listdir(out) if n.startswith(".")) == [live]  # lock released at the end
+    assert results.read_record(str(out / results.FILENAME))["throughput"]["optimizer_steps"] == 2
+
+
+def test_files_follow_the_umask(tiny_models, synthetic_data, tmp_path):
+    """Records, predictions and weights are readable by the group when the umask says so (not 0600)."""
+    out = tmp_path / "out"
+    command = (f"umask 002 && {sys.executable} classification/run_clue_classifier.py --task_name csl "
+               f"--model_name_or_path {tiny_models['ernie']} --data_dir {synthetic_data} --device cpu "
+               f"--output_dir {out} --max_seq_length 64 --do_train --do_predict --max_steps 2")
+    proc = subprocess.run(["bash", "-c", command], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modes = {name: os.stat(out / name).st_mode & 0o777 for name in os.listdir(out)}
+    assert modes["clue_results.json"] == modes["csl_predict.json"] == modes["model_state.pdparams"] == 0o664
+
+
+def test_one_line_and_status_2_from_the_command_line(data, tiny_models, tmp_path):
+    path = data / "csl_public" / "test.json"
+    damage_line(str(path), 2, lambda r: r.pop("id"))
+    out = tmp_path / "out"
+    proc = run_python(["classification/run_clue_classifier.py", "--task_name", "csl", "--model_name_or_path",
+                       tiny_models["ernie"], "--data_dir", str(data), "--device", "cpu", "--output_dir", str(out),
+                       "--do_train", "--do_predict"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {path}:2: field 'id': missing"
+    assert "Traceback" not in proc.stderr + proc.stdout and "global step" not in proc.stderr + proc.stdout
+    assert not out.exists()
+
+
+TRAINER_CASES = {
+    ("--per_device_train_batch_size", "0"): "--per_device_train_batch_size 0: must be at least 1",
+    ("--learning_rate", "0"): "--learning_rate 0.0: must be positive",
+    ("--max_seq_length", "2048"): "--max_seq_length 2048: exceeds the 512 positions of {model} (max_position_embeddings)",
+    ("--dataset", "clue nope"): "--dataset 'clue nope': unknown task 'nope'; valid tasks: afqmc, tnews, iflytek, "
+                                "ocnli, cmnli, cluewsc2020, csl",
+    ("--dataset", "glue sst2"): "--dataset 'glue sst2': must be \"clue TASK\" with TASK one of afqmc, tnews, "
+                                "iflytek, ocnli, cmnli, cluewsc2020, csl",
+}
+
+
+@pytest.mark.parametrize("flags", TRAINER_CASES, ids=" ".join)
+def test_trainer_bad_flags(flags, synthetic_data, tiny_models, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["run_clue_classifier_trainer.py", "--dataset", "clue csl", "--data_dir",
+                                      synthetic_data, "--model_name_or_path", tiny_models["ernie"], "--output_dir",
+                                      str(out), "--device", "cpu", "--do_train", "--do_predict", "--max_steps", "2",
+                                      *flags])
+    with pytest.raises(DataError) as error:
+        TRAINER.main()
+    assert str(error.value) == TRAINER_CASES[flags].format(model=tiny_models["ernie"])
+    assert not out.exists()
+
+
+def test_trainer_bad_test_file_before_training(data, tiny_models, tmp_path, monkeypatch):
+    path = data / "csl_public" / "test.json"
+    damage_line(str(path), 4, lambda r: r.pop("id"))
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["run_clue_classifier_trainer.py", "--dataset", "clue csl", "--data_dir",
+                                      str(data), "--model_name_or_path", tiny_models["ernie"], "--output_dir",
+                                      str(out), "--device", "cpu", "--do_train", "--do_predict", "--max_steps", "2"])
+    with pytest.raises(DataError) as error:
+        TRAINER.main()
+    assert str(error.value) == f"{path}:4: field 'id': missing"
+    assert not out.exists()
