@@ -17,7 +17,7 @@ from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
 from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
-from cluebench import classification as clue, cli, results, training  # noqa: E402
+from cluebench import classification as clue, cli, results, resume, training  # noqa: E402
 from cluebench.fileio import atomic_save_pretrained  # noqa: E402
 
 
@@ -50,6 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
     p.add_argument("--max_grad_norm", type=float, default=1.0)
+    resume.add_flags(p)
     return p.parse_args(argv)
 
 
@@ -111,39 +112,43 @@ def train(args, model, tokenizer, collate, data, rank, world_size):
         model = paddle.DataParallel(model)
 
     tracker = training.BestTracker("acc", keep_state=args.do_eval or args.do_predict)
-    eval_time = [0.0]
+    checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
+        "run_clue_classifier.py", args.task_name, args,
+        [clue.split_file(args.task_name, split, args.data_dir) for split in ("train", "dev")], world_size),
+        rank=rank, world_size=world_size)
 
     def on_evaluate(step, epoch):
         if rank != 0:
             return
         tic = time.time()
         loss, acc = evaluate(model, dev_features, args, collate)
-        eval_time[0] += time.time() - tic
+        tracker.eval_time_s += time.time() - tic
         logger.info(f"eval loss: {loss:f}, acc: {acc}, ")
         logger.info(f"eval done total : {time.time() - tic} s")
         if tracker.update(model, {"acc": acc * 100}, step, epoch, loss) and args.save_best_model:
             atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
 
-    start = time.time()
-    stats = training.train_loop(
-        model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs, gas=gas,
-        logging_steps=args.logging_steps, eval_steps=args.save_steps, evaluate=on_evaluate, rank=rank,
-        log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch}, rank_id: {rank}, "
-                     "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
+    with checkpoint:
+        stats = training.train_loop(
+            model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs, gas=gas,
+            logging_steps=args.logging_steps, eval_steps=args.save_steps, evaluate=on_evaluate, rank=rank,
+            log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch}, rank_id: {rank}, "
+                         "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s",
+            seed=args.seed, checkpoint=checkpoint, progress=checkpoint.restore(model, optimizer, scheduler, tracker))
     model = training.unwrap(model)
     tracker.restore_best(model)
     if rank != 0:
-        return model, None
+        return model, None, None
     n_evals = len(tracker.history)
     record = results.make_record(
         task=args.task_name, model=args.model_name_or_path, script="run_clue_classifier.py",
         hyperparameters=vars(args), best=tracker.best, history=tracker.history,
-        wall_time_s=time.time() - start,
+        wall_time_s=checkpoint.elapsed(),
         throughput={"train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
-                    "eval_examples_per_s": n_evals * len(dev_features) / max(eval_time[0], 1e-9),
+                    "eval_examples_per_s": n_evals * len(dev_features) / max(tracker.eval_time_s, 1e-9),
                     "optimizer_steps": stats["steps"], "world_size": world_size},
         data={"train_examples": len(train_features), "dev_examples": len(dev_features), "dev_dropped": dropped})
-    return model, record
+    return model, record, checkpoint
 
 
 def predict(args, model, collate, data):
@@ -175,9 +180,9 @@ def main(argv=None):
     data = load_data(args, tokenizer, rank)
     # checked, now ours: nothing was written before this point
     with cli.claim_output_dir(args.output_dir, results.record_path(args)) if rank == 0 else contextlib.nullcontext():
-        record = None
+        record = checkpoint = None
         if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
-            model, record = train(args, model, tokenizer, collate, data, rank, world_size)
+            model, record, checkpoint = train(args, model, tokenizer, collate, data, rank, world_size)
         if rank != 0:
             return
         if args.do_eval:
@@ -187,6 +192,7 @@ def main(argv=None):
         if record is not None:
             record["predictions"] = predictions
             training.report(args, record, "best dev acc")
+            checkpoint.remove()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The training loop of the argparse scripts: AdamW with linear warmup and decay, gradient
 accumulation, evaluation every N steps or every epoch, best-result tracking."""
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -38,8 +39,16 @@ class BatchLoader:
         return len(self.batch_sampler)
 
     def __iter__(self):
-        for indices in self.batch_sampler:
-            yield {name: paddle.to_tensor(value) for name, value in self.collate(indices).items()}
+        return self.epoch()
+
+    def epoch(self, number=None, start=0):
+        """The batches of one epoch from the start-th on; with a number, that epoch's shuffle (a resumed
+        run skips the batches it has already trained on without collating them)."""
+        if number is not None and hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(number)
+        for index, indices in enumerate(self.batch_sampler):
+            if index >= start:
+                yield index, {name: paddle.to_tensor(value) for name, value in self.collate(indices).items()}
 
 
 def shuffled_batches(n, micro_batch_size, collate):
@@ -120,6 +129,7 @@ class BestTracker:
     def __init__(self, key, keep_state=False):
         self.key, self.keep_state = key, keep_state
         self.best, self.history, self.state = None, [], None
+        self.eval_time_s = 0.0  # spent in evaluation, for the record's throughput
 
     def update(self, model, metrics, step, epoch, loss=None):
         """Record one evaluation (metrics in percent); True if it is a new best."""
@@ -136,22 +146,45 @@ class BestTracker:
             unwrap(model).set_state_dict(self.state)
 
 
+def reseed_for_step(seed, step):
+    """Seed Paddle's generator from (seed, step) after every optimizer step, so the dropout masks of a step
+    do not depend on the steps before it: a run resumed at step k draws what the uninterrupted run drew.
+    (The CPU generator's position cannot be saved: its pickled state keeps only the seed.) The first
+    step draws from the stream paddle.seed(seed) started, as upstream's."""
+    paddle.seed(int.from_bytes(hashlib.sha256(f"{seed}:{step}".encode()).digest()[:7], "little"))
+
+
 def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps, epochs, gas,
-               logging_steps, log_template, evaluate, eval_steps=None, rank=0):
+               logging_steps, log_template, evaluate, eval_steps=None, rank=0, seed=None, checkpoint=None,
+               progress=None):
     """Run optimizer steps until total_steps; returns {"steps", "examples", "train_time_s"}.
 
     compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
     optimizer steps and at the last step, or after every epoch when eval_steps is None.
     log_template fields: step, total, epoch, batch (0-based), batch1, rank, loss, lr, speed.
+    seed: reseed Paddle after every step (reseed_for_step); checkpoint: a resume.Checkpointer, told of
+    every update; progress: where a resumed run goes on.
     """
     model.train()
-    step, examples, train_time = 0, 0, 0.0
+    progress = dict(progress or {"epoch": 0, "batch": 0, "step": 0, "examples": 0, "train_time_s": 0.0})
+    step, examples, train_time = progress["step"], progress["examples"], progress["train_time_s"]
     sync_free = model.no_sync if isinstance(model, paddle.DataParallel) else contextlib.nullcontext
     n_batches = len(loader)
     tic = last_log = time.time()
-    logged_at = 0
-    for epoch in range(epochs):
-        for batch_index, batch in enumerate(loader):
+    logged_at = step
+    if seed is not None and step:
+        reseed_for_step(seed, step)
+
+    def updated(epoch, next_batch, evaluated):
+        if checkpoint is not None:
+            checkpoint.after_update({"epoch": epoch, "batch": next_batch, "step": step, "examples": examples,
+                                     "train_time_s": train_time + time.time() - tic}, evaluated)
+
+    for epoch in range(progress["epoch"], epochs):
+        if step >= total_steps:
+            break
+        first = progress["batch"] if epoch == progress["epoch"] else 0
+        for batch_index, batch in loader.epoch(epoch, first):
             group_start = batch_index - batch_index % gas
             group_size = min(gas, n_batches - group_start)
             updates = batch_index - group_start + 1 == group_size
@@ -165,6 +198,8 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
             scheduler.step()
             optimizer.clear_grad()
             step += 1
+            if seed is not None:
+                reseed_for_step(seed, step)
             if step % logging_steps == 0:
                 now = time.time()
                 logger.info(log_template.format(
@@ -172,17 +207,18 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
                     rank=rank, loss=float(loss), lr=scheduler.get_lr(),
                     speed=(step - logged_at) / max(now - last_log, 1e-9)))
                 last_log, logged_at = now, step
-            if eval_steps and (step % eval_steps == 0 or step == total_steps):
+            evaluated = bool(eval_steps) and (step % eval_steps == 0 or step == total_steps)
+            if evaluated:
                 train_time += time.time() - tic
                 evaluate(step, epoch)
                 tic = last_log = time.time()
+            updated(epoch, batch_index + 1, evaluated)
             if step >= total_steps:
                 break
         if eval_steps is None:
             train_time += time.time() - tic
             evaluate(step, epoch)
             tic = last_log = time.time()
-        if step >= total_steps:
-            break
+            updated(epoch + 1, 0, True)
     train_time += time.time() - tic
     return {"steps": step, "examples": examples, "train_time_s": train_time}

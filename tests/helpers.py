@@ -5,7 +5,20 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _gpu_visible():
+    import paddle
+
+    return paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+# Several CPU ranks (gloo) and the "no GPU" error need a machine where Paddle sees no GPU; elsewhere
+# paddle.distributed.launch places ranks on the cards, and hiding them (CUDA_VISIBLE_DEVICES="") breaks it.
+NO_GPU = pytest.mark.skipif(_gpu_visible(), reason="tests CPU-only behaviour; Paddle sees a GPU on this machine")
 
 
 def load_script(relative_path):

@@ -8,7 +8,7 @@ import pytest
 
 from cluebench import classification as clue, results
 from cluebench.fileio import read_jsonl as read_records
-from helpers import load_script, log_field, read_jsonl, run_python
+from helpers import NO_GPU, load_script, log_field, read_jsonl, run_python
 
 CLASSIFIER = load_script("classification/run_clue_classifier.py")
 TRAINER = load_script("classification/run_clue_classifier_trainer.py")
@@ -145,13 +145,7 @@ def test_bad_label_fails_cleanly(tiny_models, synthetic_data, tmp_path):
     assert not out.exists()  # nothing written
 
 
-def _gpu_visible():
-    import paddle
-
-    return paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-
-
-@pytest.mark.skipif(_gpu_visible(), reason="needs a machine where Paddle sees no GPU")
+@NO_GPU
 def test_gpu_without_gpu_is_a_clear_error(tiny_models, synthetic_data, tmp_path):
     out = tmp_path / "out"
     proc = run_python(["classification/run_clue_classifier.py", "--task_name", "tnews", "--model_name_or_path",
@@ -163,6 +157,7 @@ def test_gpu_without_gpu_is_a_clear_error(tiny_models, synthetic_data, tmp_path)
     assert not out.exists()
 
 
+@NO_GPU
 def test_two_processes(tiny_models, synthetic_data, tmp_path):
     """paddle.distributed.launch with two CPU ranks: both train, rank 0 alone evaluates, saves and reports."""
     out, logs = tmp_path / "out", tmp_path / "logs"

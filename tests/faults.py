@@ -1,0 +1,64 @@
+"""Run a training script with a fault injected at a chosen point, as a test's subprocess:
+
+    python tests/faults.py WHERE N SIGNAL SCRIPT [script flags]
+
+WHERE is `loss` (the N-th training forward pass: inside an epoch), `evaluate` (the N-th dev evaluation,
+before it ends) or `checkpoint` (the N-th resume checkpoint, half written); SIGNAL is KILL or TERM.
+Nothing in the scripts knows about this: the functions are wrapped from outside.
+"""
+import os
+import signal
+import sys
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import cluebench  # noqa: E402,F401
+
+from cluebench import cli, resume, training  # noqa: E402
+from helpers import load_script  # noqa: E402
+
+
+def main():
+    where, n, sig, script, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5:]
+    signum = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}[sig]
+    if os.environ.get("PADDLE_TRAINER_ID", "0") != "0":  # with several ranks the fault strikes rank 0
+        where = None
+    module = load_script(script)
+    calls = [0]
+
+    def strike():
+        calls[0] += 1
+        if calls[0] == n:
+            os.kill(os.getpid(), signum)
+
+    if where == "loss":
+        wrapped = module.compute_loss
+
+        def compute_loss(model, batch):
+            strike()
+            return wrapped(model, batch)
+        module.compute_loss = compute_loss
+    elif where == "evaluate":
+        wrapped_update = training.BestTracker.update
+
+        def update(self, *args, **kwargs):
+            strike()  # the evaluation has run; its result is not yet kept
+            return wrapped_update(self, *args, **kwargs)
+        training.BestTracker.update = update
+    elif where == "checkpoint":
+        real_pickle = resume.pickle
+
+        def dump(obj, f, protocol=None):
+            calls[0] += 1
+            if calls[0] == n:
+                f.write(b"half a checkpoint")
+                f.flush()
+                os.kill(os.getpid(), signum)
+            real_pickle.dump(obj, f, protocol=protocol)
+        # the checkpoint's pickle alone (saving the model pickles too)
+        resume.pickle = types.SimpleNamespace(dump=dump, load=real_pickle.load)
+    cli.run(lambda: module.main(argv))
+
+
+if __name__ == "__main__":
+    main()

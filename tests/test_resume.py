@@ -1,0 +1,113 @@
+"""A killed run resumes from its checkpoint and ends exactly as an uninterrupted one: the same evaluations,
+the same best_result and byte-identical prediction files (CPU, same seed)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from cluebench import results, resume
+from helpers import NO_GPU, ROOT, run_python
+
+SCRIPT = "classification/run_clue_classifier.py"
+PREDICTIONS = ("tnews11_predict.json", "tnews10_predict.json")
+
+
+def flags(model, data, out, *extra):
+    # 64 examples in batches of 8: 8 steps an epoch, 24 in all; evaluations at 5, 10, 15, 20 and 24
+    return ["--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data, "--device", "cpu",
+            "--output_dir", str(out), "--max_seq_length", "64", "--do_train", "--do_predict", "--batch_size", "8",
+            "--num_train_epochs", "3", "--learning_rate", "5e-3", "--save_steps", "5", "--logging_steps", "1",
+            *extra]
+
+
+def faulty(where, n, sig, args):
+    return run_python(["tests/faults.py", where, str(n), sig, SCRIPT, *args], timeout=300)
+
+
+def outcome(out):
+    """What must not depend on an interruption."""
+    record = results.read_record(str(out / results.FILENAME))
+    files = {name: (out / name).read_bytes() for name in PREDICTIONS}
+    return record["best"], record["history"], record["throughput"]["optimizer_steps"], files
+
+
+def resumed_from(proc):
+    found = re.findall(r"resuming from \S+: step (\d+), epoch (\d+), batch (\d+)", proc.stderr + proc.stdout)
+    return [tuple(map(int, f)) for f in found]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_models, synthetic_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "out"
+    proc = run_python([SCRIPT, *flags(tiny_models["ernie"], synthetic_data, out)], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    best, history, steps, files = outcome(out)
+    assert [h["step"] for h in history] == [5, 10, 15, 20, 24] and steps == 24
+    assert not (out / resume.FILENAME).exists()  # removed once the record is written
+    return best, history, steps, files
+
+
+# where, n, signal, extra flags, the step the rerun resumes from (epoch, batch), left-over files removed
+CASES = {
+    "SIGKILL inside an epoch": ("loss", 13, "KILL", [], (10, 1, 2), 0),
+    "SIGKILL during an evaluation": ("evaluate", 3, "KILL", [], (10, 1, 2), 0),
+    "SIGKILL while the checkpoint is written": ("checkpoint", 2, "KILL", [], (5, 0, 5), 1),
+    "SIGTERM inside an epoch": ("loss", 13, "TERM", [], (13, 1, 5), 0),
+    "SIGKILL after a timed checkpoint": ("loss", 13, "KILL", ["--checkpoint_minutes", "0.00001"], (12, 1, 4), 0),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_killed_run_resumes_to_the_same_end(case, reference, tiny_models, synthetic_data, tmp_path):
+    where, n, sig, extra, position, leftovers = CASES[case]
+    out = tmp_path / "out"
+    args = flags(tiny_models["ernie"], synthetic_data, out, *extra)
+    killed = faulty(where, n, sig, args)
+    assert killed.returncode == (143 if sig == "TERM" else -9), killed.stderr[-2000:]
+    assert (out / resume.FILENAME).exists() and not (out / results.FILENAME).exists()
+    again = run_python([SCRIPT, *args], timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert resumed_from(again) == [position]
+    if leftovers:
+        assert f"removed {leftovers} leftovers of killed runs" in again.stderr
+    assert outcome(out) == reference
+    assert not (out / resume.FILENAME).exists()
+
+
+def test_a_different_run_refuses_the_checkpoint(reference, tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
+    args = flags(tiny_models["ernie"], synthetic_data, out)
+    assert faulty("loss", 13, "KILL", args).returncode == -9
+    other = run_python([SCRIPT, *args, "--learning_rate", "1e-3"], timeout=300)
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines()[-1] == (
+        f"error: {out / resume.FILENAME}: resume checkpoint of a different run: it was made with --learning_rate "
+        "0.005, this run has 0.001; pass --resume never to start over, or another --output_dir")
+    fresh = run_python([SCRIPT, *args, "--resume", "never"], timeout=300)
+    assert fresh.returncode == 0 and resumed_from(fresh) == []
+    assert outcome(out) == reference
+
+
+@NO_GPU
+def test_two_ranks_resume(tiny_models, synthetic_data, tmp_path):
+    """SIGTERM reaches rank 0 alone: both ranks agree to stop at the same step, and resume together."""
+    def launch(out, logs, *prefix):
+        command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
+                   *prefix, *flags(tiny_models["ernie"], synthetic_data, out)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    plain = launch(tmp_path / "plain", tmp_path / "plain-logs", SCRIPT)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    stopped = launch(tmp_path / "out", tmp_path / "logs1", "tests/faults.py", "loss", "4", "TERM", SCRIPT)
+    assert stopped.returncode != 0
+    log0 = (tmp_path / "logs1" / "workerlog.0").read_text()
+    assert "SIGTERM: stopped at step 4;" in log0
+    assert "SIGTERM: stopped at step 4;" in (tmp_path / "logs1" / "workerlog.1").read_text()
+    again = launch(tmp_path / "out", tmp_path / "logs2", SCRIPT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert resumed_from(subprocess.CompletedProcess([], 0, (tmp_path / "logs2" / "workerlog.0").read_text(), "")
+                        ) == [(4, 0, 4)]
+    assert outcome(tmp_path / "out") == outcome(tmp_path / "plain")
