@@ -11,30 +11,78 @@ import argparse
 import csv
 import glob
 import os
+import re
 import sys
 
 from . import grid, results
 from .fileio import atomic_write
+
+# Accuracy (NN.NN) or CMRC2018's EM/F1: percentages, as results.best_result_text writes them.
+VALUE = re.compile(r"\d{1,3}(\.\d+)?(/\d{1,3}(\.\d+)?)?")
+
 
 def score(value):
     """The number a value is compared by: accuracy, or CMRC2018's EM."""
     return float(value.split("/")[0])
 
 
+def check_value(value):
+    """Why value is not a result (None if it is one): NN.NN or EM/F1, each between 0 and 100."""
+    if not isinstance(value, str) or not VALUE.fullmatch(value):
+        return f"{value!r} is not a result (NN.NN or EM/F1)"
+    if any(float(part) > 100 for part in value.split("/")):
+        return f"{value!r} is over 100%"
+    return None
+
+
+def hyperparameters(stem):
+    """(lr, bs, dropout) texts of a LR_BS_DROPOUT file name, or None."""
+    parts = tuple(stem.split("_"))
+    try:
+        ok = len(parts) == 3 and float(parts[0]) > 0 and int(parts[1]) > 0 and 0 <= float(parts[2]) < 1
+    except ValueError:
+        ok = False
+    return parts if ok else None
+
+
+def warn(path, why):
+    print(f"extract: warning: {path}: {why}; skipped", file=sys.stderr)
+
+
 def task_results(directory, task):
-    """[(value, (lr, bs, dropout), source)] for every finished job of the task: its record, else its log."""
+    """[(value, (lr, bs, dropout), source)] for every finished job of the task: its record, else its log.
+    A file that cannot be read as one (a bad name, a bad value) is skipped with a warning naming it."""
     found = []
-    stems = {os.path.basename(p).rsplit(".", 1)[0] for p in glob.glob(os.path.join(directory, task, "*.json"))
-             + glob.glob(os.path.join(directory, task, "*.log"))}
-    for stem in sorted(stems):
-        parts = tuple(stem.split("_"))
-        if len(parts) != 3:
-            continue
+    paths = glob.glob(os.path.join(directory, task, "*.json")) + glob.glob(os.path.join(directory, task, "*.log"))
+    for stem in sorted({os.path.basename(p).rsplit(".", 1)[0] for p in paths}):
         base = os.path.join(directory, task, stem)
+        parts = hyperparameters(stem)
+        if parts is None:
+            warn(next(p for p in sorted(paths) if p.startswith(base + ".")), "the name is not LR_BS_DROPOUT")
+            continue
         record = results.read_record(base + ".json")
-        if record is not None:
-            found.append((record["best"]["value"], parts, "record"))
-        elif os.path.exists(base + ".log") and (value := results.best_result_in_log(base + ".log")) is not None:
+        if record is not None:  # a complete record is the job's result; a bad value in it is not replaced
+            best = record.get("best")
+            value = best.get("value") if isinstance(best, dict) else None
+            why = "no best.value" if value is None else check_value(value)
+            if why:
+                warn(base + ".json", f"best.value: {why}" if value is not None else why)
+            else:
+                found.append((value, parts, "record"))
+            continue
+        if not os.path.exists(base + ".log"):
+            continue
+        try:
+            value = results.best_result_in_log(base + ".log")
+        except OSError as e:
+            warn(base + ".log", f"unreadable ({e.strerror})")
+            continue
+        if value is None:  # a killed or running job: no result yet, nothing wrong
+            continue
+        why = check_value(value)
+        if why:
+            warn(base + ".log", f"best_result: {why}")
+        else:
             found.append((value, parts, "log"))
     return found
 
@@ -88,12 +136,16 @@ def main(argv=None):
     p.add_argument("--output_root", default=".")
     args = p.parse_args(argv)
     directory = grid.run_dir(args.model, args.output_root)
+    if not os.path.isdir(directory):  # a misspelt model or root: say so, not an all-zero table
+        print(f"extract: error: no results folder {directory} (for model {args.model!r} under "
+              f"{os.path.abspath(args.output_root)})", file=sys.stderr)
+        return 2
     best = best_per_task(directory)
     print(tables(best), end="")
-    if os.path.isdir(directory):
-        write_reports(directory, args.model, best)
-        print(f"(also written: {os.path.join(directory, 'results.csv')} and results.md)", file=sys.stderr)
+    write_reports(directory, args.model, best)
+    print(f"(also written: {os.path.join(directory, 'results.csv')} and results.md)", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,10 @@ card by its free memory and by what running jobs have claimed on it, gives readi
 jobs several cards, retries failures (an out-of-memory one with half the micro-batch), releases
 claims however a job ends, and stops cleanly on SIGINT/SIGTERM. A job whose results record is
 complete is done: restarting skips it before any GPU is looked at.
+
+Not retried, since a retry would fail the same way: a data error (exit status 2, the training
+scripts' bad-input status, or an `error: ` line in the log's tail) and a job that ran past the
+time limit (job_timeout minutes; it is ended like a stopped one). Both go to failures.json.
 """
 import collections
 import dataclasses
@@ -13,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from . import results
@@ -150,6 +155,21 @@ def card_options(job, wanted):
     return [k for k in range(wanted, 0, -1) if job.batch_size % k == 0 and job.accumulation % k == 0]
 
 
+class SetupError(Exception):
+    """A machine or flag problem the user must fix; grid_search.py says it in one line, exit status 2."""
+
+
+def open_gpus(nvml):
+    """A GpuPool over every card NVML sees, or a SetupError saying why there is none."""
+    try:
+        gpus = GpuPool(nvml)
+    except nvml.NVMLError as e:
+        raise SetupError(f"no NVIDIA GPU can be used ({e}); on a CPU use --device cpu --slots N") from None
+    if not len(gpus):
+        raise SetupError("NVML sees no GPU; on a CPU use --device cpu --slots N")
+    return gpus
+
+
 class GpuPool:
     """Cards seen through NVML (the real pynvml module or a fake one)."""
 
@@ -199,6 +219,20 @@ class CpuPool:
 
 # ---------------------------------------------------------------- running jobs
 OOM = re.compile(r"out of memory|ResourceExhausted|cudaErrorMemoryAllocation|CUDA error\(2\)", re.I)
+# The one line of bad input: `error: ...` from the training scripts, `PROG: error: ...` from argparse,
+# the wrappers and the warm-up.
+ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: ")
+DATA_ERROR_EXIT = 2
+
+
+def wrapper_messages(process):
+    """What the wrapper wrote on stderr (ProcessLauncher's processes; others have none), closed after."""
+    messages = getattr(process, "messages", None)
+    if messages is None:
+        return []
+    with messages:
+        messages.seek(0)
+        return messages.read(1 << 16).decode("utf-8", "replace").splitlines(keepends=True)[-15:]
 
 
 def tail(path, lines=15):
@@ -216,9 +250,14 @@ class ProcessLauncher:
         self.tools_dir = tools_dir
 
     def start(self, argv, env):
-        return subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **env),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        # the wrapper's own complaints (bad arguments) come before its log exists: keep them in an
+        # unnamed file, which no leftover grandchild can make a read of block
+        messages = tempfile.TemporaryFile()
+        process = subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **env),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=messages,
+                                   start_new_session=True)
+        process.messages = messages
+        return process
 
     @staticmethod
     def stop(process, grace=15.0):
@@ -247,9 +286,10 @@ class Scheduler:
     """pool: a GpuPool or CpuPool, or a function making one (called only if some job is pending)."""
 
     def __init__(self, jobs, directory, model, pool, launcher, *, device="gpu", extra_args=(), retries=2,
-                 poll=1.0, clock=time.monotonic, sleep=time.sleep, out=print):
+                 poll=1.0, job_timeout=None, clock=time.monotonic, sleep=time.sleep, out=print):
         self.jobs, self.dir, self.model, self.pool, self.launcher = list(jobs), directory, model, pool, launcher
         self.device, self.extra_args, self.retries, self.poll = device, list(extra_args), retries, poll
+        self.job_timeout = job_timeout  # minutes, or None: no limit
         self.clock, self.sleep, self.out = clock, sleep, out
         self.claims, self.running_on = [], []
         self.running = []
@@ -323,33 +363,48 @@ class Scheduler:
         ended = False
         for r in list(self.running):
             code = r.process.poll()
-            if code is None:
+            minutes = (self.clock() - r.started) / 60
+            timed_out = code is None and self.job_timeout is not None and minutes > self.job_timeout
+            if code is None and not timed_out:
                 continue
+            if timed_out:
+                self.launcher.stop(r.process)  # its whole process group, as on a stop
             ended = True
             self._release(r)
-            job, minutes = r.job, (self.clock() - r.started) / 60
+            job = r.job
             key = job.task + "/" + job.name
-            if code == 0 and is_complete(self.dir, job):
+            if not timed_out and code == 0 and is_complete(self.dir, job):
                 self.failures.pop(key, None)
                 self.out(f"> done {job.task} {job.name} in {minutes:.1f} min")
                 continue
-            lines = tail(log_path(self.dir, job))
-            reason = f"exit {code}" if code else "exit 0 without a results record"
+            lines = tail(log_path(self.dir, job)) + wrapper_messages(r.process)
             self.attempts[key] += 1
-            if OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
+            error = next((line.strip() for line in reversed(lines) if ERROR_LINE.match(line)), None)
+            retry = False
+            if timed_out:
+                kind, reason = "time limit", f"exceeded the time limit of {self.job_timeout:g} min"
+            elif code == DATA_ERROR_EXIT or error:
+                kind, reason = "data error", error or f"exit {code}"
+            elif OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
                 smaller = dataclasses.replace(job, accumulation=job.accumulation * 2)
                 self.out(f"> out of memory: {job.task} {job.name}; again with accumulation {smaller.accumulation}")
                 pending.appendleft(smaller)
                 continue
-            self.failures[key] = {"task": job.task, "job": job.name, "reason": reason, "attempts": self.attempts[key],
-                                  "log_tail": [line.rstrip("\n") for line in lines]}
-            if self.attempts[key] <= self.retries:
+            else:
+                kind, reason = "failed", f"exit {code}" if code else "exit 0 without a results record"
+                retry = self.attempts[key] <= self.retries
+            self.failures[key] = {"task": job.task, "job": job.name, "kind": kind, "reason": reason,
+                                  "attempts": self.attempts[key], "log_tail": [line.rstrip("\n") for line in lines]}
+            if retry:
                 self.out(f"> failed ({reason}) {job.task} {job.name}; retry {self.attempts[key]} of {self.retries}")
                 pending.append(job)
-            else:
+                continue
+            if kind == "failed":
                 self.out(f"> failed ({reason}) {job.task} {job.name}; giving up. Last lines of its log:")
-                for line in lines[-5:]:
-                    self.out("    " + line.rstrip("\n"))
+            else:
+                self.out(f"> {kind}: {job.task} {job.name}: {reason}; not retried. Last lines of its log:")
+            for line in lines[-5:]:
+                self.out("    " + line.rstrip("\n"))
         if ended:
             self._write_state()
 

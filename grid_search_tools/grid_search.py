@@ -19,19 +19,48 @@ import cluebench  # noqa: E402,F401
 from cluebench import grid  # noqa: E402
 
 
+def bounded(kind, low, inclusive=True):
+    """An argparse type: a finite `kind` number >= low (> low if not inclusive)."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        # `value != value` catches nan; inf is no count of seconds or minutes either
+        if value is None or value != value or abs(value) == float("inf") or value < low or \
+                (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'} "
+                                             f"{'>=' if inclusive else '>'} {low}, not {text!r}")
+        return value
+    return convert
+
+
+def shard(text):
+    """--shard i/n: the i-th of n parts, 0 <= i < n."""
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise argparse.ArgumentTypeError(f"must be i/n with 0 <= i < n (e.g. 0/8), not {text!r}")
+    return int(i), int(n)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="built-in model name or local model directory")
     p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
-    p.add_argument("--slots", type=int, default=2, help="with --device cpu: jobs run at once")
+    p.add_argument("--slots", type=bounded(int, 1), default=2, help="with --device cpu: jobs run at once")
     p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
     p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
-    p.add_argument("--learning_rates", nargs="+", type=float, help="only these learning rates")
-    p.add_argument("--batch_sizes", nargs="+", type=int, help="only these batch sizes")
-    p.add_argument("--shard", help="i/n: run the i-th of n disjoint parts of the grid (0-based), e.g. a Slurm array")
-    p.add_argument("--retries", type=int, default=2, help="retries of a failed job")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between scheduling rounds")
+    p.add_argument("--learning_rates", nargs="+", type=bounded(float, 0, False), help="only these learning rates")
+    p.add_argument("--batch_sizes", nargs="+", type=bounded(int, 1), help="only these batch sizes")
+    p.add_argument("--shard", type=shard, help="i/n: run the i-th of n disjoint parts of the grid (0-based), "
+                                               "e.g. a Slurm array")
+    p.add_argument("--retries", type=bounded(int, 0), default=2,
+                   help="retries of a failed job (data errors and time limits are not retried)")
+    p.add_argument("--poll", type=bounded(float, 0, False), default=1.0, help="seconds between scheduling rounds")
+    p.add_argument("--job_timeout", type=bounded(float, 0, False), metavar="MINUTES",
+                   help="end a job that runs longer (its whole process group) and record it in failures.json; "
+                        "not retried, as it would run out of time again (default: no limit)")
     p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
     p.add_argument("--skip_warmup", action="store_true", help="do not check data and model or build caches first")
     p.epilog = "Flags after '--' are passed to every training script, e.g. -- --max_steps 10"
@@ -39,11 +68,8 @@ def parse_args(argv=None):
     job_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     args.job_args = job_args
-    if args.shard:
-        i, n = (int(x) for x in args.shard.split("/"))
-        if not 0 <= i < n:
-            p.error("--shard must be i/n with 0 <= i < n")
-        args.shard = (i, n)
+    if not grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes):
+        p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid")
     return args
 
 
@@ -68,27 +94,27 @@ def main(argv=None):
                    "--device", args.device, "--tasks", *sorted({j.task for j in pending})]
         if args.data_dir:
             command += ["--data_dir", args.data_dir]
-        if subprocess.run(command).returncode != 0:
-            print("warm-up failed: see the line above", file=sys.stderr)
-            return 1
+        code = subprocess.run(command).returncode
+        if code != 0:  # it said why in one line; bad data or model (2) stays a bad-input exit
+            return 2 if code == 2 else 1
     if args.device == "gpu":
-        def pool():
+        def pool():  # NVML is imported only when some job is pending
             import pynvml
-            try:
-                gpus = grid.GpuPool(pynvml)
-            except pynvml.NVMLError as e:
-                sys.exit(f"grid_search: no NVIDIA GPU can be used ({e}); on a CPU use --device cpu --slots N")
-            if not len(gpus):
-                sys.exit("grid_search: NVML sees no GPU; on a CPU use --device cpu --slots N")
-            return gpus
+            return grid.open_gpus(pynvml)
     else:
         pool = grid.CpuPool(args.slots)
     scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,
-                               extra_args=extra, retries=args.retries, poll=args.poll,
+                               extra_args=extra, retries=args.retries, poll=args.poll, job_timeout=args.job_timeout,
                                out=lambda line: print(line, flush=True))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, scheduler.request_stop)
-    failed = scheduler.run()
+    handlers = {sig: signal.signal(sig, scheduler.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        failed = scheduler.run()
+    except grid.SetupError as e:
+        print(f"grid_search: error: {e}", file=sys.stderr)
+        return 2
+    finally:  # an in-process caller (a test) gets its own handlers back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     if failed is None:
         print("stopped; run the same command again to resume")
         return 130

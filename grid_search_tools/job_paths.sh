@@ -1,14 +1,39 @@
-# Sourced by run_cls.sh and run_mrc.sh, with MODEL, TASK and NAME (LR_BS_DROPOUT) set: where the
-# job's log and results record go (RUN_DIR/TASK/NAME.{log,json}; RUN_DIR is the folder named after
-# the model, or CLUE_RUN_DIR), and the skip of a job whose record is complete.
+# Sourced by run_cls.sh and run_mrc.sh (USAGE set): checks of their arguments, said on the terminal
+# (stderr, exit 2) before anything becomes a path; then job_paths, with MODEL, TASK and NAME
+# (LR_BS_DROPOUT) set: where the job's log and results record go (RUN_DIR/TASK/NAME.{log,json};
+# RUN_DIR is the folder named after the model, or CLUE_RUN_DIR), and the skip of a job whose record
+# is complete.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-python}
-export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
-RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
-LOG="$RUN_DIR/$TASK/$NAME.log"
-RECORD="$RUN_DIR/$TASK/$NAME.json"
-if "$PYTHON" -m cluebench.results complete "$RECORD"; then
-    echo "skip: $RECORD is complete"
-    exit 0
-fi
-mkdir -p "$RUN_DIR/$TASK"
+
+bad() {
+    echo "$(basename "$0"): error: $*" >&2
+    echo "$USAGE" >&2
+    exit 2
+}
+need_task() {  # exactly one of the names in $2 (space-separated): never a path such as ../x
+    local task
+    for task in $2; do
+        [ "$1" = "$task" ] && return 0
+    done
+    bad "TASK '$1' is not one of: $2"
+}
+need_number() {  # a plain decimal number (2e-05, 0.1): no sign, no nan
+    [[ $2 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] || bad "$1 '$2' is not a number"
+}
+need_count() {
+    [[ $2 =~ ^[1-9][0-9]*$ ]] || bad "$1 '$2' is not a positive integer"
+}
+
+job_paths() {
+    export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
+    [ -n "$MODEL" ] || bad "MODEL is empty"
+    RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
+    LOG="$RUN_DIR/$TASK/$NAME.log"
+    RECORD="$RUN_DIR/$TASK/$NAME.json"
+    if "$PYTHON" -m cluebench.results complete "$RECORD"; then
+        echo "skip: $RECORD is complete"
+        exit 0
+    fi
+    mkdir -p "$RUN_DIR/$TASK"
+}

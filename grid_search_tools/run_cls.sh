@@ -2,17 +2,28 @@
 # One classification job of the grid.
 #   bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [more flags for run_clue_classifier.py]
 # e.g. bash run_cls.sh tnews 2e-05 32 3 128 ernie-3.0-medium-zh 1 0.1 --device cpu --data_dir ~/clue
-# Log: RUN_DIR/TASK/LR_BS_DROPOUT.log, results record beside it (.json): see job_paths.sh.
+# Log: RUN_DIR/TASK/LR_BS_DROPOUT.log, results record beside it (.json): see job_paths.sh. Bad
+# arguments are said on stderr (exit 2), before any folder is made.
 set -euo pipefail
-[ $# -ge 8 ] || { echo "usage: bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [flags]" >&2; exit 2; }
-TASK=$1 LR=$2 BS=$3 EPOCH=$4 MAX_SEQ_LEN=$5 MODEL=$6 GRAD_ACC=$7 DROPOUT=$8
-shift 8
-NAME="${LR}_${BS}_${DROPOUT}"
+USAGE="usage: bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [flags]"
 source "$(dirname "$0")/job_paths.sh"
+[ $# -ge 8 ] || bad "8 arguments needed, $# given"
+TASK=${1,,} LR=$2 BS=$3 EPOCH=$4 MAX_SEQ_LEN=$5 MODEL=$6 GRAD_ACC=$7 DROPOUT=$8
+shift 8
+need_task "$TASK" "afqmc tnews iflytek ocnli cmnli cluewsc2020 csl"
+need_number LR "$LR"
+need_count BS "$BS"
+need_count EPOCH "$EPOCH"
+need_count MAX_SEQ_LEN "$MAX_SEQ_LEN"
+need_count GRAD_ACC "$GRAD_ACC"
+need_number DROPOUT "$DROPOUT"
+NAME="${LR}_${BS}_${DROPOUT}"
+job_paths
+# the output folder is the job's own (jobs differing only in dropout run at once; a run locks it)
 exec "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
     --model_name_or_path "$MODEL" --task_name "$TASK" --max_seq_length "$MAX_SEQ_LEN" \
     --batch_size "$BS" --learning_rate "$LR" --num_train_epochs "$EPOCH" \
     --logging_steps 100 --seed 42 --save_steps 100 --warmup_proportion 0.1 --weight_decay 0.01 \
-    --adam_epsilon 1e-8 --output_dir "$RUN_DIR/models/$TASK/${LR}_${BS}/" \
+    --adam_epsilon 1e-8 --output_dir "$RUN_DIR/models/$TASK/$NAME/" \
     --gradient_accumulation_steps "$GRAD_ACC" --do_train --dropout "$DROPOUT" --save_best_model False \
     --results_file "$RECORD" --device gpu "$@" > "$LOG" 2>&1

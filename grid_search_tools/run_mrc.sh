@@ -5,19 +5,28 @@
 # scheduler sets it and CUDA_VISIBLE_DEVICES) the job runs on k cards through
 # paddle.distributed.launch, each with BATCH_SIZE/k and GRAD_ACCU_STEPS/k: same micro-batch.
 # Log: RUN_DIR/TASK/LR_BS_0.1.log and its results record (.json); a complete record skips the job.
+# Bad arguments are said on stderr (exit 2), before any folder is made.
 set -euo pipefail
-[ $# -ge 5 ] || { echo "usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [flags]" >&2; exit 2; }
-MODEL=$1 TASK=$2 BS=$3 LR=$4 GAS=$5
+USAGE="usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [flags]"
+source "$(dirname "$0")/job_paths.sh"
+[ $# -ge 5 ] || bad "5 arguments needed, $# given"
+MODEL=$1 TASK=${2,,} BS=$3 LR=$4 GAS=$5
 shift 5
+need_task "$TASK" "chid cmrc2018 c3"
+need_count BATCH_SIZE "$BS"
+need_number LR "$LR"
+need_count GRAD_ACCU_STEPS "$GAS"
+CARDS=${CLUE_CARDS:-1}
+need_count CLUE_CARDS "$CARDS"
+(( BS % CARDS == 0 && GAS % CARDS == 0 )) ||
+    bad "CLUE_CARDS $CARDS does not divide BATCH_SIZE $BS and GRAD_ACCU_STEPS $GAS"
 case "$TASK" in
     cmrc2018) MAX_SEQ=512 EPOCHS=2 WARMUP=0.1 ;;
     c3) MAX_SEQ=512 EPOCHS=8 WARMUP=0.1 ;;
     chid) MAX_SEQ=64 EPOCHS=3 WARMUP=0.06 ;;
-    *) echo "run_mrc.sh: unknown task '$TASK' (chid, cmrc2018 or c3)" >&2; exit 2 ;;
 esac
 NAME="${LR}_${BS}_0.1"
-source "$(dirname "$0")/job_paths.sh"
-CARDS=${CLUE_CARDS:-1}
+job_paths
 LAUNCH=()
 if [ "$CARDS" -gt 1 ]; then
     LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$RUN_DIR/$TASK/$NAME.ranks")
@@ -25,6 +34,6 @@ fi
 exec "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
-    --output_dir "$RUN_DIR/${TASK}_model/${LR}_${BS}/" --do_train --seed 42 --weight_decay 0.01 \
+    --output_dir "$RUN_DIR/${TASK}_model/$NAME/" --do_train --seed 42 --weight_decay 0.01 \
     --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
     --save_best_model False --results_file "$RECORD" --device gpu "$@" > "$LOG" 2>&1

@@ -2,6 +2,9 @@
 feature caches with the very keys the grid's runs use, without a training step.
 
     python warmup_dataset_and_model.py MODEL [--data_dir DIR] [--device cpu] [--tasks ...]
+
+What stops it (missing or bad data, a model that does not load, a failed download) is said in one
+line, `warmup: error: ...`, with exit status 2, as the training scripts say bad input.
 """
 import argparse
 import importlib.util
@@ -19,8 +22,8 @@ from cluebench.fileio import DataError  # noqa: E402
 
 
 def fail(message):
-    print(f"warmup: {message}", file=sys.stderr)
-    sys.exit(1)
+    print(f"warmup: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def check_data(tasks, data_dir):
@@ -48,8 +51,8 @@ def check_model(model):
     try:
         cli.check_model_path(model)
         AutoTokenizer.from_pretrained(model)
-    except (DataError, OSError, ValueError) as e:
-        fail(f"cannot load model {model!r}: {str(e).splitlines()[0]}")
+    except Exception as e:  # a missing folder, a failed download, a broken vocabulary
+        fail(f"cannot load model {model!r}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}")
 
 
 def build_mrc_caches(task, model, data_dir, device):
@@ -69,12 +72,20 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--data_dir")
     p.add_argument("--device", default="gpu")
-    p.add_argument("--tasks", nargs="+", default=list(grid.CLS_TASKS + grid.MRC_TASKS))
+    p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS,
+                   default=list(grid.CLS_TASKS + grid.MRC_TASKS))
     args = p.parse_args(argv)
     check_data(args.tasks, args.data_dir)
     check_model(args.model)
-    for task in [t for t in grid.MRC_TASKS if t in args.tasks]:
-        build_mrc_caches(task, args.model, args.data_dir, args.device)
+    try:
+        for task in [t for t in grid.MRC_TASKS if t in args.tasks]:
+            build_mrc_caches(task, args.model, args.data_dir, args.device)
+    except DataError as e:  # the MRC scripts' own clear errors: bad data or flags found while building
+        fail(str(e))
+    except SystemExit as e:  # e.g. "error: --device gpu asked for, but no GPU is visible; use --device cpu"
+        if isinstance(e.code, str):
+            fail(e.code.removeprefix("error: "))
+        raise
     print(f"warmup: data, model and feature caches ready for {', '.join(args.tasks)}", flush=True)
 
 

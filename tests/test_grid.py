@@ -1,12 +1,13 @@
 """The grid and its scheduler, with a fake NVML and fake jobs (no GPU, no training)."""
 import json
 import os
+import sys
 from types import SimpleNamespace
 
 import pynvml
-import pytest
 
 from cluebench import grid, results
+from helpers import load_script
 
 GIB = 1 << 30
 
@@ -35,6 +36,7 @@ def test_select_and_shards():
     assert len(grid.select(jobs, tasks=["tnews"], learning_rates=[2e-5], batch_sizes=[32])) == 1
     parts = [grid.select(jobs, shard=(i, 3)) for i in range(3)]
     names = [(j.task, j.name) for part in parts for j in part]
+    assert [len(part) for part in parts] == [45, 45, 44]
     assert len(names) == len(set(names)) == 134  # disjoint, and together the whole grid
     assert parts[1] == grid.select(jobs, shard=(1, 3))  # deterministic
 
@@ -48,6 +50,8 @@ def test_run_dir_never_inside_the_model(tmp_path):
 
 class FakeNVML:
     """GPUs with a total and externally used memory; running fake jobs add their use to their cards."""
+
+    NVMLError = pynvml.NVMLError  # what grid.open_gpus catches, as on the real module
 
     def __init__(self, totals_gib, used_gib=None):
         self.total = [t * GIB for t in totals_gib]
@@ -73,6 +77,7 @@ class FakeProcess:
         self.argv, self.env, self.launcher = argv, env, launcher
         self.cards = [int(c) for c in env["CUDA_VISIBLE_DEVICES"].split(",")] if env.get("CUDA_VISIBLE_DEVICES") else []
         self.polls, self.running, self.memory = 0, True, 0
+        self.round = launcher.round  # the scheduling round it started in
         self.outcome = launcher.outcome(self)
 
     def poll(self):
@@ -99,6 +104,7 @@ class FakeLauncher:
         self.dir, self.nvml, self.duration = directory, nvml, duration
         self.outcomes = outcomes or {}  # job name/task -> list of (code, log) for successive attempts
         self.started, self.stopped = [], []
+        self.round = 0  # counted by the scheduler's sleeps (make() below)
 
     def job_of(self, argv):
         if argv[1] == "run_mrc.sh":
@@ -126,7 +132,11 @@ def make(tmp_path, jobs, nvml, **kwargs):
     launcher = FakeLauncher(str(tmp_path), nvml, **{k: kwargs.pop(k) for k in ("duration", "outcomes") if k in kwargs})
     pool = grid.GpuPool(nvml) if nvml else grid.CpuPool(kwargs.pop("slots", 2))
     lines = []
-    scheduler = grid.Scheduler(jobs, str(tmp_path), "model", pool, launcher, sleep=lambda s: None, out=lines.append,
+
+    def sleep(seconds):
+        launcher.round += 1
+
+    scheduler = grid.Scheduler(jobs, str(tmp_path), "model", pool, launcher, sleep=sleep, out=lines.append,
                                device="gpu" if nvml else "cpu", **kwargs)
     return scheduler, launcher, lines
 
@@ -143,10 +153,11 @@ def test_jobs_go_only_where_they_fit(tmp_path):
     jobs = [cls_job(lr=lr) for lr in (1e-5, 2e-5, 3e-5)]
     scheduler, launcher, _ = make(tmp_path, jobs, nvml, duration=3)
     assert scheduler.run() == 0
-    assert all(p.cards == [1] for p in launcher.started)
-    # two fit on card 1 at once (2 x 7 GiB + 1 GiB margin <= 16): the first two start together
-    assert [p.polls for p in launcher.started] == [3, 3, 3]
-    assert launcher.started[2].env is not launcher.started[0].env and scheduler.claims == [0.0, 0.0]
+    assert [p.cards for p in launcher.started] == [[1], [1], [1]]
+    # two fit on card 1 at once (2 x 7 GiB + 1 GiB margin <= 16): the first two start together, the
+    # third when they end (their third poll, in round 3)
+    assert [p.round for p in launcher.started] == [0, 0, 3]
+    assert scheduler.claims == [0.0, 0.0] and scheduler.running_on == [0, 0]
 
 
 def test_claims_count_before_memory_shows(tmp_path):
@@ -154,9 +165,8 @@ def test_claims_count_before_memory_shows(tmp_path):
     nvml = FakeNVML([10])
     scheduler, launcher, _ = make(tmp_path, [cls_job(lr=1e-5), cls_job(lr=2e-5)], nvml, duration=2)
     scheduler.run()
-    assert len(launcher.started) == 2
-    first, second = launcher.started
-    assert first.polls == 2 and second.polls == 2  # the second started only after the first ended
+    # the second starts only in the round the first ends (its second poll), not beside it
+    assert [p.round for p in launcher.started] == [0, 2]
 
 
 def test_multi_card_jobs_get_distinct_cards(tmp_path):
@@ -173,9 +183,10 @@ def test_fewer_cards_when_fewer_are_free(tmp_path):
     cmrc, c3 = grid.Job("cmrc2018", 1e-5, 24, 4, 0.1, 2, 512), grid.Job("c3", 1e-5, 24, 12, 0.1, 8, 512)
     scheduler, launcher, _ = make(tmp_path, [c3, cmrc], nvml)
     scheduler.run()
-    by_task = {launcher.job_of(p.argv).task: p for p in launcher.started}
-    assert len(by_task["c3"].cards) == 2 and by_task["c3"].env["CLUE_CARDS"] == "2"  # 24 / 2 and 12 / 2
-    assert len(set(by_task["c3"].cards)) == 2
+    started = [(launcher.job_of(p.argv).task, sorted(p.cards), p.env["CLUE_CARDS"], p.round) for p in launcher.started]
+    # only cards 0 and 1 are free: C3 (first, the bigger job) splits over them (24 / 2 and 12 / 2
+    # divide), and CMRC2018 fits beside it at once (9.7 + 7.9 GiB per card, of 32)
+    assert started == [("c3", [0, 1], "2", 0), ("cmrc2018", [0, 1], "2", 0)]
 
 
 def test_failure_retries_and_releases_claims(tmp_path):
@@ -187,7 +198,14 @@ def test_failure_retries_and_releases_claims(tmp_path):
     assert len(launcher.started) == 3 and scheduler.claims == [0.0] and scheduler.running_on == [0]
     with open(tmp_path / "failures.json") as f:
         (failure,) = json.load(f)
-    assert failure["reason"] == "exit 1" and failure["attempts"] == 3 and failure["log_tail"][-1] == "Traceback: x"
+    assert failure == {"task": "tnews", "job": job.name, "kind": "failed", "reason": "exit 1", "attempts": 3,
+                       "log_tail": ["boom", "Traceback: x"]}
+    start = "> start tnews 2e-05_32_0.1 (accumulation 1) on gpu 0"
+    assert lines == ["0 of 1 jobs already complete; 1 to run",
+                     start, "> failed (exit 1) tnews 2e-05_32_0.1; retry 1 of 2",
+                     start, "> failed (exit 1) tnews 2e-05_32_0.1; retry 2 of 2",
+                     start, "> failed (exit 1) tnews 2e-05_32_0.1; giving up. Last lines of its log:",
+                     "    boom", "    Traceback: x"]
 
 
 def test_out_of_memory_halves_the_micro_batch(tmp_path):
@@ -233,14 +251,16 @@ def test_stop_then_restart_completes_every_job_once(tmp_path):
 
     scheduler.sleep = sleep
     assert scheduler.run() is None
-    assert launcher.stopped and scheduler.claims == [0.0] and scheduler.running_on == [0]
+    # batch 16 costs more per sequence: those two run first and finish; the batch-32 two are stopped
+    assert [launcher.job_of(p.argv).name for p in launcher.stopped] == ["1e-05_32_0.1", "2e-05_32_0.1"]
+    assert scheduler.claims == [0.0] and scheduler.running_on == [0]
     done_before = {j.name for j in jobs if grid.is_complete(str(tmp_path), j)}
-    assert 0 < len(done_before) < len(jobs)
+    assert done_before == {"1e-05_16_0.1", "2e-05_16_0.1"}
 
     again, launcher2, _ = make(tmp_path, jobs, FakeNVML([16]))
     assert again.run() == 0
     relaunched = {launcher2.job_of(p.argv).name for p in launcher2.started}
-    assert relaunched == {j.name for j in jobs} - done_before  # nothing finished runs twice
+    assert sorted(relaunched) == ["1e-05_32_0.1", "2e-05_32_0.1"] and len(launcher2.started) == 2  # none twice
     records = [n for n in os.listdir(tmp_path / "tnews") if n.endswith(".json")]
     assert sorted(records) == sorted(j.name + ".json" for j in jobs)
 
@@ -249,9 +269,36 @@ def test_cpu_slots(tmp_path):
     scheduler, launcher, _ = make(tmp_path, [cls_job(lr=lr) for lr in (1e-5, 2e-5, 3e-5)], None, slots=2, duration=2)
     assert scheduler.run() == 0
     assert [p.env["CUDA_VISIBLE_DEVICES"] for p in launcher.started] == ["", "", ""]
-    assert [p.polls for p in launcher.started] == [2, 2, 2] and len(launcher.started) == 3
+    assert [p.round for p in launcher.started] == [0, 0, 2]  # two slots: the third waits for one
 
 
-def test_real_nvml_absent_is_an_error_not_a_hang():
-    with pytest.raises(pynvml.NVMLError):
-        grid.GpuPool(pynvml)
+class BrokenNVML(FakeNVML):
+    """NVML as on a machine without the NVIDIA driver: nvmlInit fails as the real one does there."""
+
+    def nvmlInit(self):
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+
+def grid_search_without_gpus(nvml, tmp_path, monkeypatch, capsys):
+    """grid_search.py's main() in this process, `import pynvml` giving the fake: (exit status, stderr)."""
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ inside grid_search_tools/
+    monkeypatch.setenv("PYTHON", sys.executable)  # main() sets it for the wrappers
+    monkeypatch.chdir(tmp_path)
+    script = load_script("grid_search_tools/grid_search.py")
+    code = script.main(["some-model", "--skip_warmup", "--output_root", str(tmp_path), "--tasks", "tnews",
+                        "--learning_rates", "2e-05", "--batch_sizes", "32"])
+    return code, capsys.readouterr().err
+
+
+def test_no_nvidia_driver_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    code, err = grid_search_without_gpus(BrokenNVML([]), tmp_path, monkeypatch, capsys)
+    assert (code, err) == (2, "grid_search: error: no NVIDIA GPU can be used (NVML Shared Library Not Found); "
+                              "on a CPU use --device cpu --slots N\n")
+    assert os.listdir(tmp_path) == []  # nothing started, nothing written
+
+
+def test_nvml_with_zero_devices_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    code, err = grid_search_without_gpus(FakeNVML([]), tmp_path, monkeypatch, capsys)
+    assert (code, err) == (2, "grid_search: error: NVML sees no GPU; on a CPU use --device cpu --slots N\n")
+    assert os.listdir(tmp_path) == []

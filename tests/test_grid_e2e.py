@@ -18,7 +18,7 @@ TOOLS = os.path.join(ROOT, "grid_search_tools")
 @pytest.fixture(scope="module")
 def grid_data(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("grid-data"))
-    for task in ("tnews", "afqmc"):
+    for task in ("tnews", "afqmc", "iflytek"):
         synthetic.write_task(root, task)
     synthetic.write_c3(root)
     return root
@@ -32,6 +32,14 @@ def grid_search(model, data, root, *args, wait=True):
         return subprocess.Popen(command, cwd=TOOLS, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=env)
     return subprocess.run(command, cwd=TOOLS, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(autouse=True)
+def tools_untouched():
+    """Jobs run in grid_search_tools/: they must leave nothing there (all output under tmp_path)."""
+    before = sorted(os.listdir(TOOLS))
+    yield
+    assert sorted(os.listdir(TOOLS)) == before
 
 
 def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
@@ -69,7 +77,7 @@ def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
     alone = subprocess.run(["bash", "extract_result.sh", tiny_models["ernie"], "--output_root", str(tmp_path)],
                            cwd=TOOLS, capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable))
     assert alone.stdout == out  # the grid ends with the same tables
-    assert "results.csv" in alone.stderr
+    assert alone.stderr == f"(also written: {directory}/results.csv and results.md)\n"
     start = time.time()
     again = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                         "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
@@ -91,15 +99,16 @@ def test_sigterm_then_resume(tiny_models, grid_data, tmp_path):
     output = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, output[-2000:]
     assert "stopping on signal 15" in output and "run the same command again to resume" in output
-    finished = {j.name + j.task for j in jobs if grid.is_complete(directory, j)}
-    assert 1 <= len(finished) < len(jobs)
+    finished = {(j.task, j.name) for j in jobs if grid.is_complete(directory, j)}
+    assert 1 <= len(finished) < len(jobs)  # how many finished depends on timing; the resume below is exact
     leftover = subprocess.run(["pgrep", "-f", "run_clue_classifier.py.*" + tiny_models["bert"]], capture_output=True)
     assert leftover.stdout == b""  # the job's whole process group is gone
 
     again = grid_search(tiny_models["bert"], grid_data, tmp_path, *args)
     assert again.returncode == 0, again.stdout[-2000:]
-    started = [line for line in again.stdout.splitlines() if line.startswith("> start")]
-    assert len(started) == len(jobs) - len(finished)
+    started = {tuple(line.split()[2:4]) for line in again.stdout.splitlines() if line.startswith("> start")}
+    assert started == {(j.task, j.name) for j in jobs} - finished  # the unfinished ones, each once
+    assert again.stdout.count("> start") == len(started)
     assert all(grid.is_complete(directory, j) for j in jobs)
     assert sorted(n for n in os.listdir(os.path.join(directory, "tnews")) if n.endswith(".json")) == \
         ["1e-05_16_0.1.json", "2e-05_16_0.1.json"]
@@ -117,18 +126,34 @@ def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
     assert f"TNEWS\t{record['best']['value']}\t(5e-05,32,0.1)" in proc.stdout
 
 
+def test_jobs_differing_only_in_dropout_run_side_by_side(tiny_models, grid_data, tmp_path):
+    # the two IFLYTEK jobs of a learning rate and batch size start in the same round; each training run
+    # locks its output folder, so they must not share one
+    proc = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "iflytek", "--learning_rates", "2e-05",
+                       "--batch_sizes", "16", "--skip_warmup", "--", "--max_steps", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    started = [line for line in proc.stdout.splitlines() if line.startswith("> start")]
+    assert started == ["> start iflytek 2e-05_16_0.1 (accumulation 1) on cpu 0",
+                       "> start iflytek 2e-05_16_0.0 (accumulation 1) on cpu 1"]
+    directory = grid.run_dir(tiny_models["ernie"], str(tmp_path))
+    assert sorted(os.listdir(os.path.join(directory, "models", "iflytek"))) == ["2e-05_16_0.0", "2e-05_16_0.1"]
+    for name in ("2e-05_16_0.1", "2e-05_16_0.0"):
+        record = results.read_record(os.path.join(directory, "iflytek", name + ".json"))
+        assert record["hyperparameters"]["dropout"] == float(name.rsplit("_", 1)[1])
+        assert record["hyperparameters"]["output_dir"] == os.path.join(directory, "models", "iflytek", name) + "/"
+
+
 def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):
     closed = "http://127.0.0.1:9"  # nothing listens: every download fails at once, network or not
     env = dict(os.environ, HTTPS_PROXY=closed, HTTP_PROXY=closed, https_proxy=closed, http_proxy=closed,
                PPNLP_HOME=str(tmp_path), CLUEBENCH_CACHE=str(tmp_path), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "tnews"],
-                          cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 1
+    warmup = [sys.executable, os.path.join(TOOLS, "warmup_dataset_and_model.py"), tiny_models["ernie"], "--tasks"]
+    proc = subprocess.run(warmup + ["tnews"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
-    assert errors == ["warmup: cannot download the CLUE tnews data (RuntimeError) and no --data_dir was given"]
-    proc = subprocess.run([sys.executable, "warmup_dataset_and_model.py", tiny_models["ernie"], "--tasks", "c3"],
-                          cwd=TOOLS, capture_output=True, text=True, env=env, timeout=300)
+    assert errors == ["warmup: error: cannot download the CLUE tnews data (RuntimeError) and no --data_dir was given"]
+    proc = subprocess.run(warmup + ["c3"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
-    assert proc.returncode == 1 and len(errors) == 1
-    assert re.fullmatch(r"warmup: HuggingFace clue/c3: download failed \(\w+\); pass --data_dir with the official "
-                        r"c3_public files", errors[0])
+    assert proc.returncode == 2 and len(errors) == 1
+    assert re.fullmatch(r"warmup: error: HuggingFace clue/c3: download failed \(\w+\); pass --data_dir with the "
+                        r"official c3_public files", errors[0])
