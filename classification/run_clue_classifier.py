@@ -3,7 +3,6 @@
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -179,7 +178,7 @@ def main(argv=None):
     collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
     data = load_data(args, tokenizer, rank)
     # checked, now ours: nothing was written before this point
-    with cli.claim_output_dir(args.output_dir, results.record_path(args)) if rank == 0 else contextlib.nullcontext():
+    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
         record = checkpoint = None
         if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
             model, record, checkpoint = train(args, model, tokenizer, collate, data, rank, world_size)

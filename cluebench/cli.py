@@ -1,4 +1,5 @@
 """What every training script does before and around its real work."""
+import contextlib
 import os
 import random
 import sys
@@ -138,9 +139,12 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     return tokenizer, model
 
 
-def claim_output_dir(path, *other_outputs):
+def claim_output_dir(path, *other_outputs, rank=0):
     """Check that the output directory (and the folders of other_outputs, e.g. the results file) can be
-    written, then lock and tidy it: rank 0, after validation, before writing. Use as a context manager."""
+    written, then lock and tidy it, as a context manager: after validation, before anything is written.
+    Rank 0 alone owns it; the other ranks get a context that does nothing."""
+    if rank != 0:
+        return contextlib.nullcontext()
     check_writable(path)
     for other in other_outputs:
         check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")

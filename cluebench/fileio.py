@@ -3,12 +3,14 @@ output directory for the length of a run."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
 import time
 
 HOST = socket.gethostname()
+HOST_TAG = HOST.replace(".", "_")  # the host in temporary names, which are parsed on dots
 # Files are created with the permissions the umask allows (mkstemp alone would make them 0600, and a
 # shared Slurm directory unreadable to colleagues). Read once: os.umask can only be read by setting it.
 _UMASK = os.umask(0)
@@ -80,7 +82,9 @@ def read_json(path):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        what = "truncated JSON" if e.pos >= len(text.rstrip()) else f"not valid JSON ({e.msg})"
+        # a string left open runs to the end of the file: the file was cut short
+        cut = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
+        what = "truncated JSON" if cut else f"not valid JSON ({e.msg})"
         raise DataError(path, f"{what}, column {e.colno}", line=e.lineno) from None
 
 
@@ -91,9 +95,13 @@ def require(record, field, path, line):
     return record[field]
 
 
+def _owner_tag():
+    return f"{HOST_TAG}-{os.getpid()}"
+
+
 def _scratch_name(path):
     """A hidden name beside path that says which process made it: .NAME.HOST-PID.XXXX.tmp"""
-    return f".{os.path.basename(path)}.{HOST}-{os.getpid()}."
+    return f".{os.path.basename(path)}.{_owner_tag()}."
 
 
 @contextlib.contextmanager
@@ -136,7 +144,7 @@ def atomic_save_pretrained(output_dir, *objects):
     for other reasons (predictions, the results record) are left alone.
     """
     os.makedirs(output_dir, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX + f"{HOST}-{os.getpid()}.", dir=output_dir)
+    scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner_tag()}.", dir=output_dir)
     try:
         for obj in objects:
             obj.save_pretrained(scratch)
@@ -157,13 +165,15 @@ def _pid_alive(pid):
     return True
 
 
+_OWNED = re.compile(r"^\.saving-(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+$|\.(?P<fhost>[^.]+)-(?P<fpid>\d+)\.[^.]+\.tmp$")
+
+
 def _owner(name):
-    """(host, pid) from a scratch name made above, or None."""
-    for part in name.split("."):
-        host, _, pid = part.rpartition("-")
-        if host and pid.isdigit():
-            return host, int(pid)
-    return None
+    """(host tag, pid) from a name made by _scratch_name or atomic_save_pretrained, or None."""
+    m = _OWNED.search(name)
+    if m is None:
+        return None
+    return (m["host"], int(m["pid"])) if m["host"] else (m["fhost"], int(m["fpid"]))
 
 
 def clean_leftovers(directory):
@@ -182,12 +192,12 @@ def clean_leftovers(directory):
         is_scratch = name.startswith(SCRATCH_PREFIX) and os.path.isdir(path)
         if not (is_tmp or is_scratch):
             continue
-        owner = _owner(name[len(SCRATCH_PREFIX):] if is_scratch else name)
+        owner = _owner(name)
         try:
             age = time.time() - os.path.getmtime(path)
         except OSError:
             continue
-        if owner is not None and owner[0] == HOST:
+        if owner is not None and owner[0] == HOST_TAG:
             stale = not _pid_alive(owner[1])
         else:  # another host's, or an older naming: only once nobody has touched it for a day
             stale = age > STALE_AFTER_S

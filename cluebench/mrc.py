@@ -2,8 +2,9 @@
 
 Features are built with cluebench.fast_tokenizer (Rust WordPiece, PaddleNLP-exact) a chunk of
 examples at a time, stored as compact numpy columns, and cached on disk under a key made of
-what decides them: task, split, the data files' content, the vocabulary, max_seq_length and
-doc_stride. Hyper-parameters never enter the key, so a grid builds each split once.
+what decides them: the task's feature-code version, split, the content of every file the split
+is read from, the tokenizer's settings and vocabulary, max_seq_length and doc_stride.
+Hyper-parameters never enter the key, so a grid builds each split once.
 """
 import hashlib
 import json
@@ -17,13 +18,17 @@ import numpy as np
 from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
+from . import fileio
 from .fileio import DataError, atomic_write, read_jsonl, task_folder, write_json
 
-FEATURE_VERSION = 1  # bump when the feature layout changes: old caches are then ignored
+# Per task, bump when its reader or feature code changes what the features hold: its old caches are then
+# ignored. tests/test_mrc_features.py pins a digest of each task's features to catch a forgotten bump.
+FEATURE_VERSIONS = {"cmrc2018": 1, "c3": 1, "chid": 1}
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
 C3_FILLER = "无效答案"  # pads C3 questions to four choices
 CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
+CHID_CANDIDATES = 10  # per row; the model is built with num_choices=10
 
 # Official file names per split, under <data_dir>/<task>_public/ or <data_dir>/.
 FILES = {
@@ -49,15 +54,10 @@ def prediction_splits(task, data_dir):
 
 
 def read_json(path):
-    if not os.path.isfile(path):
-        raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        what = "truncated JSON" if e.pos >= len(text.rstrip()) else f"not valid JSON ({e.msg})"
-        raise DataError(path, f"{what} at line {e.lineno}, column {e.colno}") from None
+    """fileio.read_json, with an empty file said as such rather than as truncated JSON."""
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DataError(path, "empty file")
+    return fileio.read_json(path)
 
 
 # ---------------------------------------------------------------- examples
@@ -85,76 +85,171 @@ class ClozeRow:
     passages: List[str]
     tags: List[str]  # blank tags in order of appearance
     labels: Optional[List[int]]  # candidate index per blank
+    line: Optional[int] = None  # in the file, for errors found while building features
 
 
-def read_cmrc(path, check_starts):
-    """SQuAD-style CMRC2018 questions. check_starts: answers must sit at answer_start (training data)."""
+# ---------------------------------------------------------------- checking records
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _json_type(value):
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _fail(path, where, message, field=None, line=None):
+    return DataError(path, f"{where}: {message}" if where else message, line=line, field=field)
+
+
+def _typed(value, kind, path, where, field, line=None):
+    """value if it is of JSON type kind (dict, list, str, int or a tuple of them), else a DataError naming
+    the record. true and false are never integers here."""
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    names = " or ".join(_JSON_TYPES[k] for k in (kind if isinstance(kind, tuple) else (kind,)))
+    raise _fail(path, where, f"expected {names}, got {_json_type(value)}", field, line)
+
+
+def _get(record, field, kind, path, where, line=None):
+    """record[field] of JSON type kind (or "strings": a list of strings); a missing field or another type is a
+    DataError naming the record."""
+    if field not in record:
+        raise _fail(path, where, "missing", field, line)
+    if kind == "strings":
+        return _strings(record[field], path, where, field, line)
+    return _typed(record[field], kind, path, where, field, line)
+
+
+def _strings(value, path, where, field, line=None):
+    """value if it is a list of strings, else a DataError naming the record."""
+    if isinstance(value, list):
+        bad = next((i for i, item in enumerate(value) if not isinstance(item, str)), None)
+        if bad is None:
+            return value
+        raise _fail(path, where, f"expected a list of strings, item {bad} is {_json_type(value[bad])}", field, line)
+    raise _fail(path, where, f"expected a list of strings, got {_json_type(value)}", field, line)
+
+
+def _unique(seen, key, where, path, field):
+    """Remember the record where key was seen; a second sighting is a DataError naming both."""
+    if key in seen:
+        raise DataError(path, f"{where}: {field} {key!r} is used twice (first at {seen[key]})", field=field)
+    seen[key] = where
+
+
+def read_cmrc(path, check_starts, labelled=False):
+    """SQuAD-style CMRC2018 questions. labelled (train, dev): each question has its gold answers;
+    check_starts (train, so labelled too): the first answer sits at its answer_start. Question ids are unique."""
+    labelled = labelled or check_starts
     data = read_json(path)
-    examples = []
-    for article in data.get("data", []) if isinstance(data, dict) else []:
-        for paragraph in article["paragraphs"]:
-            context = paragraph["context"]
-            for qa in paragraph["qas"]:
-                answers = qa.get("answers") or []
-                start = None
-                if check_starts:
-                    if not answers:
-                        raise DataError(path, f"question {qa['id']}: no answer", field="answers")
-                    first = answers[0]
-                    if first["answer_start"] != -1:
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataError(path, "expected SQuAD-style JSON {'data': [{'paragraphs': ...}]}", field="data")
+    examples, seen = [], {}
+    for a, article in enumerate(data["data"]):
+        article = _typed(article, dict, path, f"article {a}", "data")
+        for p, paragraph in enumerate(_get(article, "paragraphs", list, path, f"article {a}")):
+            where = f"article {a}, paragraph {p}"
+            paragraph = _typed(paragraph, dict, path, where, "paragraphs")
+            context = _get(paragraph, "context", str, path, where)
+            for q, qa in enumerate(_get(paragraph, "qas", list, path, where)):
+                where = f"article {a}, paragraph {p}, question {q}"
+                qa = _typed(qa, dict, path, where, "qas")
+                qid = _get(qa, "id", str, path, where)
+                _unique(seen, qid, where, path, "id")
+                question = _get(qa, "question", str, path, where)
+                answers, start = [], None
+                if labelled:
+                    golds = _get(qa, "answers", list, path, where)
+                    if not golds:
+                        raise DataError(path, f"question {qid}: no answer", field="answers")
+                    for k, gold in enumerate(golds):
+                        answers.append(_get(_typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
+                                            "text", str, path, f"question {qid}, answer {k}"))
+                    first, text = golds[0], answers[0]
+                    if check_starts and _get(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
                         start = first["answer_start"]
-                        if context[start:start + len(first["text"])] != first["text"]:
-                            raise DataError(path, f"question {qa['id']}: answer {first['text']!r} is not at "
-                                                  f"answer_start {start} (found "
-                                                  f"{context[start:start + len(first['text'])]!r})",
-                                            field="answers")
-                examples.append(QAExample(qa["id"], context, qa["question"].strip(),
-                                          [a["text"] for a in answers], start))
+                        if context[start:start + len(text)] != text:
+                            raise DataError(path, f"question {qid}: answer {text!r} is not at answer_start {start} "
+                                                  f"(found {context[start:start + len(text)]!r})", field="answers")
+                examples.append(QAExample(qid, context, question.strip(), answers, start))
     if not examples:
         raise DataError(path, "no questions found (expected SQuAD-style {'data': [{'paragraphs': ...}]})")
     return examples
 
 
 def read_c3(paths, labelled):
-    """C3 questions: [turns, [{question, choice, answer | id}], document id] records."""
+    """C3 questions: [turns, [{question, choice, answer | id}], document id] records (test files leave the
+    document id out). Test questions carry their own id, unique within the file."""
     examples = []
     for path in paths:
-        for d, record in enumerate(read_json(path)):
-            context = "\n".join(record[0]).lower()
-            for q, item in enumerate(record[1]):
+        documents, seen = read_json(path), {}
+        if not isinstance(documents, list):
+            raise DataError(path, f"expected a list of [turns, questions, document id] records, got "
+                                  f"{_json_type(documents)}")
+        for d, record in enumerate(documents):
+            if not isinstance(record, list) or len(record) not in (2, 3):
+                shape = f"a list of {len(record)}" if isinstance(record, list) else _json_type(record)
+                raise DataError(path, f"document {d}: expected [turns, questions, document id], got {shape}")
+            context = "\n".join(_strings(record[0], path, f"document {d}", "turns")).lower()
+            for q, item in enumerate(_typed(record[1], list, path, f"document {d}", "questions")):
                 where = f"document {d}, question {q}"
-                choices = [c.lower() for c in item["choice"]][:4]
+                item = _typed(item, dict, path, where, "questions")
+                question = _get(item, "question", str, path, where)
+                choices = [c.lower() for c in _get(item, "choice", "strings", path, where)]
+                if not 1 <= len(choices) <= 4:  # the model scores four; fewer are padded with C3_FILLER
+                    raise DataError(path, f"{where}: expected 1 to 4 choices, got {len(choices)}", field="choice")
                 label = None
                 if labelled:
-                    answer = item.get("answer", "").lower()
+                    answer = _get(item, "answer", str, path, where).lower()
                     if answer not in choices:
                         raise DataError(path, f"{where}: answer {answer!r} is not among the choices {choices}",
                                         field="answer")
                     label = choices.index(answer)
-                question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")
-                examples.append(ChoiceExample(question_id, context, item["question"].lower(),
+                    question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")  # never written out
+                else:  # predictions are keyed by it
+                    question_id = _get(item, "id", (int, str), path, where)
+                    _unique(seen, question_id, where, path, "id")
+                examples.append(ChoiceExample(question_id, context, question.lower(),
                                               choices + [C3_FILLER] * (4 - len(choices)), label))
+    if not examples:
+        others = ", ".join(os.path.basename(p) for p in paths[1:])
+        raise DataError(paths[0], "no questions found" + (f" (nor in {others})" if others else ""))
     return examples
 
 
 def read_chid(paths, labelled):
-    """CHID rows: JSON lines of {candidates, content}, answers from the *_answer.json tag map."""
+    """CHID rows: JSON lines of {candidates: 10 idioms, content: [passages]}, answers from the *_answer.json
+    tag map. Blank tags are unique within the split (predictions are keyed by them)."""
     answers = read_json(paths[1]) if labelled else {}
-    rows = []
+    if not isinstance(answers, dict):
+        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {_json_type(answers)}")
+    rows, seen = [], {}
     for line, record in read_jsonl(paths[0]):
-        candidates, passages = record["candidates"], record["content"]
+        candidates = _get(record, "candidates", "strings", paths[0], "", line)
+        if len(candidates) != CHID_CANDIDATES:
+            raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
+                            field="candidates")
+        passages = _get(record, "content", "strings", paths[0], "", line)
         tags = [t for p in passages for t in CHID_TAG.findall(p)]
+        for tag in tags:
+            if tag in seen:
+                raise DataError(paths[0], f"blank {tag} is used twice (first at line {seen[tag]})", line=line,
+                                field="content")
+            seen[tag] = line
         labels = None
         if labelled:
             labels = []
             for tag in tags:
                 if tag not in answers:
                     raise DataError(paths[0], f"blank {tag} has no answer in {paths[1]}", line=line, field="content")
-                if not isinstance(answers[tag], int) or not 0 <= answers[tag] < len(candidates):
+                if type(answers[tag]) is not int or not 0 <= answers[tag] < len(candidates):  # no true/false
                     raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is outside the "
                                               f"{len(candidates)} candidates", field=tag)
                 labels.append(answers[tag])
-        rows.append(ClozeRow(candidates, passages, tags, labels))
+        rows.append(ClozeRow(candidates, passages, tags, labels, line))
+    if not seen:
+        raise DataError(paths[0], "no blanks found (expected JSON lines of {candidates, content} with "
+                                  "#idiomNNNNNN# tags in the content)")
     return rows
 
 
@@ -162,7 +257,7 @@ def load_examples(task, split, data_dir):
     paths = split_files(task, split, data_dir)
     labelled = not split.startswith("test")
     if task == "cmrc2018":
-        return read_cmrc(paths[0], check_starts=split == "train")
+        return read_cmrc(paths[0], check_starts=split == "train", labelled=labelled)
     if task == "c3":
         return read_c3(paths, labelled)
     return read_chid(paths, labelled)
@@ -331,16 +426,16 @@ CHID_PUNCTUATION = [("“", '"'), ("”", '"'), ("——", "--"), ("—", "-"), 
                     ("‘", "'"), ("’", "'")]
 
 
-def chid_features(rows, encoder, max_seq_length):
+def chid_features(rows, encoder, max_seq_length, path="CHID"):
     """One feature per blank: for each candidate, [CLS] idiom [SEP] left [unused1] right [SEP], where
-    left/right are N = max_seq_length - 8 context tokens around the blank (half each side, shifted
-    near the edges) and every other blank inside the window is four [MASK]s."""
+    left/right are N = max_seq_length - 4 - (the row's longest idiom: 4 tokens as a rule) context tokens
+    around the blank (half each side, shifted near the edges) and every other blank inside the window is
+    four [MASK]s."""
     tokenizer = encoder.tokenizer
     cls, sep = _special_ids(tokenizer)
     marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
     if marker == tokenizer.unk_token_id:
         raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
-    budget = max_seq_length - 8
     out = FeatureBuilder({"input_ids": np.int32}, {"labels": np.int64, "row": np.int32, "tag": str})
     for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
         chunk = rows[first:first + CHUNK]
@@ -358,6 +453,15 @@ def chid_features(rows, encoder, max_seq_length):
         for r, row in enumerate(chunk):
             idioms = [ids for ids, _ in candidate_ids[candidate_index:candidate_index + len(row.candidates)]]
             candidate_index += len(row.candidates)
+            # An idiom longer than 4 tokens shortens the context (for all candidates alike, as they share
+            # it) rather than failing the run: no sequence exceeds max_seq_length. Only an idiom that leaves
+            # no context token at all is an error.
+            longest = max(range(len(idioms)), key=lambda k: len(idioms[k]))
+            budget = max_seq_length - 4 - len(idioms[longest])
+            if budget < 1:
+                raise DataError(path, f"candidate {row.candidates[longest]!r}: its {len(idioms[longest])} tokens "
+                                      f"leave no room for the context at max_seq_length {max_seq_length}",
+                                line=row.line, field="candidates")
             blank = 0
             for _ in row.passages:
                 start, count = layout[passage_index]
@@ -379,7 +483,7 @@ def chid_features(rows, encoder, max_seq_length):
                             tag=row.tags[blank])
                     blank += 1
         out.flush()
-    return out.build(group=len(rows[0].candidates) if rows else 10)
+    return out.build(group=CHID_CANDIDATES)
 
 
 def _masked(tokens, mask):
@@ -416,24 +520,33 @@ def _digest(*parts):
 
 
 def file_digest(paths):
-    h = hashlib.sha256()
+    """Of the files' contents, each hashed apart: bytes moved from one file to the next change it."""
+    digests = []
     for path in paths:
+        h = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-    return h.hexdigest()
+        digests.append(h.hexdigest())
+    return _digest(digests)
 
 
-def vocab_digest(tokenizer):
+def tokenizer_settings(tokenizer):
+    """What of the tokenizer decides the ids: its class, vocabulary, normalisation and special tokens."""
+    basic = getattr(tokenizer, "basic_tokenizer", tokenizer)
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    basic = getattr(tokenizer, "basic_tokenizer", None)
-    return _digest(type(tokenizer).__name__, vocab, getattr(basic, "do_lower_case", None))
+    return {"class": type(tokenizer).__name__, "vocab": _digest(vocab),
+            "do_basic_tokenize": getattr(tokenizer, "do_basic_tokenize", None),
+            **{name: getattr(basic, name, None) for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")},
+            "special_ids": {name: getattr(tokenizer, f"{name}_token_id", None)
+                            for name in ("cls", "sep", "pad", "unk", "mask")}}
 
 
 def cache_key(task, split, paths, tokenizer, max_seq_length, doc_stride=None):
-    """What decides the features, and nothing else (no learning rate, batch size, seed or num_proc)."""
-    return {"version": FEATURE_VERSION, "task": task, "split": split, "data": file_digest(paths),
-            "vocab": vocab_digest(tokenizer), "max_seq_length": max_seq_length, "doc_stride": doc_stride}
+    """What decides the features, and nothing else (no learning rate, batch size, seed or num_proc).
+    paths: every file the split is read from (C3's d- and m- files, CHID's passages and answers)."""
+    return {"version": FEATURE_VERSIONS[task], "task": task, "split": split, "data": file_digest(paths),
+            "tokenizer": tokenizer_settings(tokenizer), "max_seq_length": max_seq_length, "doc_stride": doc_stride}
 
 
 def cache_path(cache_dir, key):

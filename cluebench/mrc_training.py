@@ -10,7 +10,7 @@ from paddlenlp.utils.log import logger
 
 from . import cli, mrc, results, training
 from .fast_tokenizer import TextEncoder
-from .fileio import atomic_save_pretrained
+from .fileio import atomic_save_pretrained, check_writable, clean_leftovers
 
 
 def parser(description, **defaults):
@@ -45,23 +45,43 @@ def parser(description, **defaults):
     return p
 
 
-def check_args(p, args, task):
-    if args.batch_size % args.gradient_accumulation_steps:
-        p.error("--batch_size must be divisible by --gradient_accumulation_steps")
+def check_args(args, task):
+    """Flags, then the cache and output directories, before any work (doc_stride 0 would loop forever)."""
+    cli.check_training_flags(args)
     args.cache_dir = args.cache_dir or mrc.default_cache_dir()
+    check_writable(args.cache_dir, "cache directory")
+    check_writable(args.output_dir)  # again when claimed; here so that it fails before features are built
     if args.data_dir is None:  # upstream's path: HuggingFace's clue data set, downloaded
         args.data_dir = mrc.download(task)
     return args
 
 
 def setup(args):
-    """Banner, device, ranks, seed, model check; returns (rank, world_size)."""
+    """Banner, device, ranks, seed; returns (rank, world_size)."""
     cli.print_arguments(args)
     cli.set_device(args.device)
     rank, world_size = cli.init_distributed()
     cli.set_seed(args.seed)
-    cli.check_model_path(args.model_name_or_path)
     return rank, world_size
+
+
+def prepare(args, task, split_features, rank):
+    """Every split the run needs, read, checked and featurised (or loaded from the cache) before the first
+    training step: {split: (examples, features)}, train and dev with --do_train and, on rank 0 (it alone
+    predicts), every test version present with --do_predict. split_features(split, ranks=...) builds one.
+
+    The test splits come first: a bad test file is found before the train features are built, and the
+    other ranks wait meanwhile at the barrier of the train split."""
+    if rank == 0:
+        clean_leftovers(args.cache_dir)  # .tmp files of killed runs
+    splits = {}
+    if args.do_predict and rank == 0:
+        for split, _ in mrc.prediction_splits(task, args.data_dir):
+            splits[split] = split_features(split, ranks=1)
+    if args.do_train:
+        for split in ("train", "dev"):
+            splits[split] = split_features(split)
+    return splits
 
 
 def features(args, task, split, tokenizer, build, world_size, doc_stride=None):
@@ -70,10 +90,8 @@ def features(args, task, split, tokenizer, build, world_size, doc_stride=None):
     Test splits are for rank 0 alone (it alone predicts): call them with world_size=1.
     """
     examples = mrc.load_examples(task, split, args.data_dir)
-    key = mrc.cache_key(task, split, mrc.split_files(task, split, args.data_dir)[:1], tokenizer,
+    key = mrc.cache_key(task, split, mrc.split_files(task, split, args.data_dir), tokenizer,
                         args.max_seq_length, doc_stride)
-    if task == "chid" and not split.startswith("test"):  # the answers file decides the labels too
-        key["data"] = mrc.file_digest(mrc.split_files(task, split, args.data_dir))
     encoder = TextEncoder(tokenizer)
 
     def get(overwrite):

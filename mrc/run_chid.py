@@ -10,13 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
 
 import numpy as np  # noqa: E402
-from paddlenlp.transformers import AutoModelForMultipleChoice, AutoTokenizer  # noqa: E402
+from paddlenlp.transformers import AutoModelForMultipleChoice  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench.fileio import write_json  # noqa: E402
-from cluebench import cli, mrc, training  # noqa: E402
+from cluebench import cli, mrc, results, training  # noqa: E402
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
-                                    output_path, parser, setup)
+                                    output_path, parser, prepare, setup)
 
 TASK = "chid"
 
@@ -25,7 +25,7 @@ def parse_args(argv=None):
     p = parser(__doc__, output_dir="best_chid_model", max_seq_length=64, batch_size=4, eval_batch_size=24,
                learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-6, num_train_epochs=3,
                gradient_accumulation_steps=1)
-    return check_args(p, p.parse_args(argv), TASK)
+    return check_args(p.parse_args(argv), TASK)
 
 
 compute_loss = training.cross_entropy_loss
@@ -45,43 +45,46 @@ def assign(model, feats, batch_size, collate):
 def main(argv=None):
     args = parse_args(argv)
     rank, world_size = setup(args)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    model = AutoModelForMultipleChoice.from_pretrained(args.model_name_or_path, num_choices=10)
+    # at least [CLS] idiom [SEP] [unused1] one context token [SEP], for 4-token idioms
+    tokenizer, model = cli.load_pretrained(AutoModelForMultipleChoice, args.model_name_or_path, args.max_seq_length,
+                                           min_seq_length=9, num_choices=mrc.CHID_CANDIDATES)
 
     def split_features(split, ranks=world_size):
+        path = mrc.split_files(TASK, split, args.data_dir)[0]
         return features(args, TASK, split, tokenizer, world_size=ranks,
-                        build=lambda rows, encoder: mrc.chid_features(rows, encoder, args.max_seq_length))
+                        build=lambda rows, encoder: mrc.chid_features(rows, encoder, args.max_seq_length, path))
 
     start, tracker, stats, data, written = time.time(), None, None, {}, []
-    if args.do_train:
-        _, train_feats = split_features("train")
-        _, dev_feats = split_features("dev")
-        dev_collate = make_collate(dev_feats, tokenizer.pad_token_id, [])
+    splits = prepare(args, TASK, split_features, rank)
+    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
+        if args.do_train:
+            train_feats, dev_feats = splits["train"][1], splits["dev"][1]
+            dev_collate = make_collate(dev_feats, tokenizer.pad_token_id, [])
 
-        def evaluate(model, step, epoch):
-            tic = time.time()
-            accuracy = float((assign(model, dev_feats, args.eval_batch_size, dev_collate)
-                              == dev_feats["labels"]).mean())
-            logger.info(f"eval acc: {accuracy:.5f}, eval done total : {time.time() - tic} s")
-            return {"acc": 100 * accuracy}
+            def evaluate(model, step, epoch):
+                tic = time.time()
+                accuracy = float((assign(model, dev_feats, args.eval_batch_size, dev_collate)
+                                  == dev_feats["labels"]).mean())
+                logger.info(f"eval acc: {accuracy:.5f}, eval done total : {time.time() - tic} s")
+                return {"acc": 100 * accuracy}
 
-        model, tracker, stats = fit(
-            args, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
-            compute_loss, evaluate, "acc", rank=rank, world_size=world_size,
-            log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
-                         "speed: {speed:.2f} step/s")
-        data = {"train_blanks": len(train_feats), "dev_blanks": len(dev_feats)}
-    if rank != 0:
-        return
-    if args.do_predict:  # keyed by the blank tags of the test file itself
-        for split, name in mrc.prediction_splits(TASK, args.data_dir):
-            _, feats = split_features(split, ranks=1)
-            chosen = assign(model, feats, args.eval_batch_size, make_collate(feats, tokenizer.pad_token_id, []))
-            path = output_path(args, name)
-            write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
-            logger.info(f"wrote {len(chosen)} blanks for {split} to {path}")
-            written.append(path)
-    finish(args, TASK, tracker, stats, start, data, written, {"acc": 0.0})
+            model, tracker, stats = fit(
+                args, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
+                compute_loss, evaluate, "acc", rank=rank, world_size=world_size,
+                log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
+                             "speed: {speed:.2f} step/s")
+            data = {"train_blanks": len(train_feats), "dev_blanks": len(dev_feats)}
+        if rank != 0:
+            return
+        if args.do_predict:  # keyed by the blank tags of the test file itself
+            for split, name in mrc.prediction_splits(TASK, args.data_dir):
+                feats = splits[split][1]
+                chosen = assign(model, feats, args.eval_batch_size, make_collate(feats, tokenizer.pad_token_id, []))
+                path = output_path(args, name)
+                write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
+                logger.info(f"wrote {len(chosen)} blanks for {split} to {path}")
+                written.append(path)
+        finish(args, TASK, tracker, stats, start, data, written, {"acc": 0.0})
 
 
 if __name__ == "__main__":

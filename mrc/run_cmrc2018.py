@@ -11,14 +11,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
 
 import paddle.nn.functional as F  # noqa: E402
-from paddlenlp.transformers import AutoModelForQuestionAnswering, AutoTokenizer  # noqa: E402
+from paddlenlp.transformers import AutoModelForQuestionAnswering  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
 from cluebench.fileio import write_json  # noqa: E402
-from cluebench import cli, mrc  # noqa: E402
+from cluebench import cli, mrc, results  # noqa: E402
 from cluebench.cmrc_metric import cmrc_scores  # noqa: E402
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
-                                    output_path, parser, setup)
+                                    output_path, parser, prepare, setup)
 
 TASK = "cmrc2018"
 
@@ -35,7 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--verbose", action="store_true", help="unused, as upstream")
     p.add_argument("--cmrc2018_metric", choices=("upstream", "official"), default="upstream",
                    help="upstream: PaddleNLP's squad_evaluate as the original scripts; official: the CMRC2018 script")
-    return check_args(p, p.parse_args(argv), TASK)
+    return check_args(p.parse_args(argv), TASK)
 
 
 def compute_loss(model, batch):
@@ -47,14 +47,15 @@ def compute_loss(model, batch):
 def main(argv=None):
     args = parse_args(argv)
     rank, world_size = setup(args)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
-    model = AutoModelForQuestionAnswering.from_pretrained(args.model_name_or_path)
+    # at least [CLS] q [SEP] c [SEP]; a longer question is named by the feature builder
+    tokenizer, model = cli.load_pretrained(AutoModelForQuestionAnswering, args.model_name_or_path,
+                                           args.max_seq_length, min_seq_length=5)
 
-    def split_features(split, labels, ranks=world_size):
+    def split_features(split, ranks=world_size):  # answer positions are labels of train only
         path = mrc.split_files(TASK, split, args.data_dir)[0]
         return features(args, TASK, split, tokenizer, world_size=ranks, doc_stride=args.doc_stride,
                         build=lambda examples, encoder: mrc.cmrc_features(
-                            examples, encoder, args.max_seq_length, args.doc_stride, labels, path))
+                            examples, encoder, args.max_seq_length, args.doc_stride, split == "train", path))
 
     def answers(model, examples, feats):
         collate = make_collate(feats, tokenizer.pad_token_id, [])
@@ -62,41 +63,43 @@ def main(argv=None):
         return mrc.cmrc_answers(examples, feats, starts, ends, args.n_best_size, args.max_answer_length)
 
     start, tracker, stats, data, written = time.time(), None, None, {}, []
-    if args.do_train:
-        _, train_feats = split_features("train", labels=True)
-        dev_examples, dev_feats = split_features("dev", labels=False)
-        references = {e.id: e.answers for e in dev_examples}
+    splits = prepare(args, TASK, split_features, rank)
+    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
+        if args.do_train:
+            train_feats = splits["train"][1]
+            dev_examples, dev_feats = splits["dev"]
+            references = {e.id: e.answers for e in dev_examples}
 
-        def evaluate(model, step, epoch):
-            tic = time.time()
-            predictions = answers(model, dev_examples, dev_feats)
-            write_json(output_path(args, "prediction_validation.json"), predictions, ensure_ascii=False,
+            def evaluate(model, step, epoch):
+                tic = time.time()
+                predictions = answers(model, dev_examples, dev_feats)
+                write_json(output_path(args, "prediction_validation.json"), predictions, ensure_ascii=False,
                            indent=4)
-            scores = cmrc_scores(references, predictions, args.cmrc2018_metric)
-            if args.cmrc2018_metric == "official":
-                logger.info(json.dumps({"exact": scores["em"], "f1": scores["f1"], "total": len(references)},
-                                       indent=2))
-            logger.info(f"eval done total : {time.time() - tic} s")
-            return scores
+                scores = cmrc_scores(references, predictions, args.cmrc2018_metric)
+                if args.cmrc2018_metric == "official":
+                    logger.info(json.dumps({"exact": scores["em"], "f1": scores["f1"], "total": len(references)},
+                                           indent=2))
+                logger.info(f"eval done total : {time.time() - tic} s")
+                return scores
 
-        model, tracker, stats = fit(
-            args, model, tokenizer, train_feats,
-            make_collate(train_feats, tokenizer.pad_token_id, ["start_positions", "end_positions"]),
-            compute_loss, evaluate, "em", rank=rank, world_size=world_size,
-            log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
-                         "speed: {speed:.2f} step/s")
-        data = {"train_features": len(train_feats), "dev_questions": len(dev_examples),
-                "dev_features": len(dev_feats), "metric": args.cmrc2018_metric}
-    if rank != 0:
-        return
-    if args.do_predict:  # with the best dev weights when trained in this run
-        for split, name in mrc.prediction_splits(TASK, args.data_dir):
-            examples, feats = split_features(split, labels=False, ranks=1)
-            path = output_path(args, name)
-            write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
-            logger.info(f"wrote {len(examples)} answers for {split} to {path}")
-            written.append(path)
-    finish(args, TASK, tracker, stats, start, data, written, {"em": 0.0, "f1": 0.0})
+            model, tracker, stats = fit(
+                args, model, tokenizer, train_feats,
+                make_collate(train_feats, tokenizer.pad_token_id, ["start_positions", "end_positions"]),
+                compute_loss, evaluate, "em", rank=rank, world_size=world_size,
+                log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
+                             "speed: {speed:.2f} step/s")
+            data = {"train_features": len(train_feats), "dev_questions": len(dev_examples),
+                    "dev_features": len(dev_feats), "metric": args.cmrc2018_metric}
+        if rank != 0:
+            return
+        if args.do_predict:  # with the best dev weights when trained in this run
+            for split, name in mrc.prediction_splits(TASK, args.data_dir):
+                examples, feats = splits[split]
+                path = output_path(args, name)
+                write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
+                logger.info(f"wrote {len(examples)} answers for {split} to {path}")
+                written.append(path)
+        finish(args, TASK, tracker, stats, start, data, written, {"em": 0.0, "f1": 0.0})
 
 
 if __name__ == "__main__":

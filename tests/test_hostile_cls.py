@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cluebench import results
+from cluebench import fileio, results
 from cluebench.fileio import DataError, OutputDirLock
 from helpers import ROOT, load_script, run_python
 
@@ -186,11 +186,12 @@ def test_stale_lock_and_leftovers_are_taken_over(tiny_models, synthetic_data, tm
     host = socket.gethostname()
     out.mkdir()
     (out / OutputDirLock.NAME).write_text(json.dumps({"host": host, "pid": dead.pid, "started": "then"}))
-    leftovers = [f".csl_predict.json.{host}-{dead.pid}.abc123.tmp", f".saving-{host}-{dead.pid}.xyz"]
+    tag = fileio.HOST_TAG
+    leftovers = [f".csl_predict.json.{tag}-{dead.pid}.abc123.tmp", f".saving-{tag}-{dead.pid}.xyz"]
     (out / leftovers[0]).write_text("half")
     (out / leftovers[1]).mkdir()
     (out / leftovers[1] / "model_state.pdparams").write_bytes(b"half")
-    live = f".clue_results.json.{host}-{os.getpid()}.keep.tmp"  # a live process's: left alone
+    live = f".clue_results.json.{tag}-{os.getpid()}.keep.tmp"  # a live process's: left alone
     (out / live).write_text("being written")
     run(tiny_models["ernie"], synthetic_data, out)
     lines = "\n".join(log_lines())

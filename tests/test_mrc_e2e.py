@@ -2,12 +2,15 @@
 import json
 import math
 import os
+import shutil
+from types import SimpleNamespace
 
 import pytest
+from paddlenlp.transformers import AutoTokenizer
 
-from cluebench import mrc, results, synthetic
+from cluebench import fileio, mrc, mrc_training, results, synthetic
 from cluebench.fileio import read_jsonl
-from helpers import load_script, log_field, run_python
+from helpers import NO_GPU, load_script, log_field, run_python
 
 TASKS = ("cmrc2018", "c3", "chid")
 SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
@@ -89,14 +92,23 @@ def test_features_built_once_across_hyperparameters(tiny_models, mrc_data, tmp_p
 
 def test_max_steps_zero_trains_nothing(tiny_models, mrc_data, tmp_path, log_lines):
     out, cache = tmp_path / "out", tmp_path / "cache"
+    cache.mkdir()
+    # what a run killed while caching leaves (a pid above Linux's largest: dead), and a live run's file
+    dead = cache / f".cmrc2018-train-9f0e2d1c.npz.{fileio.HOST_TAG}-{2 ** 22 + 1}.ab12{fileio.TMP_SUFFIX}"
+    live = cache / f".cmrc2018-dev-5b7a3e4f.npz.{fileio.HOST_TAG}-{os.getpid()}.cd34{fileio.TMP_SUFFIX}"
+    dead.write_bytes(b"PK")
+    live.write_bytes(b"PK")
     SCRIPTS["cmrc2018"].main(task_args("cmrc2018", tiny_models["ernie"], mrc_data, out, cache) +
                              ["--do_train", "--max_steps", "0"])
     lines = log_lines()
     assert not any("global step" in line or "eval done" in line for line in lines)
     assert log_field(lines[-1], 7).startswith("0.00/0.00")
-    assert not (out / results.FILENAME).exists() and len(os.listdir(cache)) == 2
+    assert not (out / results.FILENAME).exists()
+    assert sorted(n.split("-")[1] for n in os.listdir(cache) if n.endswith(".npz")) == ["dev", "train"]
+    assert not dead.exists() and live.exists()
 
 
+@NO_GPU
 def test_two_ranks_build_features_once(tiny_models, mrc_data, tmp_path):
     out, logs, cache = tmp_path / "out", tmp_path / "logs", tmp_path / "cache"
     proc = run_python(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
@@ -108,3 +120,35 @@ def test_two_ranks_build_features_once(tiny_models, mrc_data, tmp_path):
     assert rank0.count(" built ") == 3 and " built " not in rank1 and rank1.count("from cache") == 2
     assert "eval acc" in rank0 and "eval acc" not in rank1 and "best_result" not in rank1
     assert predicted_ids("c3", out / "c311_predict.json") == expected_ids("c3", mrc_data)
+
+
+@pytest.mark.parametrize("task", ["c3", "chid"])
+def test_cache_follows_every_file_of_a_split(task, tiny_models, mrc_data, tmp_path, log_lines):
+    """Changing the second file of a split (C3 m-train.json, CHID train_answer.json) rebuilds its features."""
+    shutil.copytree(os.path.join(mrc_data, f"{task}_public"), tmp_path / f"{task}_public")
+    args = SimpleNamespace(data_dir=str(tmp_path), max_seq_length=64, cache_dir=str(tmp_path / "cache"),
+                           overwrite_cache=False)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["ernie"])
+    build = mrc.c3_features if task == "c3" else mrc.chid_features
+
+    def labels():
+        _, feats = mrc_training.features(args, task, "train", tokenizer, lambda e, enc: build(e, enc, 64), 1)
+        return feats["labels"].tolist()
+
+    before = labels()
+    assert labels() == before and "features from cache" in log_lines()[-1]
+    second = mrc.split_files(task, "train", args.data_dir)[1]
+    with open(second, encoding="utf-8") as f:
+        data = json.load(f)
+    if task == "c3":  # the first m-train question now answers with its first choice
+        first = len(mrc.read_c3(mrc.split_files(task, "train", args.data_dir)[:1], labelled=True))
+        data[0][1][0]["answer"] = data[0][1][0]["choice"][0]
+        expected = before[:first] + [0] + before[first + 1:]
+    else:  # the first two blanks swap their answers
+        tags = sorted(data)
+        data[tags[0]], data[tags[1]] = data[tags[1]], data[tags[0]]
+        expected = [before[1], before[0]] + before[2:]
+    with open(second, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    assert expected != before and labels() == expected
+    assert f"{task} train: built {len(expected)} features" in log_lines()[-1]

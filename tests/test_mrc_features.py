@@ -1,10 +1,11 @@
 """Reading-comprehension features, decoding, cache and bad input, on hand-made inputs."""
+import hashlib
 import json
 import os
 
 import numpy as np
 import pytest
-from paddlenlp.transformers import AutoTokenizer
+from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
 from cluebench import mrc
 from cluebench.fast_tokenizer import TextEncoder
@@ -121,9 +122,10 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(DataError, match=r"train.json: field 'answers': question TRAIN_7_QUERY_1: answer '乙丙' "
                                         r"is not at answer_start 2 \(found '丙丁'\)"):
         mrc.read_cmrc(path, check_starts=True)
-    assert mrc.read_cmrc(path, check_starts=False)[0].answers == ["乙丙"]  # dev: starts are not used
+    assert mrc.read_cmrc(path, check_starts=False, labelled=True)[0].answers == ["乙丙"]  # dev: starts unused
+    assert mrc.read_cmrc(path, check_starts=False)[0].answers == []  # test: answers are not read
 
-    with pytest.raises(DataError, match=r"cut.json: truncated JSON at line 1"):
+    with pytest.raises(DataError, match=r"cut.json:1: truncated JSON, column 174$"):  # just past the 173 kept
         mrc.read_json(write(tmp_path / "cut.json", json.dumps(cmrc)[:-7]))
 
     c3 = [[["男：你好"], [{"question": "?", "choice": ["a", "b"], "answer": "c"}], "1-1"]]
@@ -203,3 +205,118 @@ def test_download_path_writes_the_official_layout(tmp_path):
 
     with pytest.raises(DataError, match=r"HuggingFace clue/c3: download failed \(ConnectionError\); pass --data_dir"):
         mrc.download("c3", root, load=offline)
+
+
+def test_cache_key_follows_tokenizer_settings_and_feature_version(tmp_path, encoder, monkeypatch):
+    data = write(tmp_path / "dev.json", "{}")
+    key = mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16)
+    basic = encoder.tokenizer.basic_tokenizer
+    for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars"):
+        value = getattr(basic, name)
+        monkeypatch.setattr(basic, name, not value)
+        assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) != key, name
+        monkeypatch.setattr(basic, name, value)
+    monkeypatch.setattr(encoder.tokenizer, "mask_token", "[unused1]")  # another special token id
+    assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) != key
+    monkeypatch.undo()
+    monkeypatch.setitem(mrc.FEATURE_VERSIONS, "c3", mrc.FEATURE_VERSIONS["c3"] + 1)
+    assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) != key
+    monkeypatch.undo()
+    assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) == key
+
+
+def test_chid_long_idioms_shorten_the_context(encoder):
+    text = chars(60) + "#idiom000001#" + chars(60, 60)
+    candidates = [chars(4, 150 + 4 * k) for k in range(10)]
+    candidates[3] = chars(6, 190)  # 6 tokens: the context of this row shrinks by 2 for every candidate
+    feats = mrc.chid_features([mrc.ClozeRow(candidates, [text], ["#idiom000001#"], [3])], encoder, 32)
+    lengths = [len(ids) for ids in feats.rows("input_ids", 0)]
+    assert lengths == [30, 30, 30, 32, 30, 30, 30, 30, 30, 30]  # never past max_seq_length
+    candidates[3] = chars(28, 100)  # 28 tokens: [CLS] idiom [SEP] [unused1] [SEP] leaves no context token
+    with pytest.raises(DataError, match=r"^train.json:7: field 'candidates': candidate '.{28}': its 28 tokens leave "
+                                        r"no room for the context at max_seq_length 32$"):
+        mrc.chid_features([mrc.ClozeRow(candidates, [text], ["#idiom000001#"], [3], 7)], encoder, 32, "train.json")
+
+
+# ---------------------------------------------------------------- golden features
+# A digest of each task's features from the fixed input below, pinned with the task's FEATURE_VERSIONS
+# entry: when reader or feature code changes what is built, old caches must be ignored, so the version
+# is bumped together with the digest.
+GOLDEN = {"cmrc2018": (1, "e355689bbc6c64f05e353f300545125b5326772ab410ea45f31f18f5f8af8a95"),
+          "c3": (1, "2089ad184c23f1872a10e4a5a5fb1b08ebeea01564db1f9aed11bbcfc4518113"),
+          "chid": (1, "67105abbb36c6a94815e73eedae40ad451ca18298eb04adeb9063bfa589a75df")}
+GOLDEN_VOCAB = (["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[unused1]"] + [chr(0x4E00 + i) for i in range(400)]
+                + list("abcdefg，。？\"-.") + ["##" + c for c in "abcdefg"])
+
+
+def golden_data(root):
+    """Small fixed files of the three tasks; they touch every branch of the feature code."""
+    def dump(name, obj, lines=False):
+        text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in obj) if lines else json.dumps(obj, ensure_ascii=False)
+        write(os.path.join(root, name), text)
+
+    paragraphs = []
+    for p in range(3):
+        context = chars(50 + 10 * p, 7 * p) + "，abc。" + chars(20, 90)
+        qas = [{"id": f"T_{p}_{q}", "question": f" {chars(3 + q, 120 + p)}？ ",
+                "answers": [{"text": context[11 * q + p:11 * q + p + 4], "answer_start": 11 * q + p}]}
+               for q in range(3)]
+        qas.append({"id": f"T_{p}_9", "question": chars(2, 150), "answers": [{"text": "不在", "answer_start": -1}]})
+        paragraphs.append({"context": context, "qas": qas})
+    dump("cmrc2018_public/train.json", {"data": [{"paragraphs": paragraphs}]})
+
+    for prefix in ("d", "m"):
+        dump(f"c3_public/{prefix}-train.json", [
+            [[chars(3 + d, d), "ABC" + chars(30 if d % 2 else 1, 50 + d)],
+             [{"question": chars(5, 200 + d) + "?", "choice": [chars(2 + k, 250 + k) for k in range(2 + d % 3)],
+               "answer": chars(3, 251)}], f"{prefix}{d}"] for d in range(4)])
+
+    rows, answers, tag = [], {}, 0
+    for r in range(3):
+        candidates = [chars(4, 300 + 4 * k + r) for k in range(10)]
+        if r == 2:
+            candidates[5] = chars(6, 380)  # a longer idiom shortens the context
+        passages = []
+        for p in range(2):
+            text = chars(10 + 5 * r, 20 * p)
+            for _ in range(2):
+                text += f"#idiom{tag:06d}#“{chars(2, 40 + tag)}”…—"  # the next blank is in the window: [MASK]s
+                answers[f"#idiom{tag:06d}#"] = (3 * tag + r) % 10
+                tag += 1
+            passages.append(text + "——" + chars(3, 60) + "…")
+        rows.append({"candidates": candidates, "content": passages})
+    dump("chid_public/train.json", rows, lines=True)
+    dump("chid_public/train_answer.json", answers)
+
+
+def golden_features(task, root, encoder):
+    examples = mrc.load_examples(task, "train", root)
+    if task == "cmrc2018":
+        return mrc.cmrc_features(examples, encoder, 24, 8, with_labels=True)
+    if task == "c3":
+        return mrc.c3_features(examples, encoder, 20)
+    return mrc.chid_features(examples, encoder, 32)
+
+
+def features_digest(feats):
+    h = hashlib.sha256()
+    for name in sorted(feats.columns):
+        array = np.ascontiguousarray(feats.columns[name])
+        h.update(f"{name} {array.dtype.str} {array.shape}".encode() + array.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("task", ["cmrc2018", "c3", "chid"])
+def test_golden_features(task, tmp_path):
+    vocab = write(tmp_path / "vocab.txt", "\n".join(GOLDEN_VOCAB) + "\n")
+    encoder = TextEncoder(BertTokenizer(vocab))
+    assert encoder.is_fast
+    golden_data(str(tmp_path))
+    digest = features_digest(golden_features(task, str(tmp_path), encoder))
+    version, pinned = GOLDEN[task]
+    assert mrc.FEATURE_VERSIONS[task] == version, (
+        f"mrc.FEATURE_VERSIONS[{task!r}] is {mrc.FEATURE_VERSIONS[task]}: pin GOLDEN[{task!r}] = "
+        f"({mrc.FEATURE_VERSIONS[task]}, {digest!r}) in this test")
+    assert digest == pinned, (
+        f"the {task} features changed: bump mrc.FEATURE_VERSIONS[{task!r}] to {version + 1} (so that old caches "
+        f"are ignored) and pin GOLDEN[{task!r}] = ({version + 1}, {digest!r}) in this test")

@@ -49,7 +49,7 @@ def test_fast_tokenizer_is_exact_on_real_dev_sets(clue_data, tokenizer):
 def test_every_dev_answer_maps_into_a_window_and_back(clue_data, tokenizer):
     path = mrc.split_files("cmrc2018", "dev", clue_data)[0]
     examples, skipped = [], 0
-    for e in mrc.read_cmrc(path, check_starts=False):
+    for e in mrc.read_cmrc(path, check_starts=False, labelled=True):
         for k, text in enumerate(e.answers):
             start = next(a["answer_start"] for a in _raw_answers(clue_data)[e.id][k:k + 1])
             if start == -1 or e.context[start:start + len(text)] != text:
