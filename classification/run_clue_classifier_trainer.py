@@ -4,7 +4,11 @@
 run_clue_classifier.py.
 """
 import argparse
+import json
 import os
+import pickle
+import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -17,7 +21,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
 from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback,  # noqa: E402
-                               TrainingArguments, get_last_checkpoint, set_seed)
+                               TrainingArguments, set_seed)
 from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
 from paddlenlp.utils.log import logger  # noqa: E402
 
@@ -93,18 +97,34 @@ def check_arguments(args, data_args):
         raise cli.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
 
 
-def last_checkpoint_of(args):
-    """The checkpoint to resume from, or None; a non-empty output directory without one is refused."""
+def whole(checkpoint):
+    """Whether a checkpoint was written to the end. PaddleNLP writes the weights, the optimizer, the
+    scheduler, trainer_state.json and last the RNG states, each file straight to its name: a kill on
+    the way leaves a folder that makes resuming fail with a traceback."""
+    try:
+        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as f:
+            json.load(f)
+        with open(os.path.join(checkpoint, "rng_state.pth"), "rb") as f:
+            pickle.load(f)  # paddle.save's format; paddle.load would turn its uint32 arrays into tensors and fail
+        return True
+    except Exception:  # missing, or cut short: either way not a checkpoint to resume from
+        return False
+
+
+def checkpoints_of(args):
+    """(the newest whole checkpoint to resume from or None, the newer ones cut short by a kill).
+    A non-empty output directory without any checkpoint is refused."""
     if not (os.path.isdir(args.output_dir) and args.do_train and not args.overwrite_output_dir):
-        return None
-    last = get_last_checkpoint(args.output_dir)
+        return None, []
+    found = sorted((n for n in os.listdir(args.output_dir) if re.fullmatch(r"checkpoint-\d+", n)),
+                   key=lambda n: int(n.split("-")[1]), reverse=True)
     # hidden entries are our lock and the leftovers of killed saves, not results
-    if last is None and [n for n in os.listdir(args.output_dir) if not n.startswith(".")]:
+    if not found and [n for n in os.listdir(args.output_dir) if not n.startswith(".")]:
         raise DataError(args.output_dir, "output directory is not empty and holds no checkpoint; pass "
                                          "--overwrite_output_dir to train into it anyway")
-    if last is not None:
-        logger.info(f"resuming from {last}")
-    return last
+    paths = [os.path.join(args.output_dir, n) for n in found]
+    last = next((p for p in paths if whole(p)), None)
+    return last, paths[:paths.index(last)] if last else paths
 
 
 def main():
@@ -118,7 +138,7 @@ def main():
     args.print_config(data_args, "Data")
     check_arguments(args, data_args)
     cli.set_device(args.device)
-    last_checkpoint = last_checkpoint_of(args)
+    last_checkpoint, cut_short = checkpoints_of(args)
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
     labels = clue.label_list(task)
@@ -137,6 +157,11 @@ def main():
                  } if args.do_predict else {}
     if args.should_save:  # held until the process ends
         cli.claim_output_dir(args.output_dir)
+        for path in cut_short:
+            shutil.rmtree(path)
+            logger.info(f"removed {path}: cut short by a kill (no whole trainer_state.json and rng_state.pth)")
+    if last_checkpoint is not None:
+        logger.info(f"resuming from {last_checkpoint}")
 
     def compute_metrics(prediction):
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids.reshape(-1)).mean())}

@@ -111,3 +111,29 @@ def test_two_ranks_resume(tiny_models, synthetic_data, tmp_path):
     assert resumed_from(subprocess.CompletedProcess([], 0, (tmp_path / "logs2" / "workerlog.0").read_text(), "")
                         ) == [(4, 0, 4)]
     assert outcome(tmp_path / "out") == outcome(tmp_path / "plain")
+
+
+def test_trainer_skips_a_checkpoint_cut_short(tiny_models, synthetic_data, tmp_path):
+    """PaddleNLP writes a checkpoint file by file: a kill leaves one without its last files. The rerun
+    resumes from the newest whole one and says so, with no traceback."""
+    out = tmp_path / "out"
+    command = ["classification/run_clue_classifier_trainer.py", "--dataset", "clue tnews", "--data_dir",
+               synthetic_data, "--model_name_or_path", tiny_models["ernie"], "--output_dir", str(out), "--device",
+               "cpu", "--do_train", "--do_eval", "--max_steps", "6", "--logging_steps", "2", "--save_steps", "2",
+               "--per_device_train_batch_size", "8", "--max_seq_length", "64"]
+    first = run_python(command, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert sorted(d for d in os.listdir(out) if d.startswith("checkpoint-")) == [
+        "checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    (out / results.FILENAME).unlink()  # as if the run had been killed while writing checkpoint-6:
+    rng = out / "checkpoint-6" / "rng_state.pth"
+    rng.write_bytes(rng.read_bytes()[:20])  # its last file cut short
+    (out / "checkpoint-4" / "rng_state.pth").unlink()  # and an older one never finished either
+    again = run_python(command, timeout=300)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0 and "Traceback" not in output, output[-3000:]
+    assert f"removed {out / 'checkpoint-6'}: cut short by a kill" in output
+    assert f"removed {out / 'checkpoint-4'}: cut short by a kill" in output
+    assert f"resuming from {out / 'checkpoint-2'}" in output
+    record = results.read_record(str(out / results.FILENAME))
+    assert [h["step"] for h in record["history"]] == [2, 4, 6]
