@@ -235,12 +235,18 @@ def wrapper_messages(process):
         return messages.read(1 << 16).decode("utf-8", "replace").splitlines(keepends=True)[-15:]
 
 
+ATTEMPT = "---- another attempt"  # job_paths.sh's line between the attempts of a job in one log
+
+
 def tail(path, lines=15):
+    """The last lines of a job's log, from its latest attempt only."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return list(collections.deque(f, maxlen=lines))
+            last = list(collections.deque(f, maxlen=lines))
     except OSError:
         return []
+    starts = [i for i, line in enumerate(last) if line.startswith(ATTEMPT)]
+    return last[starts[-1] + 1:] if starts else last
 
 
 class ProcessLauncher:
@@ -296,6 +302,7 @@ class Scheduler:
         self.attempts = collections.Counter()
         self.failures = {}  # job name -> reason, for the summary and the state file
         self.stopping = None
+        self.fresh = set()  # jobs whose resume checkpoint no longer fits them (new accumulation)
 
     def request_stop(self, signum, frame=None):
         self.stopping = signum
@@ -343,6 +350,8 @@ class Scheduler:
                 env["CUDA_VISIBLE_DEVICES"] = ""
                 env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.pool)))
             argv = job.command(self.model) + ["--device", self.device] + self.extra_args
+            if job in self.fresh:  # a killed or failed job otherwise resumes from its checkpoint
+                argv += ["--resume", "never"]
             os.makedirs(os.path.join(self.dir, job.task), exist_ok=True)
             process = self.launcher.start(argv, env)
             for c in cards:
@@ -387,6 +396,7 @@ class Scheduler:
                 kind, reason = "data error", error or f"exit {code}"
             elif OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
                 smaller = dataclasses.replace(job, accumulation=job.accumulation * 2)
+                self.fresh.add(smaller)
                 self.out(f"> out of memory: {job.task} {job.name}; again with accumulation {smaller.accumulation}")
                 pending.appendleft(smaller)
                 continue

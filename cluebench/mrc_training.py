@@ -2,13 +2,12 @@
 training run with one dev evaluation per epoch, and the closing record and log lines."""
 import argparse
 import os
-import time
 
 import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import cli, mrc, results, training
+from . import cli, mrc, results, resume, training
 from .fast_tokenizer import TextEncoder
 from .fileio import atomic_save_pretrained, check_writable, clean_leftovers
 
@@ -42,6 +41,7 @@ def parser(description, **defaults):
     p.add_argument("--gradient_accumulation_steps", type=int, default=defaults["gradient_accumulation_steps"])
     p.add_argument("--do_train", action="store_true")
     p.add_argument("--do_predict", action="store_true")
+    resume.add_flags(p)
     return p
 
 
@@ -153,8 +153,10 @@ def forward_sorted(model, feats, batch_size, collate, per_token=False):
     return outputs if len(outputs) > 1 else outputs[0]
 
 
-def fit(args, model, tokenizer, train_feats, collate, compute_loss, evaluate, key, log_template, rank, world_size):
-    """Train with one dev evaluation after every epoch (the last included) on rank 0.
+def fit(args, task, model, tokenizer, train_feats, collate, compute_loss, evaluate, key, log_template, rank,
+        world_size):
+    """Train with one dev evaluation after every epoch (the last included) on rank 0, resuming from the
+    checkpoint a killed run of the same command left (resume.py).
 
     evaluate(model, step, epoch) -> metrics in percent (it logs its own lines). Returns (model holding
     the best weights, tracker, stats). --max_steps 0 trains nothing and evaluates nothing.
@@ -167,6 +169,9 @@ def fit(args, model, tokenizer, train_feats, collate, compute_loss, evaluate, ke
     if world_size > 1:
         model = paddle.DataParallel(model)
     tracker = training.BestTracker(key, keep_state=args.do_predict)
+    checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
+        f"run_{task}.py", task, args, [p for s in ("train", "dev") for p in mrc.split_files(task, s, args.data_dir)],
+        world_size), rank=rank, world_size=world_size)
 
     def on_evaluate(step, epoch):
         if rank != 0:
@@ -175,15 +180,18 @@ def fit(args, model, tokenizer, train_feats, collate, compute_loss, evaluate, ke
         if tracker.update(model, metrics, step, epoch) and args.save_best_model:
             atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
 
-    stats = training.train_loop(model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps,
-                                epochs=epochs, gas=gas, logging_steps=args.logging_steps, log_template=log_template,
-                                evaluate=on_evaluate, eval_steps=None, rank=rank)
+    with checkpoint:
+        stats = training.train_loop(
+            model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs, gas=gas,
+            logging_steps=args.logging_steps, log_template=log_template, evaluate=on_evaluate, eval_steps=None,
+            rank=rank, seed=args.seed, checkpoint=checkpoint,
+            progress=checkpoint.restore(model, optimizer, scheduler, tracker))
     model = training.unwrap(model)
     tracker.restore_best(model)
-    return model, tracker, dict(stats, world_size=world_size)
+    return model, tracker, dict(stats, world_size=world_size, checkpoint=checkpoint)
 
 
-def finish(args, task, tracker, stats, start, data, predictions, zero_metrics):
+def finish(args, task, tracker, stats, data, predictions, zero_metrics):
     """Rank 0: write the record, log the summary, end with the best_result line."""
     if tracker is None or tracker.best is None:  # nothing trained (--max_steps 0) or predict only
         if args.do_train:
@@ -192,12 +200,13 @@ def finish(args, task, tracker, stats, start, data, predictions, zero_metrics):
         return
     record = results.make_record(
         task=task, model=args.model_name_or_path, script=f"run_{task}.py", hyperparameters=vars(args),
-        best=tracker.best, history=tracker.history, wall_time_s=time.time() - start,
+        best=tracker.best, history=tracker.history, wall_time_s=stats["checkpoint"].elapsed(),
         throughput={"train_examples_per_s": stats["examples"] * stats["world_size"] / max(stats["train_time_s"], 1e-9),
                     "optimizer_steps": stats["steps"], "world_size": stats["world_size"]},
         data=data)
     record["predictions"] = predictions
     training.report(args, record, "best dev")
+    stats["checkpoint"].remove()
 
 
 def output_path(args, name):

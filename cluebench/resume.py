@@ -25,8 +25,9 @@ from .fileio import DataError, atomic_write
 FILENAME = "resume.pdckpt"
 FORMAT = 1
 # Flags that change nothing in training: a run differing only in these may resume the checkpoint.
-NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "do_eval", "do_predict", "save_best_model", "resume",
-                "checkpoint_minutes", "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir"}
+# (--do_predict stays in: it decides whether the best weights are kept in memory, hence in the checkpoint.)
+NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model", "resume", "checkpoint_minutes",
+                "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir"}
 
 
 class Preempted(SystemExit):

@@ -36,4 +36,6 @@ job_paths() {
         exit 0
     fi
     mkdir -p "$RUN_DIR/$TASK"
+    # appended, not overwritten: an attempt that was killed (and is resumed now) keeps its log lines
+    [ ! -s "$LOG" ] || echo "---- another attempt of this job, $(date '+%Y-%m-%d %H:%M:%S')" >> "$LOG"
 }

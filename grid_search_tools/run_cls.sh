@@ -26,4 +26,4 @@ exec "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
     --logging_steps 100 --seed 42 --save_steps 100 --warmup_proportion 0.1 --weight_decay 0.01 \
     --adam_epsilon 1e-8 --output_dir "$RUN_DIR/models/$TASK/$NAME/" \
     --gradient_accumulation_steps "$GRAD_ACC" --do_train --dropout "$DROPOUT" --save_best_model False \
-    --results_file "$RECORD" --device gpu "$@" > "$LOG" 2>&1
+    --results_file "$RECORD" --device gpu "$@" >> "$LOG" 2>&1

@@ -36,4 +36,4 @@ exec "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
     --output_dir "$RUN_DIR/${TASK}_model/$NAME/" --do_train --seed 42 --weight_decay 0.01 \
     --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
-    --save_best_model False --results_file "$RECORD" --device gpu "$@" > "$LOG" 2>&1
+    --save_best_model False --results_file "$RECORD" --device gpu "$@" >> "$LOG" 2>&1

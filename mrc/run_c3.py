@@ -46,7 +46,7 @@ def main(argv=None):
         collate = make_collate(feats, tokenizer.pad_token_id, [])
         return forward_sorted(model, feats, args.eval_batch_size, collate).argmax(-1)
 
-    start, tracker, stats, data, written = time.time(), None, None, {}, []
+    tracker, stats, data, written = None, None, {}, []
     splits = prepare(args, TASK, split_features, rank)
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
         if args.do_train:
@@ -59,7 +59,7 @@ def main(argv=None):
                 return {"acc": 100 * accuracy}
 
             model, tracker, stats = fit(
-                args, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
+                args, TASK, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
                 compute_loss, evaluate, "acc", rank=rank, world_size=world_size,
                 log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, rank_id: {rank}, "
                              "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
@@ -75,7 +75,7 @@ def main(argv=None):
                         f.write(json.dumps({"id": example.id, "label": int(choice)}) + "\n")
                 logger.info(f"wrote {len(examples)} answers for {split} to {path}")
                 written.append(path)
-        finish(args, TASK, tracker, stats, start, data, written, {"acc": 0.0})
+        finish(args, TASK, tracker, stats, data, written, {"acc": 0.0})
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def main(argv=None):
         return features(args, TASK, split, tokenizer, world_size=ranks,
                         build=lambda rows, encoder: mrc.chid_features(rows, encoder, args.max_seq_length, path))
 
-    start, tracker, stats, data, written = time.time(), None, None, {}, []
+    tracker, stats, data, written = None, None, {}, []
     splits = prepare(args, TASK, split_features, rank)
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
         if args.do_train:
@@ -69,7 +69,7 @@ def main(argv=None):
                 return {"acc": 100 * accuracy}
 
             model, tracker, stats = fit(
-                args, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
+                args, TASK, model, tokenizer, train_feats, make_collate(train_feats, tokenizer.pad_token_id, ["labels"]),
                 compute_loss, evaluate, "acc", rank=rank, world_size=world_size,
                 log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
                              "speed: {speed:.2f} step/s")
@@ -84,7 +84,7 @@ def main(argv=None):
                 write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
                 logger.info(f"wrote {len(chosen)} blanks for {split} to {path}")
                 written.append(path)
-        finish(args, TASK, tracker, stats, start, data, written, {"acc": 0.0})
+        finish(args, TASK, tracker, stats, data, written, {"acc": 0.0})
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def main(argv=None):
         starts, ends = forward_sorted(model, feats, args.eval_batch_size, collate, per_token=True)
         return mrc.cmrc_answers(examples, feats, starts, ends, args.n_best_size, args.max_answer_length)
 
-    start, tracker, stats, data, written = time.time(), None, None, {}, []
+    tracker, stats, data, written = None, None, {}, []
     splits = prepare(args, TASK, split_features, rank)
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
         if args.do_train:
@@ -83,7 +83,7 @@ def main(argv=None):
                 return scores
 
             model, tracker, stats = fit(
-                args, model, tokenizer, train_feats,
+                args, TASK, model, tokenizer, train_feats,
                 make_collate(train_feats, tokenizer.pad_token_id, ["start_positions", "end_positions"]),
                 compute_loss, evaluate, "em", rank=rank, world_size=world_size,
                 log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
@@ -99,7 +99,7 @@ def main(argv=None):
                 write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
                 logger.info(f"wrote {len(examples)} answers for {split} to {path}")
                 written.append(path)
-        finish(args, TASK, tracker, stats, start, data, written, {"em": 0.0, "f1": 0.0})
+        finish(args, TASK, tracker, stats, data, written, {"em": 0.0, "f1": 0.0})
 
 
 if __name__ == "__main__":

@@ -216,6 +216,8 @@ def test_out_of_memory_halves_the_micro_batch(tmp_path):
     assert scheduler.run() == 0
     assert [p.argv[8] for p in launcher.started] == ["1", "2"]  # accumulation 1, then 2: micro-batch 64 -> 32
     assert [p.argv[4] for p in launcher.started] == ["64", "64"]  # same effective batch, same result file
+    # the first attempt's resume checkpoint is of another accumulation: the retry starts over
+    assert ["--resume", "never"] == launcher.started[1].argv[-2:] and "--resume" not in launcher.started[0].argv
     assert results.read_record(grid.record_path(str(tmp_path), job)) is not None
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cluebench import results, resume
+from cluebench import results, resume, synthetic
 from helpers import NO_GPU, ROOT, run_python
 
 SCRIPT = "classification/run_clue_classifier.py"
@@ -137,3 +137,78 @@ def test_trainer_skips_a_checkpoint_cut_short(tiny_models, synthetic_data, tmp_p
     assert f"resuming from {out / 'checkpoint-2'}" in output
     record = results.read_record(str(out / results.FILENAME))
     assert [h["step"] for h in record["history"]] == [2, 4, 6]
+
+
+@pytest.fixture(scope="module")
+def mrc_data(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("mrc-data"))
+    synthetic.write_cmrc2018(root)
+    synthetic.write_c3(root)
+    synthetic.write_chid(root)
+    return root
+
+
+MRC_CASES = {  # task: (where, n, signal, the step the rerun resumes from (epoch, batch))
+    "c3": ("loss", 7, "TERM", (7, 1, 1)),  # 6 steps an epoch: stopped at the first step of the second
+    "chid": ("loss", 10, "KILL", (6, 1, 0)),  # 6 steps an epoch: killed inside the second, the first checkpointed
+    "cmrc2018": ("evaluate", 2, "KILL", (39, 1, 0)),  # 39 steps an epoch: killed in the second evaluation
+}
+
+
+@pytest.mark.parametrize("task", MRC_CASES)
+def test_reading_comprehension_resumes_to_the_same_end(task, tiny_models, mrc_data, tmp_path):
+    where, n, sig, position = MRC_CASES[task]
+
+    def args(out):
+        return ["--model_name_or_path", tiny_models["ernie"], "--data_dir", mrc_data, "--device", "cpu",
+                "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--max_seq_length", "64",
+                "--do_train", "--do_predict", "--num_train_epochs", "3", "--batch_size", "4",
+                "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3", "--logging_steps", "1",
+                *(["--doc_stride", "32"] if task == "cmrc2018" else [])]
+
+    script = f"mrc/run_{task}.py"
+    plain = run_python([script, *args(tmp_path / "plain")], timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    killed = run_python(["tests/faults.py", where, str(n), sig, script, *args(tmp_path / "out")], timeout=300)
+    assert killed.returncode == (143 if sig == "TERM" else -9), killed.stderr[-2000:]
+    again = run_python([script, *args(tmp_path / "out")], timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert resumed_from(again) == [position]
+
+    def end(out):
+        record = results.read_record(str(out / results.FILENAME))
+        files = {os.path.basename(p): open(p, "rb").read() for p in record["predictions"]}
+        return record["best"], record["history"], record["throughput"]["optimizer_steps"], files
+
+    assert end(tmp_path / "out") == end(tmp_path / "plain")
+    assert not (tmp_path / "out" / resume.FILENAME).exists()
+
+
+def test_grid_job_resumes_after_preemption(tiny_models, synthetic_data, tmp_path):
+    """A grid job stopped by SIGTERM (a preemption) leaves its checkpoint; the next grid_search.py resumes
+    it without any flag, and its log keeps both attempts."""
+    shim = tmp_path / "python"  # the wrapper's interpreter: the training run, with SIGTERM at its 7th step
+    shim.write_text(f'#!/bin/bash\nif [ "$1" = -u ]; then shift; exec {sys.executable} {ROOT}/tests/faults.py '
+                    f'loss 7 TERM "$@"; fi\nexec {sys.executable} "$@"\n')
+    shim.chmod(0o755)
+    tools = os.path.join(ROOT, "grid_search_tools")
+    job = ["tnews", "2e-05", "16", "2", "64", tiny_models["ernie"], "1", "0.1"]
+    flags = ["--data_dir", synthetic_data, "--device", "cpu", "--save_steps", "3", "--logging_steps", "1"]
+    env = dict(os.environ, PYTHON=str(shim), CLUE_RUN_DIR=str(tmp_path / "runs" / "ernie"))
+    stopped = subprocess.run(["bash", "run_cls.sh", *job, *flags], cwd=tools, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    log = tmp_path / "runs" / "ernie" / "tnews" / "2e-05_16_0.1.log"
+    assert "SIGTERM: stopped at step 7;" in log.read_text()
+    grid_run = subprocess.run(
+        [sys.executable, "grid_search.py", tiny_models["ernie"], "--device", "cpu", "--slots", "1", "--data_dir",
+         synthetic_data, "--output_root", str(tmp_path / "runs"), "--tasks", "tnews", "--learning_rates", "2e-05",
+         "--batch_sizes", "16", "--skip_warmup", "--", "--num_train_epochs", "2", "--save_steps", "3",
+         "--logging_steps", "1", "--max_seq_length", "64"],
+        cwd=tools, capture_output=True, text=True, timeout=300)
+    assert grid_run.returncode == 0, grid_run.stdout[-2000:]
+    text = log.read_text()
+    assert "---- another attempt of this job" in text and "resuming from " in text
+    assert re.search(r"resuming from \S+: step 7, epoch 1, batch 3,", text)
+    record = results.read_record(str(log)[:-len(".log")] + ".json")
+    assert [h["step"] for h in record["history"]] == [3, 6, 8] and record["throughput"]["optimizer_steps"] == 8
