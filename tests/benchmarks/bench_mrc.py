@@ -49,7 +49,7 @@ def setup(task, data):
             return mrc.c3_features(examples, encoder, length)
         return mrc.chid_features(examples, encoder, length)
 
-    key = mrc.cache_key(task, split, mrc.split_files(task, split, data)[:1], tokenizer, length,
+    key = mrc.cache_key(task, split, mrc.split_files(task, split, data), tokenizer, length,
                         128 if task == "cmrc2018" else None)
     return mrc, tokenizer, TextEncoder, examples, build, key
 
