@@ -4,20 +4,18 @@ Flags and log lines follow the upstream PaddleNLP script; see the README for wha
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
+import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
 
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
-from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
-from paddlenlp.utils.log import logger  # noqa: E402
+import numpy as np
+import paddle
+from paddlenlp.data import DataCollatorWithPadding
+from paddlenlp.transformers import AutoModelForSequenceClassification
+from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, results, resume, training  # noqa: E402
-from cluebench.fileio import atomic_save_pretrained  # noqa: E402
+from cluebench import classification as clue, cli, results, resume, training
+from cluebench.fileio import atomic_save_pretrained
 
 
 def parse_args(argv=None):

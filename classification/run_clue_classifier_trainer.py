@@ -9,24 +9,22 @@ import os
 import pickle
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
+import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
 
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from paddlenlp.data import DataCollatorWithPadding  # noqa: E402
-from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback,  # noqa: E402
+import numpy as np
+import paddle
+from paddlenlp.data import DataCollatorWithPadding
+from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback,
                                TrainingArguments, set_seed)
-from paddlenlp.transformers import AutoModelForSequenceClassification  # noqa: E402
-from paddlenlp.utils.log import logger  # noqa: E402
+from paddlenlp.transformers import AutoModelForSequenceClassification
+from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, results, training  # noqa: E402
-from cluebench.fileio import DataError  # noqa: E402
+from cluebench import classification as clue, cli, results, training
+from cluebench.fileio import DataError
 
 
 @dataclass

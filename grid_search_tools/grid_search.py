@@ -12,11 +12,9 @@ import signal
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-import cluebench  # noqa: E402,F401
+from cluebench import grid
 
-from cluebench import grid  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def bounded(kind, low, inclusive=True):

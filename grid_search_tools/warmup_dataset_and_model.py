@@ -12,13 +12,12 @@ import os
 import sys
 import tempfile
 
+import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
+from cluebench import classification, cli, grid, mrc
+from cluebench.fileio import DataError
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-import cluebench  # noqa: E402,F401
-
-from cluebench import classification, cli, grid, mrc  # noqa: E402
-from cluebench.fileio import DataError  # noqa: E402
 
 
 def fail(message):

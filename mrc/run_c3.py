@@ -3,19 +3,16 @@
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cluebench  # noqa: F401,E402  (sets up the process before paddle is imported)
+import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
 
-from paddlenlp.transformers import AutoModelForMultipleChoice  # noqa: E402
-from paddlenlp.utils.log import logger  # noqa: E402
+from paddlenlp.transformers import AutoModelForMultipleChoice
+from paddlenlp.utils.log import logger
 
-from cluebench import cli, mrc, results, training  # noqa: E402
-from cluebench.fileio import atomic_write  # noqa: E402
-from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,  # noqa: E402
+from cluebench import cli, mrc, results, training
+from cluebench.fileio import atomic_write
+from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,
                                     output_path, parser, prepare, setup)
 
 TASK = "c3"

@@ -1,14 +1,11 @@
 import zlib  # noqa: F401  before paddle: see cluebench/__init__.py
 import os
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import cluebench  # noqa: E402,F401
-from cluebench import synthetic  # noqa: E402
-from cluebench.classification import TASKS  # noqa: E402
+import cluebench  # noqa: F401  before paddle
+from cluebench import synthetic
+from cluebench.classification import TASKS
 
 
 @pytest.fixture(scope="session")

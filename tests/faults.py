@@ -11,11 +11,9 @@ import signal
 import sys
 import types
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cluebench  # noqa: E402,F401
-
-from cluebench import cli, resume, training  # noqa: E402
-from helpers import load_script  # noqa: E402
+import cluebench  # noqa: F401  before paddle
+from cluebench import cli, resume, training
+from helpers import load_script
 
 
 def main():

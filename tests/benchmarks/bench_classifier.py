@@ -21,9 +21,8 @@ from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for helpers
-from helpers import ROOT, load_script  # noqa: E402
+from helpers import load_script  # noqa: E402
 
-sys.path.insert(0, ROOT)
 import cluebench  # noqa: E402,F401
 
 CONFIGS = {

@@ -18,12 +18,7 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-from helpers import ROOT  # noqa: E402
-
-sys.path.insert(0, ROOT)
-import cluebench  # noqa: E402,F401
+import cluebench  # noqa: F401  before paddle
 
 
 def rss_mb():

@@ -27,7 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-sys.path.insert(0, ROOT)
 from cluebench import grid, results  # noqa: E402
 
 GIB = 1 << 30

@@ -20,7 +20,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-sys.path.insert(0, ROOT)
 import cluebench  # noqa: E402,F401
 from cluebench import results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
