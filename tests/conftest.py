@@ -8,6 +8,17 @@ from cluebench import synthetic
 from cluebench.classification import TASKS
 
 
+# Whole modules of end-to-end runs (scripts, subprocesses, real files): `pytest -m "not slow"` leaves them out.
+SLOW_MODULES = {"test_demo", "test_readme_commands", "test_grid_e2e", "test_resume", "test_classifier_e2e",
+                "test_mrc_e2e", "test_classification_real", "test_mrc_real"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """{"ernie": dir, "bert": dir}: 2-layer, hidden-64 random backbones saved with save_pretrained."""
@@ -17,11 +28,14 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory):
-    """A data directory holding <task>_public/ for the seven classification tasks."""
-    root = tmp_path_factory.mktemp("clue")
+    """The one synthetic data directory: <task>_public/ for all ten tasks. Tests that spoil a file copy it."""
+    root = str(tmp_path_factory.mktemp("clue"))
     for task in TASKS:
-        synthetic.write_task(str(root), task)
-    return str(root)
+        synthetic.write_task(root, task)
+    synthetic.write_cmrc2018(root)
+    synthetic.write_c3(root)
+    synthetic.write_chid(root)
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -9,19 +9,10 @@ import time
 
 import pytest
 
-from cluebench import grid, results, synthetic
+from cluebench import grid, results
 from helpers import ROOT
 
 TOOLS = os.path.join(ROOT, "grid_search_tools")
-
-
-@pytest.fixture(scope="module")
-def grid_data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("grid-data"))
-    for task in ("tnews", "afqmc", "iflytek"):
-        synthetic.write_task(root, task)
-    synthetic.write_c3(root)
-    return root
 
 
 def grid_search(model, data, root, *args, wait=True):
@@ -42,8 +33,8 @@ def tools_untouched():
     assert sorted(os.listdir(TOOLS)) == before
 
 
-def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
-    proc = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
+def test_cpu_grid_and_extract(tiny_models, synthetic_data, tmp_path):
+    proc = grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                        "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     directory = grid.run_dir(tiny_models["ernie"], str(tmp_path))
@@ -79,16 +70,16 @@ def test_cpu_grid_and_extract(tiny_models, grid_data, tmp_path):
     assert alone.stdout == out  # the grid ends with the same tables
     assert alone.stderr == f"(also written: {directory}/results.csv and results.md)\n"
     start = time.time()
-    again = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
+    again = grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                         "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
     assert "3 of 3 jobs already complete; 0 to run" in again.stdout and "> start" not in again.stdout
     assert time.time() - start < 20
 
 
-def test_sigterm_then_resume(tiny_models, grid_data, tmp_path):
+def test_sigterm_then_resume(tiny_models, synthetic_data, tmp_path):
     args = ("--tasks", "tnews", "afqmc", "--learning_rates", "1e-05", "2e-05", "--batch_sizes", "16",
             "--slots", "1", "--skip_warmup")
-    proc = grid_search(tiny_models["bert"], grid_data, tmp_path, *args, wait=False)
+    proc = grid_search(tiny_models["bert"], synthetic_data, tmp_path, *args, wait=False)
     directory = grid.run_dir(tiny_models["bert"], str(tmp_path))
     jobs = grid.select(grid.full_grid(), ["tnews", "afqmc"], [1e-5, 2e-5], [16])
     deadline = time.time() + 300
@@ -104,7 +95,7 @@ def test_sigterm_then_resume(tiny_models, grid_data, tmp_path):
     leftover = subprocess.run(["pgrep", "-f", "run_clue_classifier.py.*" + tiny_models["bert"]], capture_output=True)
     assert leftover.stdout == b""  # the job's whole process group is gone
 
-    again = grid_search(tiny_models["bert"], grid_data, tmp_path, *args)
+    again = grid_search(tiny_models["bert"], synthetic_data, tmp_path, *args)
     assert again.returncode == 0, again.stdout[-2000:]
     started = {tuple(line.split()[2:4]) for line in again.stdout.splitlines() if line.startswith("> start")}
     assert started == {(j.task, j.name) for j in jobs} - finished  # the unfinished ones, each once
@@ -114,10 +105,10 @@ def test_sigterm_then_resume(tiny_models, grid_data, tmp_path):
         ["1e-05_16_0.1.json", "2e-05_16_0.1.json"]
 
 
-def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
+def test_model_path_with_space_and_semicolon(tiny_models, synthetic_data, tmp_path):
     odd = tmp_path / "models" / "my model;touch pwned"
     shutil.copytree(tiny_models["ernie"], odd)
-    proc = grid_search(str(odd), grid_data, tmp_path / "runs", "--tasks", "tnews", "--learning_rates", "5e-05",
+    proc = grid_search(str(odd), synthetic_data, tmp_path / "runs", "--tasks", "tnews", "--learning_rates", "5e-05",
                        "--batch_sizes", "32")
     assert proc.returncode == 0, proc.stdout[-3000:]
     record = results.read_record(str(tmp_path / "runs" / "my model;touch pwned" / "tnews" / "5e-05_32_0.1.json"))
@@ -126,10 +117,10 @@ def test_model_path_with_space_and_semicolon(tiny_models, grid_data, tmp_path):
     assert f"TNEWS\t{record['best']['value']}\t(5e-05,32,0.1)" in proc.stdout
 
 
-def test_jobs_differing_only_in_dropout_run_side_by_side(tiny_models, grid_data, tmp_path):
+def test_jobs_differing_only_in_dropout_run_side_by_side(tiny_models, synthetic_data, tmp_path):
     # the two IFLYTEK jobs of a learning rate and batch size start in the same round; each training run
     # locks its output folder, so they must not share one
-    proc = grid_search(tiny_models["ernie"], grid_data, tmp_path, "--tasks", "iflytek", "--learning_rates", "2e-05",
+    proc = grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "iflytek", "--learning_rates", "2e-05",
                        "--batch_sizes", "16", "--skip_warmup", "--", "--max_steps", "2")
     assert proc.returncode == 0, proc.stdout[-3000:]
     started = [line for line in proc.stdout.splitlines() if line.startswith("> start")]

@@ -201,6 +201,7 @@ def test_stale_lock_and_leftovers_are_taken_over(tiny_models, synthetic_data, tm
     assert results.read_record(str(out / results.FILENAME))["throughput"]["optimizer_steps"] == 2
 
 
+@pytest.mark.slow  # a subprocess
 def test_files_follow_the_umask(tiny_models, synthetic_data, tmp_path):
     """Records, predictions and weights are readable by the group when the umask says so (not 0600)."""
     out = tmp_path / "out"
@@ -213,6 +214,7 @@ def test_files_follow_the_umask(tiny_models, synthetic_data, tmp_path):
     assert modes["clue_results.json"] == modes["csl_predict.json"] == modes["model_state.pdparams"] == 0o664
 
 
+@pytest.mark.slow  # a subprocess
 def test_one_line_and_status_2_from_the_command_line(data, tiny_models, tmp_path):
     path = data / "csl_public" / "test.json"
     damage_line(str(path), 2, lambda r: r.pop("id"))

@@ -213,6 +213,7 @@ def test_wrapper_bad_argument(tmp_path, argv, message):
 
 
 # ---------------------------------------------------------------- warm-up
+@pytest.mark.slow  # a subprocess
 def test_warmup_data_error_in_a_cache_build_is_one_line(tiny_models, tmp_path):
     # the data files exist (the first check passes); the C3 script, run in-process, finds one truncated
     synthetic.write_c3(str(tmp_path / "data"))
@@ -227,6 +228,7 @@ def test_warmup_data_error_in_a_cache_build_is_one_line(tiny_models, tmp_path):
     assert proc.stderr.splitlines()[-1] == expected
 
 
+@pytest.mark.slow  # a subprocess
 def test_warmup_model_without_config_is_one_line(synthetic_data, tmp_path):
     model = tmp_path / "model"
     model.mkdir()
@@ -239,6 +241,7 @@ def test_warmup_model_without_config_is_one_line(synthetic_data, tmp_path):
     assert proc.stderr.splitlines()[-1] == expected
 
 
+@pytest.mark.slow  # a subprocess
 def test_warmup_unknown_task_is_an_argparse_error(tmp_path):
     proc = run([sys.executable, os.path.join(TOOLS, "warmup_dataset_and_model.py"), "m", "--tasks", "tnewz"],
                tmp_path, timeout=300)

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from cluebench import cli, mrc, results, synthetic
+from cluebench import cli, mrc, results
 from cluebench.fileio import DataError
 from helpers import load_script, run_python
 
@@ -18,19 +18,11 @@ SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
 CHID_NO_BLANKS = "no blanks found (expected JSON lines of {candidates, content} with #idiomNNNNNN# tags in the content)"
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("mrc-pristine"))
-    synthetic.write_cmrc2018(root)
-    synthetic.write_c3(root)
-    synthetic.write_chid(root)
-    return root
-
-
 @pytest.fixture
-def data(pristine, tmp_path):
-    """A copy of the synthetic data for this test to spoil."""
-    shutil.copytree(pristine, tmp_path / "data")
+def data(synthetic_data, tmp_path):
+    """A copy of the synthetic reading-comprehension data for this test to spoil."""
+    for task in ("cmrc2018", "c3", "chid"):
+        shutil.copytree(os.path.join(synthetic_data, f"{task}_public"), tmp_path / "data" / f"{task}_public")
     return tmp_path / "data"
 
 
@@ -227,6 +219,7 @@ def test_truncated_json_file(fails, data):
     assert fails("cmrc2018") == f"error: {path}:1: truncated JSON, column {len(cut) + 1}"
 
 
+@pytest.mark.slow  # a subprocess
 def test_bad_test_file_stops_the_run_before_training(tiny_models, data, tmp_path):
     """As a user runs it: one error line, status 2, no traceback; no step, no record, nothing in the output."""
     path = path_of(data, "cmrc2018", "test")

@@ -8,22 +8,13 @@ from types import SimpleNamespace
 import pytest
 from paddlenlp.transformers import AutoTokenizer
 
-from cluebench import fileio, mrc, mrc_training, results, synthetic
+from cluebench import fileio, mrc, mrc_training, results
 from cluebench.fileio import read_jsonl
 from helpers import NO_GPU, load_script, log_field, run_python
 
 TASKS = ("cmrc2018", "c3", "chid")
 SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
 TRAIN_COUNT = {"cmrc2018": "train_features", "c3": "train_questions", "chid": "train_blanks"}
-
-
-@pytest.fixture(scope="module")
-def mrc_data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("mrc-data"))
-    synthetic.write_cmrc2018(root)
-    synthetic.write_c3(root)
-    synthetic.write_chid(root)
-    return root
 
 
 def task_args(task, model, data, out, cache, *extra):
@@ -55,9 +46,9 @@ def predicted_ids(task, path):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_end_to_end(task, tiny_models, mrc_data, tmp_path, log_lines):
+def test_end_to_end(task, tiny_models, synthetic_data, tmp_path, log_lines):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    SCRIPTS[task].main(task_args(task, tiny_models["ernie"], mrc_data, out, cache) + train_args("--do_predict"))
+    SCRIPTS[task].main(task_args(task, tiny_models["ernie"], synthetic_data, out, cache) + train_args("--do_predict"))
     lines = log_lines()
     record = results.read_record(str(out / results.FILENAME))
     per_epoch = math.ceil(record["data"][TRAIN_COUNT[task]] / 4)
@@ -69,19 +60,19 @@ def test_end_to_end(task, tiny_models, mrc_data, tmp_path, log_lines):
         assert "/" in record["best"]["value"] and (out / "prediction_validation.json").exists()
 
     name = mrc.PREDICTION_FILES[task]["test" if task == "cmrc2018" else "test1.1"]
-    assert predicted_ids(task, out / name) == expected_ids(task, mrc_data)
+    assert predicted_ids(task, out / name) == expected_ids(task, synthetic_data)
     # the in-run prediction used the best weights in eval mode: the saved best model predicts the same
     again = tmp_path / "again"
-    SCRIPTS[task].main(task_args(task, str(out), mrc_data, again, cache, "--do_predict"))
+    SCRIPTS[task].main(task_args(task, str(out), synthetic_data, again, cache, "--do_predict"))
     assert (again / name).read_text(encoding="utf-8") == (out / name).read_text(encoding="utf-8")
     assert any("features from cache" in line for line in log_lines()[len(lines):])
 
 
-def test_features_built_once_across_hyperparameters(tiny_models, mrc_data, tmp_path, log_lines):
+def test_features_built_once_across_hyperparameters(tiny_models, synthetic_data, tmp_path, log_lines):
     cache = tmp_path / "cache"
     for i, (lr, batch, seed) in enumerate([("1e-3", "4", "1"), ("3e-5", "2", "7")]):
         before = len(log_lines())
-        SCRIPTS["c3"].main(task_args("c3", tiny_models["bert"], mrc_data, tmp_path / f"out{i}", cache,
+        SCRIPTS["c3"].main(task_args("c3", tiny_models["bert"], synthetic_data, tmp_path / f"out{i}", cache,
                                      "--num_proc", str(i + 1)) +
                            ["--do_train", "--learning_rate", lr, "--batch_size", batch, "--seed", seed,
                             "--num_train_epochs", "1", "--gradient_accumulation_steps", "1"])
@@ -90,7 +81,7 @@ def test_features_built_once_across_hyperparameters(tiny_models, mrc_data, tmp_p
     assert sorted(n.split("-")[1] for n in os.listdir(cache)) == ["dev", "train"]
 
 
-def test_max_steps_zero_trains_nothing(tiny_models, mrc_data, tmp_path, log_lines):
+def test_max_steps_zero_trains_nothing(tiny_models, synthetic_data, tmp_path, log_lines):
     out, cache = tmp_path / "out", tmp_path / "cache"
     cache.mkdir()
     # what a run killed while caching leaves (a pid above Linux's largest: dead), and a live run's file
@@ -98,7 +89,7 @@ def test_max_steps_zero_trains_nothing(tiny_models, mrc_data, tmp_path, log_line
     live = cache / f".cmrc2018-dev-5b7a3e4f.npz.{fileio.HOST_TAG}-{os.getpid()}.cd34{fileio.TMP_SUFFIX}"
     dead.write_bytes(b"PK")
     live.write_bytes(b"PK")
-    SCRIPTS["cmrc2018"].main(task_args("cmrc2018", tiny_models["ernie"], mrc_data, out, cache) +
+    SCRIPTS["cmrc2018"].main(task_args("cmrc2018", tiny_models["ernie"], synthetic_data, out, cache) +
                              ["--do_train", "--max_steps", "0"])
     lines = log_lines()
     assert not any("global step" in line or "eval done" in line for line in lines)
@@ -109,23 +100,23 @@ def test_max_steps_zero_trains_nothing(tiny_models, mrc_data, tmp_path, log_line
 
 
 @NO_GPU
-def test_two_ranks_build_features_once(tiny_models, mrc_data, tmp_path):
+def test_two_ranks_build_features_once(tiny_models, synthetic_data, tmp_path):
     out, logs, cache = tmp_path / "out", tmp_path / "logs", tmp_path / "cache"
     proc = run_python(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
-                       "mrc/run_c3.py"] + task_args("c3", tiny_models["ernie"], mrc_data, out, cache) +
+                       "mrc/run_c3.py"] + task_args("c3", tiny_models["ernie"], synthetic_data, out, cache) +
                       train_args("--do_predict"), timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rank0 = open(logs / "workerlog.0", encoding="utf-8").read()
     rank1 = open(logs / "workerlog.1", encoding="utf-8").read()
     assert rank0.count(" built ") == 3 and " built " not in rank1 and rank1.count("from cache") == 2
     assert "eval acc" in rank0 and "eval acc" not in rank1 and "best_result" not in rank1
-    assert predicted_ids("c3", out / "c311_predict.json") == expected_ids("c3", mrc_data)
+    assert predicted_ids("c3", out / "c311_predict.json") == expected_ids("c3", synthetic_data)
 
 
 @pytest.mark.parametrize("task", ["c3", "chid"])
-def test_cache_follows_every_file_of_a_split(task, tiny_models, mrc_data, tmp_path, log_lines):
+def test_cache_follows_every_file_of_a_split(task, tiny_models, synthetic_data, tmp_path, log_lines):
     """Changing the second file of a split (C3 m-train.json, CHID train_answer.json) rebuilds its features."""
-    shutil.copytree(os.path.join(mrc_data, f"{task}_public"), tmp_path / f"{task}_public")
+    shutil.copytree(os.path.join(synthetic_data, f"{task}_public"), tmp_path / f"{task}_public")
     args = SimpleNamespace(data_dir=str(tmp_path), max_seq_length=64, cache_dir=str(tmp_path / "cache"),
                            overwrite_cache=False)
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["ernie"])

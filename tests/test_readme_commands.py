@@ -15,8 +15,7 @@ import sys
 
 import pytest
 
-from cluebench import results, synthetic
-from cluebench.classification import TASKS
+from cluebench import results
 from helpers import ROOT
 
 README = os.path.join(ROOT, "README.md")
@@ -64,20 +63,14 @@ def localise(command, model, data, runs):
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_models):
+def workspace(tmp_path_factory, tiny_models, synthetic_data):
     """A copy of the project (commands write relative to it), the data of every task, a tiny model."""
     root = tmp_path_factory.mktemp("readme")
     for folder in ("classification", "mrc", "grid_search_tools", "cluebench"):
         shutil.copytree(os.path.join(ROOT, folder), root / "project" / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    data = str(root / "clue")
-    for task in TASKS:
-        synthetic.write_task(data, task)
-    synthetic.write_cmrc2018(data)
-    synthetic.write_c3(data)
-    synthetic.write_chid(data)
-    return {"project": root / "project", "data": data, "runs": str(root / "runs"), "model": tiny_models["ernie"],
-            "cache": str(root / "cache")}
+    return {"project": root / "project", "data": synthetic_data, "runs": str(root / "runs"),
+            "model": tiny_models["ernie"], "cache": str(root / "cache")}
 
 
 @pytest.mark.parametrize("number,commands", [b for b in BLOCKS[1:] if not any(ON_PURPOSE in c for c in b[1])],

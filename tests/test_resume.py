@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cluebench import results, resume, synthetic
+from cluebench import results, resume
 from helpers import NO_GPU, ROOT, run_python
 
 SCRIPT = "classification/run_clue_classifier.py"
@@ -139,15 +139,6 @@ def test_trainer_skips_a_checkpoint_cut_short(tiny_models, synthetic_data, tmp_p
     assert [h["step"] for h in record["history"]] == [2, 4, 6]
 
 
-@pytest.fixture(scope="module")
-def mrc_data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("mrc-data"))
-    synthetic.write_cmrc2018(root)
-    synthetic.write_c3(root)
-    synthetic.write_chid(root)
-    return root
-
-
 MRC_CASES = {  # task: (where, n, signal, the step the rerun resumes from (epoch, batch))
     "c3": ("loss", 7, "TERM", (7, 1, 1)),  # 6 steps an epoch: stopped at the first step of the second
     "chid": ("loss", 10, "KILL", (6, 1, 0)),  # 6 steps an epoch: killed inside the second, the first checkpointed
@@ -156,11 +147,11 @@ MRC_CASES = {  # task: (where, n, signal, the step the rerun resumes from (epoch
 
 
 @pytest.mark.parametrize("task", MRC_CASES)
-def test_reading_comprehension_resumes_to_the_same_end(task, tiny_models, mrc_data, tmp_path):
+def test_reading_comprehension_resumes_to_the_same_end(task, tiny_models, synthetic_data, tmp_path):
     where, n, sig, position = MRC_CASES[task]
 
     def args(out):
-        return ["--model_name_or_path", tiny_models["ernie"], "--data_dir", mrc_data, "--device", "cpu",
+        return ["--model_name_or_path", tiny_models["ernie"], "--data_dir", synthetic_data, "--device", "cpu",
                 "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"), "--max_seq_length", "64",
                 "--do_train", "--do_predict", "--num_train_epochs", "3", "--batch_size", "4",
                 "--gradient_accumulation_steps", "1", "--learning_rate", "1e-3", "--logging_steps", "1",
