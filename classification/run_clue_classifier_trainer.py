@@ -23,8 +23,8 @@ from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, Trai
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, results, training
-from cluebench.fileio import DataError
+from cluebench import classification as clue, cli, results, resume, training
+from cluebench.fileio import DataError, check_writable, write_json
 
 
 @dataclass
@@ -45,11 +45,16 @@ class ModelArguments:
 
 
 class RotatingTrainer(Trainer):
-    """PaddleNLP 2.8.1 rotates checkpoints only when local_rank == 0, which is -1 in a single process,
-    so --save_total_limit is otherwise ignored there."""
+    """Checkpoints that say which run made them (RUN_FILE), and rotated: PaddleNLP 2.8.1 rotates them only
+    when local_rank == 0, which is -1 in a single process, so --save_total_limit is otherwise ignored."""
+
+    fingerprint = None
 
     def _save_checkpoint(self, model, metrics=None):
         super()._save_checkpoint(model, metrics=metrics)
+        if self.args.should_save:
+            write_json(os.path.join(self.args.output_dir, f"checkpoint-{self.state.global_step}", RUN_FILE),
+                       self.fingerprint)
         if self.args.local_rank == -1 and self.args.should_save:
             self._rotate_checkpoints(use_mtime=False, output_dir=self.args.output_dir)
 
@@ -81,18 +86,68 @@ def length_sorted(features):
     return [features[i] for i in order], order
 
 
-def check_arguments(args, data_args):
-    """The Trainer's numeric flags, before any work (PaddleNLP accepts zeros that fail hours later)."""
-    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
-                 "logging_steps", "save_steps"):
-        if getattr(args, flag) < 1:
-            raise cli.flag_error(flag, getattr(args, flag), "must be at least 1")
-    if args.learning_rate <= 0:
-        raise cli.flag_error("learning_rate", args.learning_rate, "must be positive")
+# PaddleNLP accepts zeros, negatives and nan here that fail (or train nothing) hours later
+TRAINER_RULES = [(flag, lambda v: v >= 1, "must be at least 1") for flag in (
+    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps",
+    "save_steps")] + [
+    ("learning_rate", lambda v: v > 0, "must be positive"),
+    ("adam_epsilon", lambda v: v > 0, "must be positive"),
+    ("weight_decay", lambda v: v >= 0, "must not be negative"),
+    ("max_grad_norm", lambda v: v >= 0, "must not be negative"),
+    ("num_train_epochs", lambda v: v >= 0, "must not be negative"),
+    ("seed", lambda v: 0 <= v < 2 ** 32, "must be between 0 and 2**32 - 1"),
+]
+METRICS = ("eval_accuracy", "accuracy", "eval_loss", "loss")  # what compute_metrics and evaluation log
+
+
+def parse():
+    """The three argument groups; PaddleNLP's own refusals (unknown flags, strategies that do not match)
+    are one line too."""
+    parser = PdArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    try:
+        return parser.parse_args_into_dataclasses()
+    except ValueError as e:
+        raise DataError("arguments", " ".join(str(e).split())) from None
+
+
+def check_arguments(args, data_args, model_args):
+    """Every flag before any work."""
+    cli.check_numbers(args, TRAINER_RULES)
+    if not (args.do_train or args.do_eval or args.do_predict):
+        raise DataError("flags", "nothing to do: give --do_train, --do_eval and/or --do_predict")
     if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
         raise cli.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
+    if args.metric_for_best_model and args.metric_for_best_model not in METRICS:
+        raise cli.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
     if data_args.max_seq_length < 1:
         raise cli.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
+    if args.do_export:
+        check_writable(model_args.export_model_dir or os.path.join(args.output_dir, "export"), "export directory")
+
+
+RUN_FILE = "cluebench_run.json"  # in every checkpoint: what run made it
+
+
+def run_fingerprint(task, model_args, data_args, args):
+    """What decides training; a checkpoint of another run (task, model, data, hyper-parameters) is refused."""
+    hyper = argparse.Namespace(model_name_or_path=model_args.model_name_or_path,
+                               max_seq_length=data_args.max_seq_length, **{k: getattr(args, k) for k in (
+                                   "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
+                                   "num_train_epochs", "max_steps", "warmup_ratio", "warmup_steps", "weight_decay",
+                                   "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed")})
+    files = [clue.split_file(task, split, data_args.data_dir) for split in ("train", "dev")]
+    return resume.fingerprint("run_clue_classifier_trainer.py", task, hyper, files, args.world_size)
+
+
+def check_resumable(checkpoint, fingerprint):
+    path = os.path.join(checkpoint, RUN_FILE)
+    if not os.path.exists(path):  # made before checkpoints said which run they belong to
+        return
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    if saved != fingerprint:
+        raise DataError(checkpoint, f"checkpoint of a different run: {resume.difference(saved, fingerprint)}; pass "
+                                    "--overwrite_output_dir to start over, or another --output_dir")
 
 
 def whole(checkpoint):
@@ -126,17 +181,19 @@ def checkpoints_of(args):
 
 
 def main():
-    parser = PdArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    model_args, data_args, args = parser.parse_args_into_dataclasses()
+    model_args, data_args, args = parse()
     task = task_from(data_args)
     if args.do_eval and args.evaluation_strategy == "no":  # as upstream: evaluate every logging_steps
         args.evaluation_strategy = type(args.evaluation_strategy)("steps")
         args.eval_steps = args.logging_steps
     args.print_config(model_args, "Model")
     args.print_config(data_args, "Data")
-    check_arguments(args, data_args)
+    check_arguments(args, data_args, model_args)
     cli.set_device(args.device)
     last_checkpoint, cut_short = checkpoints_of(args)
+    fingerprint = run_fingerprint(task, model_args, data_args, args)
+    if last_checkpoint is not None:
+        check_resumable(last_checkpoint, fingerprint)
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
     labels = clue.label_list(task)
@@ -167,6 +224,7 @@ def main():
     trainer = RotatingTrainer(model=model, args=args, train_dataset=train_features, eval_dataset=dev_features,
                               tokenizer=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
                               compute_metrics=compute_metrics, callbacks=[EvaluateAtLastStep()])
+    trainer.fingerprint = fingerprint
     start = time.time()
     if args.do_train:
         result = trainer.train(resume_from_checkpoint=last_checkpoint)

@@ -51,7 +51,11 @@ def split_file(task, split, data_dir=None):
     <task>_public/). Without data_dir the archive is downloaded as upstream does.
     """
     if data_dir is None:
-        return Clue(name=task)._get_data(split)
+        try:
+            return Clue(name=task)._get_data(split)
+        except Exception as e:  # offline, or the mirror is gone: one line, not a retry traceback
+            raise DataError(f"PaddleNLP clue/{task}", f"download failed ({type(e).__name__}); pass --data_dir with "
+                                                      f"the official {task}_public files") from None
     relative = Clue.BUILDER_CONFIGS[task]["splits"][split][0]  # e.g. ocnli_public/train.50k.json
     return os.path.join(task_folder(data_dir, task), os.path.basename(relative))
 
@@ -106,6 +110,11 @@ def example_text(task, record, path, line):
             raise DataError(path, "expected an object with span1_* and span2_*", line, "target")
         fields = ("span1_index", "span1_text", "span2_index", "span2_text")
         values = [require(target, f, path, line) for f in fields]
+        for f, v in zip(fields, values):
+            index = f.endswith("index")
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0 if index else isinstance(v, str) and v):
+                raise DataError(path, f"target.{f}: expected a {'non-negative integer' if index else 'non-empty string'}"
+                                      f", got {json.dumps(v, ensure_ascii=False)}", line, "target")
         try:
             return mark_wsc_spans(text, *values), None
         except ValueError as e:
@@ -131,10 +140,10 @@ def read_split(task, split, path):
             example_id = require(record, "id", path, line)
             if not isinstance(example_id, (int, str)) or isinstance(example_id, bool):
                 raise DataError(path, f"expected an integer or a string, got {json.dumps(example_id)}", line, "id")
-            if example_id in id_lines:
-                raise DataError(path, f"duplicate id {example_id!r} (first on line {id_lines[example_id]})",
-                                line, "id")
-            id_lines[example_id] = line
+            key = str(example_id)  # 0 and "0" are the same id to the leaderboard
+            if key in id_lines:
+                raise DataError(path, f"duplicate id {example_id!r} (first on line {id_lines[key]})", line, "id")
+            id_lines[key] = line
         else:
             raw = str(require(record, "label", path, line))  # FewCLUE files carry integer labels
             if raw == "-" and task in DASH_LABEL_TASKS:

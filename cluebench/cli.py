@@ -1,5 +1,6 @@
 """What every training script does before and around its real work."""
 import contextlib
+import math
 import os
 import random
 import sys
@@ -43,7 +44,10 @@ def set_device(device):
     """paddle.set_device, with a clear error where the GPU build would kill the process outright."""
     if device.startswith("gpu") and (not paddle.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0):
         raise flag_error("device", device, "asked for, but no GPU is visible; use --device cpu")
-    paddle.set_device(device)
+    try:
+        paddle.set_device(device)
+    except ValueError:  # an unknown name, or a device this Paddle build lacks
+        raise flag_error("device", device, "is not a device this Paddle build can use; use cpu, gpu or gpu:N") from None
 
 
 def init_distributed():
@@ -76,6 +80,7 @@ def flag_error(flag, value, message):
 
 # Checked on whichever of these flags a script has: (flag, test, what it must be).
 _FLAG_RULES = [
+    ("seed", lambda v: 0 <= v < 2 ** 32, "must be between 0 and 2**32 - 1"),
     ("batch_size", lambda v: v > 0, "must be at least 1"),
     ("eval_batch_size", lambda v: v > 0, "must be at least 1"),
     ("gradient_accumulation_steps", lambda v: v > 0, "must be at least 1"),
@@ -92,15 +97,28 @@ _FLAG_RULES = [
     ("warmup_proportion", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
     ("max_grad_norm", lambda v: v >= 0, "must not be negative (0 turns clipping off)"),
     ("dropout", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("checkpoint_minutes", lambda v: v >= 0, "must not be negative (0: checkpoints at evaluations only)"),
 ]
+
+
+def check_numbers(args, rules):
+    """rules: (flag, test, what it must be); flags args lacks are passed over. nan and inf train nothing."""
+    for flag, ok, must in rules:
+        value = getattr(args, flag, None)
+        if value is not None and not (math.isfinite(value) and ok(value)):
+            raise flag_error(flag, value, must if math.isfinite(value) else "must be a finite number")
 
 
 def check_training_flags(args):
     """Every numeric flag a script has, before any work: one DataError naming the first bad one."""
-    for flag, ok, must in _FLAG_RULES:
-        value = getattr(args, flag, None)
-        if value is not None and not ok(value):
-            raise flag_error(flag, value, must)
+    check_numbers(args, _FLAG_RULES)
+    if not (getattr(args, "do_train", False) or getattr(args, "do_eval", False) or getattr(args, "do_predict", False)):
+        raise DataError("flags", "nothing to do: give --do_train, --do_eval and/or --do_predict")
+    if getattr(args, "do_train", False) and getattr(args, "save_best_model", False) and \
+            os.path.isdir(args.model_name_or_path) and \
+            os.path.realpath(args.output_dir) == os.path.realpath(args.model_name_or_path):
+        raise flag_error("output_dir", args.output_dir, "is the model's own folder: saving would overwrite the "
+                                                        "pretrained weights; choose another --output_dir")
     gas = args.gradient_accumulation_steps
     if args.batch_size % gas:
         raise flag_error("batch_size", args.batch_size,
@@ -122,8 +140,8 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     except DataError:
         raise
     except Exception as e:  # unreadable or truncated weights, a download that failed, a bad config
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise DataError(path, f"cannot load the model ({type(e).__name__}: {first})") from None
+        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip())  # the detail follows a colon
+        raise DataError(path, f"cannot load the model ({type(e).__name__}: {reason[:300]})") from None
     config = model.config
     positions = getattr(config, "max_position_embeddings", None)
     if max_seq_length < min_seq_length:
@@ -132,7 +150,12 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
         raise flag_error("max_seq_length", max_seq_length,
                          f"exceeds the {positions} positions of {path} (max_position_embeddings)")
     vocab_size = getattr(config, "vocab_size", None)
-    largest = max(tokenizer.get_vocab().values(), default=-1)
+    vocab, added = tokenizer.get_vocab(), getattr(tokenizer, "added_tokens_encoder", {})
+    for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token"):
+        token = getattr(tokenizer, name, None)
+        if token is not None and (token not in vocab or token in added):  # PaddleNLP adds it, untrained
+            raise DataError(path, f"the vocabulary has no {token} ({name})")
+    largest = max(vocab.values(), default=-1)
     if vocab_size and largest >= vocab_size:
         raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
                               f"{vocab_size} rows (vocab_size in its config)")
@@ -147,6 +170,8 @@ def claim_output_dir(path, *other_outputs, rank=0):
         return contextlib.nullcontext()
     check_writable(path)
     for other in other_outputs:
+        if os.path.isdir(other):
+            raise DataError(other, "is a directory; a file is to be written there")
         check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")
     return OutputDirLock(path, log=logger.info).acquire()
 

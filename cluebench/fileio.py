@@ -38,10 +38,16 @@ def _undecodable(path, data, error):
     return DataError(path, f"not valid UTF-8 (byte 0x{data[error.start]:02x} at column {column})", line=line)
 
 
-def read_text(path):
-    """A whole UTF-8 file; a missing file or an undecodable byte is a DataError naming the line."""
+def _check_file(path):
+    if os.path.isdir(path):
+        raise DataError(path, "is a directory, not a file")
     if not os.path.isfile(path):
         raise DataError(path, "file not found")
+
+
+def read_text(path):
+    """A whole UTF-8 file; a missing file or an undecodable byte is a DataError naming the line."""
+    _check_file(path)
     with open(path, "rb") as f:
         data = f.read()
     try:
@@ -56,8 +62,7 @@ def read_jsonl(path):
     Splits on '\\n' only; str.splitlines() would also split on U+2028, which occurs inside real
     IFLYTEK sentences.
     """
-    if not os.path.isfile(path):
-        raise DataError(path, "file not found")
+    _check_file(path)
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -279,6 +284,8 @@ class OutputDirLock:
             return 0.0
 
     def _read_owner(self):
+        if os.path.isdir(self.path):
+            raise DataError(self.path, "is a directory, where the run's lock file goes; remove it")
         try:
             with open(self.path, encoding="utf-8") as f:
                 owner = json.load(f)

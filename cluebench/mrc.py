@@ -27,6 +27,7 @@ FEATURE_VERSIONS = {"cmrc2018": 1, "c3": 1, "chid": 1}
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
 C3_FILLER = "无效答案"  # pads C3 questions to four choices
 CHID_TAG = re.compile(r"#idiom\d{6}#")
+CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
 CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
 CHID_CANDIDATES = 10  # per row; the model is built with num_choices=10
 
@@ -132,9 +133,10 @@ def _strings(value, path, where, field, line=None):
 
 def _unique(seen, key, where, path, field):
     """Remember the record where key was seen; a second sighting is a DataError naming both."""
-    if key in seen:
-        raise DataError(path, f"{where}: {field} {key!r} is used twice (first at {seen[key]})", field=field)
-    seen[key] = where
+    text = str(key)  # 500 and "500" are one id to the leaderboard
+    if text in seen:
+        raise DataError(path, f"{where}: {field} {key!r} is used twice (first at {seen[text]})", field=field)
+    seen[text] = where
 
 
 def read_cmrc(path, check_starts, labelled=False):
@@ -165,9 +167,14 @@ def read_cmrc(path, check_starts, labelled=False):
                     for k, gold in enumerate(golds):
                         answers.append(_get(_typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
                                             "text", str, path, f"question {qid}, answer {k}"))
+                        if not answers[-1].strip():
+                            raise DataError(path, f"question {qid}, answer {k}: empty text", field="answers")
                     first, text = golds[0], answers[0]
                     if check_starts and _get(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
                         start = first["answer_start"]
+                        if start < 0:  # -1 alone means "no position"; a slice would count from the end
+                            raise DataError(path, f"question {qid}: answer_start {start} (only -1 may be negative)",
+                                            field="answers")
                         if context[start:start + len(text)] != text:
                             raise DataError(path, f"question {qid}: answer {text!r} is not at answer_start {start} "
                                                   f"(found {context[start:start + len(text)]!r})", field="answers")
@@ -198,6 +205,8 @@ def read_c3(paths, labelled):
                 choices = [c.lower() for c in _get(item, "choice", "strings", path, where)]
                 if not 1 <= len(choices) <= 4:  # the model scores four; fewer are padded with C3_FILLER
                     raise DataError(path, f"{where}: expected 1 to 4 choices, got {len(choices)}", field="choice")
+                if len(set(choices)) < len(choices):  # the answer's index would be ambiguous
+                    raise DataError(path, f"{where}: a choice appears twice in {choices}", field="choice")
                 label = None
                 if labelled:
                     answer = _get(item, "answer", str, path, where).lower()
@@ -229,7 +238,14 @@ def read_chid(paths, labelled):
         if len(candidates) != CHID_CANDIDATES:
             raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
                             field="candidates")
+        if not all(c.strip() for c in candidates):
+            raise DataError(paths[0], "an empty candidate", line=line, field="candidates")
         passages = _get(record, "content", "strings", paths[0], "", line)
+        for p in passages:  # a mistyped tag would be read as text, and its blank never answered
+            bad = CHID_BAD_TAG.search(CHID_TAG.sub("", p))
+            if bad:
+                raise DataError(paths[0], f"{bad.group()!r} is not a blank tag (#idiom and six digits, then #)",
+                                line=line, field="content")
         tags = [t for p in passages for t in CHID_TAG.findall(p)]
         for tag in tags:
             if tag in seen:
@@ -556,7 +572,7 @@ def cache_path(cache_dir, key):
 def load_cached(path, key):
     """Features from a complete cache file for this key, else None (missing, partial or corrupt)."""
     try:
-        with np.load(path, allow_pickle=True) as archive:
+        with np.load(path, allow_pickle=False) as archive:  # plain arrays only: a cache can't run code
             if json.loads(str(archive["__key__"])) != key:
                 return None
             group = int(archive["__group__"])
@@ -564,7 +580,7 @@ def load_cached(path, key):
         return Features(columns, group)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, EOFError, StopIteration, zipfile.BadZipFile) as e:
         logger.warning(f"feature cache {path} is unreadable ({type(e).__name__}: {e}); rebuilding it")
         return None
 

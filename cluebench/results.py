@@ -5,6 +5,7 @@ A record is complete when its "status" is "complete"; a run that is killed never
 (it is written once, atomically, at the end), so a record on disk means a finished run.
 """
 import json
+import math
 import os
 import re
 import time
@@ -67,8 +68,19 @@ def make_record(*, task, model, script, hyperparameters, best, history, wall_tim
     }
 
 
+def _strict(value):
+    """NaN and infinity (a loss that diverged) as null: the record stays standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_record(path, record):
-    write_json(path, record, ensure_ascii=False, indent=2)
+    write_json(path, _strict(record), ensure_ascii=False, indent=2, allow_nan=False)
 
 
 def read_record(path):

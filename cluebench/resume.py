@@ -65,7 +65,7 @@ def fingerprint(script, task, args, data_files, world_size):
             "hyperparameters": {k: v for k, v in sorted(vars(args).items()) if k not in NOT_TRAINING}}
 
 
-def _difference(saved, current):
+def difference(saved, current):
     """The first thing that differs, said for a person."""
     for key in ("script", "task", "model", "weights", "data", "world_size"):
         if saved.get(key) != current.get(key):
@@ -115,8 +115,10 @@ class Checkpointer:
         except Exception as e:  # cut short by a kill can't happen (atomic), but a disk can fail
             raise DataError(self.path, f"unreadable resume checkpoint ({type(e).__name__}); remove it or pass "
                                        "--resume never") from None
+        if not isinstance(state, dict):
+            raise DataError(self.path, "not a resume checkpoint; remove it or pass --resume never")
         if state.get("format") != FORMAT or state.get("fingerprint") != self.fingerprint:
-            reason = "of another format" if state.get("format") != FORMAT else _difference(
+            reason = "of another format" if state.get("format") != FORMAT else difference(
                 state.get("fingerprint", {}), self.fingerprint)
             raise DataError(self.path, f"resume checkpoint of a different run: {reason}; pass --resume never to "
                                        "start over, or another --output_dir")

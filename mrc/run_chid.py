@@ -10,7 +10,7 @@ import numpy as np
 from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
-from cluebench.fileio import write_json
+from cluebench.fileio import DataError, write_json
 from cluebench import cli, mrc, results, training
 from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,
                                     output_path, parser, prepare, setup)
@@ -45,6 +45,8 @@ def main(argv=None):
     # at least [CLS] idiom [SEP] [unused1] one context token [SEP], for 4-token idioms
     tokenizer, model = cli.load_pretrained(AutoModelForMultipleChoice, args.model_name_or_path, args.max_seq_length,
                                            min_seq_length=9, num_choices=mrc.CHID_CANDIDATES)
+    if tokenizer.convert_tokens_to_ids(mrc.CHID_MARKER) == tokenizer.unk_token_id:
+        raise DataError(args.model_name_or_path, f"the vocabulary has no {mrc.CHID_MARKER}, the token of the blank")
 
     def split_features(split, ranks=world_size):
         path = mrc.split_files(TASK, split, args.data_dir)[0]

@@ -263,3 +263,143 @@ def test_trainer_bad_test_file_before_training(data, tiny_models, tmp_path, monk
         TRAINER.main()
     assert str(error.value) == f"{path}:4: field 'id': missing"
     assert not out.exists()
+
+
+MORE_FLAGS = {  # found by a hostile sweep
+    ("--seed", "4294967296"): "--seed 4294967296: must be between 0 and 2**32 - 1",
+    ("--seed=-1",): "--seed -1: must be between 0 and 2**32 - 1",
+    ("--learning_rate", "inf"): "--learning_rate inf: must be a finite number",
+    ("--weight_decay", "nan"): "--weight_decay nan: must be a finite number",
+    ("--max_grad_norm", "inf"): "--max_grad_norm inf: must be a finite number",
+    ("--checkpoint_minutes=-5",): "--checkpoint_minutes -5.0: must not be negative (0: checkpoints at evaluations only)",
+    ("--device", "foo"): "--device foo: is not a device this Paddle build can use; use cpu, gpu or gpu:N",
+    ("--device", "xpu"): "--device xpu: is not a device this Paddle build can use; use cpu, gpu or gpu:N",
+}
+
+
+@pytest.mark.parametrize("flags", MORE_FLAGS, ids=" ".join)
+def test_more_bad_flags(flags, synthetic_data, tiny_models, tmp_path):
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], synthetic_data, tmp_path / "out", *flags)
+    assert str(error.value) == MORE_FLAGS[flags]
+    assert not (tmp_path / "out").exists()
+
+
+def test_nothing_to_do_is_said(synthetic_data, tiny_models, tmp_path):
+    with pytest.raises(DataError, match="^flags: nothing to do: give --do_train, --do_eval and/or --do_predict$"):
+        CLASSIFIER.main(["--task_name", "csl", "--model_name_or_path", tiny_models["ernie"], "--data_dir",
+                         synthetic_data, "--device", "cpu", "--output_dir", str(tmp_path / "out")])
+
+
+def test_output_dir_must_not_be_the_model(tiny_models, synthetic_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["ernie"], model)
+    weights = (model / "model_state.pdparams").read_bytes()
+    with pytest.raises(DataError) as error:
+        run(str(model), synthetic_data, model)
+    assert str(error.value) == (f"--output_dir {model}: is the model's own folder: saving would overwrite the "
+                                "pretrained weights; choose another --output_dir")
+    assert (model / "model_state.pdparams").read_bytes() == weights
+
+
+def test_results_file_that_is_a_directory(tiny_models, synthetic_data, tmp_path):
+    (tmp_path / "records").mkdir()
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], synthetic_data, tmp_path / "out", "--results_file", str(tmp_path / "records"))
+    assert str(error.value) == f"{tmp_path / 'records'}: is a directory; a file is to be written there"
+    assert not (tmp_path / "out").exists()
+
+
+def test_vocabulary_without_cls(tiny_models, synthetic_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["ernie"], model)
+    words = (model / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    (model / "vocab.txt").write_text("\n".join(w if w != "[CLS]" else "[CLX]" for w in words), encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        run(str(model), synthetic_data, tmp_path / "out")
+    assert str(error.value) == f"{model}: the vocabulary has no [CLS] (cls_token)"
+
+
+WSC_CASES = {
+    "span text a number": (lambda t: t.update(span1_text=5), "target.span1_text: expected a non-empty string, got 5"),
+    "span text empty": (lambda t: t.update(span2_text=""), 'target.span2_text: expected a non-empty string, got ""'),
+    "span index a boolean": (lambda t: t.update(span1_index=True),
+                             "target.span1_index: expected a non-negative integer, got true"),
+    "span index negative": (lambda t: t.update(span2_index=-2),
+                            "target.span2_index: expected a non-negative integer, got -2"),
+}
+
+
+@pytest.mark.parametrize("case", WSC_CASES)
+def test_wsc_target_types(case, synthetic_data, tiny_models, tmp_path):
+    shutil.copytree(os.path.join(synthetic_data, "cluewsc2020_public"), tmp_path / "data" / "cluewsc2020_public")
+    path = tmp_path / "data" / "cluewsc2020_public" / "train.json"
+    change, message = WSC_CASES[case]
+    damage_line(str(path), 2, lambda r: change(r["target"]))
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], tmp_path / "data", tmp_path / "out", task="cluewsc2020")
+    assert str(error.value) == f"{path}:2: field 'target': {message}"
+
+
+def test_ids_0_and_quoted_0_are_one_id(data, tiny_models, tmp_path):
+    path = data / "tnews_public" / "test.json"
+    damage_line(str(path), 3, lambda r: r.update(id=str(first_id(path))))
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], data, tmp_path / "out", task="tnews")
+    assert str(error.value) == f"{path}:3: field 'id': duplicate id '{first_id(path)}' (first on line 1)"
+
+
+def test_offline_download_is_one_line(tiny_models, tmp_path, monkeypatch):
+    """No --data_dir: PaddleNLP's archive is downloaded; when that fails (offline), one line."""
+    import paddlenlp.datasets.clue as clue_module
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Download from https://bj.bcebos.com/... failed. Retry limit reached")
+    monkeypatch.setattr(clue_module, "get_path_from_url", offline)
+    monkeypatch.setenv("PPNLP_HOME", str(tmp_path / "home"))  # no cached archive
+    with pytest.raises(DataError) as error:
+        CLASSIFIER.main(["--task_name", "tnews", "--model_name_or_path", tiny_models["ernie"], "--device", "cpu",
+                         "--output_dir", str(tmp_path / "out"), "--do_train"])
+    assert str(error.value) == ("PaddleNLP clue/tnews: download failed (RuntimeError); pass --data_dir with the "
+                                "official tnews_public files")
+
+
+TRAINER_MORE = {
+    ("--warmup_ratio", "2"): "arguments: warmup_ratio must lie in range [0,1]",
+    ("--no_such_flag", "1"): "arguments: Some specified arguments are not used by the PdArgumentParser: "
+                             "['--no_such_flag', '1']",
+    ("--num_train_epochs", "nan", "--max_steps", "-1"): "--num_train_epochs nan: must be a finite number",
+    ("--weight_decay", "-1"): "--weight_decay -1.0: must not be negative",
+    ("--adam_epsilon", "0"): "--adam_epsilon 0.0: must be positive",
+    ("--metric_for_best_model", "eval_bogus"): "--metric_for_best_model eval_bogus: must be one of eval_accuracy, "
+                                               "accuracy, eval_loss, loss",
+}
+
+
+@pytest.mark.parametrize("flags", TRAINER_MORE, ids=" ".join)
+def test_trainer_more_bad_flags(flags, synthetic_data, tiny_models, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["run_clue_classifier_trainer.py", "--dataset", "clue csl", "--data_dir",
+                                      synthetic_data, "--model_name_or_path", tiny_models["ernie"], "--output_dir",
+                                      str(out), "--device", "cpu", "--do_train", "--max_steps", "2", *flags])
+    with pytest.raises(DataError) as error:
+        TRAINER.main()
+    assert str(error.value) == TRAINER_MORE[flags]
+    assert not out.exists()
+
+
+def test_trainer_refuses_a_checkpoint_of_another_task(synthetic_data, tiny_models, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+
+    def trainer(task):
+        monkeypatch.setattr(sys, "argv", ["run_clue_classifier_trainer.py", "--dataset", f"clue {task}", "--data_dir",
+                                          synthetic_data, "--model_name_or_path", tiny_models["ernie"], "--output_dir",
+                                          str(out), "--device", "cpu", "--do_train", "--max_steps", "2",
+                                          "--save_steps", "2", "--max_seq_length", "64"])
+        TRAINER.main()
+
+    trainer("tnews")
+    with pytest.raises(DataError) as error:
+        trainer("iflytek")
+    assert str(error.value).startswith(f"{out / 'checkpoint-2'}: checkpoint of a different run: its task differ")
+    assert str(error.value).endswith("; pass --overwrite_output_dir to start over, or another --output_dir")

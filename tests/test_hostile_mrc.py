@@ -307,7 +307,11 @@ ROW = {"candidates": ["甲乙丙丁"] * 10, "content": ["前#idiom000005#后"]}
     ([{"content": ROW["content"]}], {}, "{rows}:1: field 'candidates': missing"),
     ([dict(ROW, content=["前#idiom000005#后#idiom000005#"])], {"#idiom000005#": 1},
      "{rows}:1: field 'content': blank #idiom000005# is used twice (first at line 1)"),
-    ([dict(ROW, content=["前#idiom#后"])], {}, CHID_NO_BLANKS.join(["{rows}: ", ""])),
+    ([dict(ROW, content=["前#idiom#后"])], {}, "{rows}:1: field 'content': '#idiom#' is not a blank tag (#idiom and "
+                                                "six digits, then #)"),
+    ([dict(ROW, content=["前#idiom57715#后#idiom000005#"])], {"#idiom000005#": 1},
+     "{rows}:1: field 'content': '#idiom57715#' is not a blank tag (#idiom and six digits, then #)"),
+    ([dict(ROW, candidates=["甲乙丙丁"] * 9 + [" "])], {}, "{rows}:1: field 'candidates': an empty candidate"),
     ([ROW], ["#idiom000005#"], "{answers}: expected an object of blank tag -> candidate index, got a list"),
     ([ROW], {"#idiom000005#": "1"}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer '1' is outside "
                                     "the 10 candidates"),
