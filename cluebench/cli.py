@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError, OutputDirLock, check_writable
+from .fileio import Busy, DataError, OutputDirLock, check_writable, is_local_path
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
@@ -61,7 +61,7 @@ def init_distributed():
 def check_model_path(path):
     """A local model directory must hold weights and a vocabulary; built-in names pass through."""
     if not os.path.isdir(path):
-        if path.startswith(("/", "./", "../", "~")):  # a path, not a built-in or community name
+        if is_local_path(path):
             raise DataError(path, "model directory not found")
         return
     present = set(os.listdir(path))
@@ -182,4 +182,4 @@ def run(main):
         main()
     except DataError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(Busy.EXIT if isinstance(e, Busy) else 2)

@@ -45,8 +45,8 @@ def hyperparameters(stem):
     return parts if ok else None
 
 
-def warn(path, why):
-    print(f"extract: warning: {path}: {why}; skipped", file=sys.stderr)
+def warn(path, why, then="skipped"):
+    print(f"extract: warning: {path}: {why}; {then}", file=sys.stderr)
 
 
 def task_results(directory, task):
@@ -70,7 +70,10 @@ def task_results(directory, task):
             else:
                 found.append((value, parts, "record"))
             continue
-        if not os.path.exists(base + ".log"):
+        has_log = os.path.exists(base + ".log")
+        if os.path.exists(base + ".json"):  # there, but not a complete record of this schema
+            warn(base + ".json", "not a complete results record", "reading its log" if has_log else "skipped")
+        if not has_log:
             continue
         try:
             value = results.best_result_in_log(base + ".log")
@@ -135,7 +138,11 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--output_root", default=".")
     args = p.parse_args(argv)
-    directory = grid.run_dir(args.model, args.output_root)
+    try:
+        directory = grid.run_dir(args.model, args.output_root)
+    except grid.SetupError as e:
+        print(f"extract: error: {e}", file=sys.stderr)
+        return 2
     if not os.path.isdir(directory):  # a misspelt model or root: say so, not an all-zero table
         print(f"extract: error: no results folder {directory} (for model {args.model!r} under "
               f"{os.path.abspath(args.output_root)})", file=sys.stderr)

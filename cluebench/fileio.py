@@ -135,6 +135,11 @@ def write_json(path, obj, **dump_options):
         f.write("\n")
 
 
+def is_local_path(name):
+    """A model given as a path (which must exist), not a built-in or community name."""
+    return name.startswith(("/", "./", "../", "~"))
+
+
 def task_folder(data_dir, task):
     """Where a task's files are: DATA_DIR/<task>_public/ when DATA_DIR holds the official folders,
     else DATA_DIR itself (the task folder was given)."""
@@ -227,6 +232,12 @@ def check_writable(path, what="output directory"):
         raise DataError(path, f"{what} is not writable ({probe} does not allow it)")
 
 
+class Busy(DataError):
+    """The output directory is another live run's: try again later (the grid does), not bad input."""
+
+    EXIT = 75  # EX_TEMPFAIL
+
+
 class OutputDirLock:
     """One run per output directory: .cluebench.lock holds the owner's host and pid.
 
@@ -256,7 +267,7 @@ class OutputDirLock:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path)
                     continue
-                raise DataError(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
+                raise Busy(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
                                                 f"{owner.get('host')} since {owner.get('started')} "
                                                 f"(lock {self.path}); use another --output_dir") from None
             with os.fdopen(fd, "w") as f:

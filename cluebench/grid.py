@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from . import results
-from .fileio import write_json
+from .fileio import Busy, is_local_path, write_json
 
 # ---------------------------------------------------------------- the grid (spec §9)
 CLS_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
@@ -102,9 +102,22 @@ def select(jobs, tasks=None, learning_rates=None, batch_sizes=None, shard=None):
 
 
 # ---------------------------------------------------------------- where results live
+class SetupError(Exception):
+    """A machine or flag problem the user must fix; grid_search.py says it in one line, exit status 2."""
+
+
 def model_label(model):
-    """The folder named after the model: a local directory's own name (never a path inside it)."""
-    return os.path.basename(os.path.normpath(model)) if os.path.isdir(model) else model
+    """The folder named after the model: a local directory's own name (never a path inside it). A path
+    that does not exist is a SetupError: a folder named after a typo would be made there."""
+    if os.path.isdir(model):
+        label = os.path.basename(os.path.normpath(model))
+    elif is_local_path(model) or os.sep in model.strip("/") and os.path.exists(os.path.dirname(model)):
+        raise SetupError(f"model directory not found: {model}")
+    else:
+        label = model
+    if label in ("", ".", "..", "/"):
+        raise SetupError(f"{model!r} names no model")
+    return label
 
 
 def run_dir(model, root="."):
@@ -153,10 +166,6 @@ def card_options(job, wanted):
     """Card counts a reading-comprehension job can split over, most first: they must divide both the
     global batch and the accumulation steps, so each card keeps the same micro-batch."""
     return [k for k in range(wanted, 0, -1) if job.batch_size % k == 0 and job.accumulation % k == 0]
-
-
-class SetupError(Exception):
-    """A machine or flag problem the user must fix; grid_search.py says it in one line, exit status 2."""
 
 
 def open_gpus(nvml):
@@ -223,6 +232,7 @@ OOM = re.compile(r"out of memory|ResourceExhausted|cudaErrorMemoryAllocation|CUD
 # the wrappers and the warm-up.
 ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: ")
 DATA_ERROR_EXIT = 2
+BUSY_WAIT_S = 120  # before a job whose output directory is held by another run is tried again
 
 
 def wrapper_messages(process):
@@ -303,6 +313,7 @@ class Scheduler:
         self.failures = {}  # job name -> reason, for the summary and the state file
         self.stopping = None
         self.fresh = set()  # jobs whose resume checkpoint no longer fits them (new accumulation)
+        self.not_before = {}  # job -> clock time: a job whose output directory another run holds waits
 
     def request_stop(self, signum, frame=None):
         self.stopping = signum
@@ -337,6 +348,8 @@ class Scheduler:
         if pending:
             self.pool.refresh()
         for job in list(pending):
+            if self.not_before.get(job, 0) > self.clock():
+                continue
             placed = self.pool.place(job, self.claims, self.running_on)
             if placed is None:
                 continue
@@ -392,6 +405,10 @@ class Scheduler:
             retry = False
             if timed_out:
                 kind, reason = "time limit", f"exceeded the time limit of {self.job_timeout:g} min"
+            elif code == Busy.EXIT:  # e.g. a job of a killed grid still running: wait for it, then retry
+                kind, reason = "failed", error or f"exit {code}"
+                retry = self.attempts[key] <= self.retries
+                self.not_before[job] = self.clock() + BUSY_WAIT_S
             elif code == DATA_ERROR_EXIT or error:
                 kind, reason = "data error", error or f"exit {code}"
             elif OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
@@ -428,4 +445,8 @@ class Scheduler:
 if __name__ == "__main__":  # `python -m cluebench.grid run-dir MODEL [ROOT]`, for the wrappers
     if len(sys.argv) not in (3, 4) or sys.argv[1] != "run-dir":
         sys.exit("usage: python -m cluebench.grid run-dir MODEL [ROOT]")
-    print(run_dir(*sys.argv[2:]))
+    try:
+        print(run_dir(*sys.argv[2:]))
+    except SetupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -17,6 +17,9 @@ from cluebench import grid
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+MAX_SLOTS = 256
+
+
 def bounded(kind, low, inclusive=True):
     """An argparse type: a finite `kind` number >= low (> low if not inclusive)."""
     def convert(text):
@@ -45,7 +48,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="built-in model name or local model directory")
     p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
-    p.add_argument("--slots", type=bounded(int, 1), default=2, help="with --device cpu: jobs run at once")
+    p.add_argument("--slots", type=bounded(int, 1), help="with --device cpu: jobs run at once (default 2, at most "
+                                                         f"{MAX_SLOTS})")
     p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
     p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
@@ -68,6 +72,17 @@ def parse_args(argv=None):
     args.job_args = job_args
     if not grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes):
         p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid")
+    if args.slots is not None and args.device == "gpu":
+        p.error("--slots is for --device cpu; on GPUs the jobs go wherever they fit")
+    if (args.slots or 0) > MAX_SLOTS:
+        p.error(f"--slots {args.slots}: at most {MAX_SLOTS}")
+    args.slots = args.slots or 2
+    if os.path.exists(args.output_root) and not os.path.isdir(args.output_root):
+        p.error(f"--output_root {args.output_root} is a file, not a directory")
+    try:
+        grid.model_label(args.model)
+    except grid.SetupError as e:
+        p.error(str(e))
     return args
 
 

@@ -39,3 +39,14 @@ job_paths() {
     # appended, not overwritten: an attempt that was killed (and is resumed now) keeps its log lines
     [ ! -s "$LOG" ] || echo "---- another attempt of this job, $(date '+%Y-%m-%d %H:%M:%S')" >> "$LOG"
 }
+
+# The training run, its output appended to the job's log. When it refuses its input, its one `error:`
+# line is also said on the terminal, so a user running a wrapper by hand sees why.
+run_logged() {
+    local status=0
+    "$@" >> "$LOG" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        tail -n 30 "$LOG" | grep -E '^([[:alnum:]_.-]+: )?error: ' | tail -n 1 >&2 || true
+    fi
+    return "$status"
+}

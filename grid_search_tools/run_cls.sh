@@ -20,10 +20,10 @@ need_number DROPOUT "$DROPOUT"
 NAME="${LR}_${BS}_${DROPOUT}"
 job_paths
 # the output folder is the job's own (jobs differing only in dropout run at once; a run locks it)
-exec "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
+run_logged "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
     --model_name_or_path "$MODEL" --task_name "$TASK" --max_seq_length "$MAX_SEQ_LEN" \
     --batch_size "$BS" --learning_rate "$LR" --num_train_epochs "$EPOCH" \
     --logging_steps 100 --seed 42 --save_steps 100 --warmup_proportion 0.1 --weight_decay 0.01 \
     --adam_epsilon 1e-8 --output_dir "$RUN_DIR/models/$TASK/$NAME/" \
     --gradient_accumulation_steps "$GRAD_ACC" --do_train --dropout "$DROPOUT" --save_best_model False \
-    --results_file "$RECORD" --device gpu "$@" >> "$LOG" 2>&1
+    --results_file "$RECORD" --device gpu "$@"

@@ -31,9 +31,9 @@ LAUNCH=()
 if [ "$CARDS" -gt 1 ]; then
     LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$RUN_DIR/$TASK/$NAME.ranks")
 fi
-exec "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
+run_logged "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
     --output_dir "$RUN_DIR/${TASK}_model/$NAME/" --do_train --seed 42 --weight_decay 0.01 \
     --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
-    --save_best_model False --results_file "$RECORD" --device gpu "$@" >> "$LOG" 2>&1
+    --save_best_model False --results_file "$RECORD" --device gpu "$@"

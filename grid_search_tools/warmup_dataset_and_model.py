@@ -34,24 +34,33 @@ def check_data(tasks, data_dir):
             except DataError as e:
                 fail(str(e))
             paths = [p for split in ("train", "dev") for p in mrc.split_files(task, split, root)]
-        else:
+        else:  # read and checked as a run reads them (a download without data_dir)
             try:
-                paths = [classification.split_file(task, split, data_dir) for split in ("train", "dev")]
-            except Exception as e:  # the download failed: offline, or the mirror is gone
-                fail(f"cannot download the CLUE {task} data ({type(e).__name__}) and no --data_dir was given")
+                for split in ("train", "dev"):
+                    classification.load_split(task, split, data_dir)
+            except DataError as e:
+                fail(str(e))
+            continue
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
             fail(f"{task}: missing {', '.join(missing)}")
 
 
-def check_model(model):
-    from paddlenlp.transformers import AutoTokenizer
+def check_model(model, tasks, device):
+    """The device, and the model as the runs load it: weights, vocabulary, and positions enough for the
+    longest sequences the grid gives the tasks."""
+    from paddlenlp.transformers import AutoModel
 
+    longest = max([row[1] for t in tasks if t in grid.CLS_SETS for row in grid.CLS_SETS[t]] +
+                  [grid.MRC_SETTINGS[t][0] for t in tasks if t in grid.MRC_SETTINGS])
     try:
-        cli.check_model_path(model)
-        AutoTokenizer.from_pretrained(model)
-    except Exception as e:  # a missing folder, a failed download, a broken vocabulary
-        fail(f"cannot load model {model!r}: {(str(e).strip().splitlines() or [type(e).__name__])[0]}")
+        cli.set_device(device)
+    except DataError as e:
+        fail(str(e))
+    try:
+        cli.load_pretrained(AutoModel, model, longest)
+    except DataError as e:  # a missing folder, a failed download, broken weights or vocabulary
+        fail(f"cannot use model {model!r}: {e}")
 
 
 def build_mrc_caches(task, model, data_dir, device):
@@ -75,7 +84,7 @@ def main(argv=None):
                    default=list(grid.CLS_TASKS + grid.MRC_TASKS))
     args = p.parse_args(argv)
     check_data(args.tasks, args.data_dir)
-    check_model(args.model)
+    check_model(args.model, args.tasks, args.device)
     try:
         for task in [t for t in grid.MRC_TASKS if t in args.tasks]:
             build_mrc_caches(task, args.model, args.data_dir, args.device)

@@ -142,7 +142,8 @@ def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):
     proc = subprocess.run(warmup + ["tnews"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
-    assert errors == ["warmup: error: cannot download the CLUE tnews data (RuntimeError) and no --data_dir was given"]
+    assert errors == ["warmup: error: PaddleNLP clue/tnews: download failed (RuntimeError); pass --data_dir with "
+                      "the official tnews_public files"]
     proc = subprocess.run(warmup + ["c3"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("warmup:")]
     assert proc.returncode == 2 and len(errors) == 1

@@ -233,8 +233,8 @@ def test_warmup_model_without_config_is_one_line(synthetic_data, tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     proc = run([sys.executable, os.path.join(TOOLS, "warmup_dataset_and_model.py"), str(model), "--tasks", "tnews",
-                "--data_dir", synthetic_data], tmp_path, timeout=300)
-    expected = f"warmup: error: cannot load model '{model}': {model}: model directory has no config.json"
+                "--data_dir", synthetic_data, "--device", "cpu"], tmp_path, timeout=300)
+    expected = f"warmup: error: cannot use model '{model}': {model}: model directory has no config.json"
     assert (proc.returncode, proc.stdout, "Traceback" in proc.stderr) == (2, "", False)
     # paddle's own import warning (OMP_NUM_THREADS) may precede it on stderr
     assert [line for line in proc.stderr.splitlines() if "error" in line] == [expected]
@@ -250,3 +250,76 @@ def test_warmup_unknown_task_is_an_argparse_error(tmp_path):
         "warmup_dataset_and_model.py: error: argument --tasks: invalid choice: 'tnewz' (choose from 'afqmc', "
         "'tnews', 'iflytek', 'ocnli', 'cmnli', 'cluewsc2020', 'csl', 'chid', 'cmrc2018', 'c3')")
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- found by a hostile sweep
+@pytest.mark.parametrize("flags, message", [
+    (["--device", "cpu", "--slots", "1000000000000"], "--slots 1000000000000: at most 256"),  # MemoryError before
+    (["--slots", "4"], "--slots is for --device cpu; on GPUs the jobs go wherever they fit"),  # ignored before
+])
+def test_grid_search_more_bad_flags(tmp_path, flags, message):
+    proc = run([sys.executable, os.path.join(TOOLS, "grid_search.py"), "some-model", *flags], tmp_path, timeout=20)
+    assert (proc.returncode, proc.stderr.splitlines()[-1]) == (2, "grid_search.py: error: " + message)
+    assert os.listdir(tmp_path) == []
+
+
+def test_grid_search_output_root_that_is_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    proc = run([sys.executable, os.path.join(TOOLS, "grid_search.py"), "some-model", "--output_root", "afile"],
+               tmp_path, timeout=20)
+    assert (proc.returncode, proc.stderr.splitlines()[-1]) == (
+        2, "grid_search.py: error: --output_root afile is a file, not a directory")
+
+
+def test_mistyped_model_path_makes_no_folder(tmp_path):
+    """A wrapper or grid given a model path that does not exist says so, instead of creating logs there."""
+    typo = tmp_path / "models" / "mymodle"
+    (tmp_path / "models").mkdir()
+    proc = run([sys.executable, os.path.join(TOOLS, "grid_search.py"), str(typo), "--device", "cpu"], tmp_path,
+               timeout=20)
+    assert (proc.returncode, proc.stderr.splitlines()[-1]) == (
+        2, f"grid_search.py: error: model directory not found: {typo}")
+    wrapper = run(["bash", os.path.join(TOOLS, "run_cls.sh"), "tnews", "2e-05", "16", "3", "128", str(typo), "1",
+                   "0.1"], tmp_path, timeout=20)
+    assert (wrapper.returncode, wrapper.stderr) == (2, f"error: model directory not found: {typo}\n")
+    assert os.listdir(tmp_path / "models") == []
+
+
+def test_training_refusal_is_said_on_the_terminal(tiny_models, synthetic_data, tmp_path):
+    """run by hand, a wrapper whose training script refuses its input shows that one line too"""
+    proc = run(["bash", os.path.join(TOOLS, "run_cls.sh"), "tnews", "2e-05", "16", "3", "1024", tiny_models["ernie"],
+                "1", "0.1", "--device", "cpu", "--data_dir", synthetic_data], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: --max_seq_length 1024: exceeds the 512 positions of {tiny_models['ernie']} "
+                           "(max_position_embeddings)\n")
+
+
+def test_extract_names_an_unreadable_record(tmp_path):
+    write(tmp_path / "m" / "tnews" / "1e-05_16_0.1.json", '{"schema": "cluebench.res')  # cut short
+    write(tmp_path / "m" / "tnews" / "2e-05_16_0.1.json", "[]")
+    write(tmp_path / "m" / "tnews" / "2e-05_16_0.1.log", log_line("51.00"))
+    proc = extract(tmp_path)
+    assert proc.returncode == 0 and "TNEWS\t51.00\t(2e-05,16,0.1)" in proc.stdout
+    assert proc.stderr.splitlines()[:2] == [
+        f"extract: warning: {tmp_path}/m/tnews/1e-05_16_0.1.json: not a complete results record; skipped",
+        f"extract: warning: {tmp_path}/m/tnews/2e-05_16_0.1.json: not a complete results record; reading its log"]
+
+
+@pytest.mark.parametrize("model, message", [("", "'' names no model"), (".", "'.' names no model")])
+def test_extract_without_a_model_name(tmp_path, model, message):
+    proc = extract(tmp_path, model)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"extract: error: {message}\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_busy_output_directory_waits_and_retries(tmp_path):
+    """Exit 75: another run (say a job of a killed grid) holds the job's output directory. Not a data error:
+    the job is tried again once the wait is over."""
+    job = cls_job()
+    busy = "error: /runs/m/models/tnews/2e-05_32_0.1/: output directory is in use by pid 9 on h since t\n"
+    scheduler, launcher, lines = make(tmp_path, [job], FakeNVML([16]), outcomes={
+        f"tnews/{job.name}": [(75, busy), (0, "best_result: 50.00\n")]})
+    scheduler.clock = lambda: launcher.round * 30.0  # half a minute per round
+    assert scheduler.run() == 0
+    assert [p.round for p in launcher.started] == [0, 2 + grid.BUSY_WAIT_S // 30]
+    assert lines[2].startswith("> failed (error: /runs/m/models/tnews/2e-05_32_0.1/: output directory is in use")
