@@ -159,6 +159,9 @@ def whole(checkpoint):
             json.load(f)
         with open(os.path.join(checkpoint, "rng_state.pth"), "rb") as f:
             pickle.load(f)  # paddle.save's format; paddle.load would turn its uint32 arrays into tensors and fail
+        for name in ("model_state.pdparams", "optimizer.pdopt"):  # read whole: a damaged disk, not a kill
+            if os.path.exists(os.path.join(checkpoint, name)):
+                paddle.load(os.path.join(checkpoint, name), return_numpy=True)
         return True
     except Exception:  # missing, or cut short: either way not a checkpoint to resume from
         return False
@@ -214,7 +217,7 @@ def main():
         cli.claim_output_dir(args.output_dir)
         for path in cut_short:
             shutil.rmtree(path)
-            logger.info(f"removed {path}: cut short by a kill (no whole trainer_state.json and rng_state.pth)")
+            logger.info(f"removed {path}: cut short by a kill (not all of its files are whole)")
     if last_checkpoint is not None:
         logger.info(f"resuming from {last_checkpoint}")
 

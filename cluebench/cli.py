@@ -183,3 +183,5 @@ def run(main):
     except DataError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(Busy.EXIT if isinstance(e, Busy) else 2)
+    if paddle.distributed.get_world_size() > 1:  # ranks leave together: one exiting while rank 0 still
+        paddle.distributed.barrier()            # predicts and writes can abort the other's gloo teardown

@@ -112,6 +112,8 @@ def _scratch_name(path):
 @contextlib.contextmanager
 def atomic_write(path, mode="w", encoding="utf-8"):
     """Open a temporary file beside `path`; rename it over `path` only if the block succeeds."""
+    if os.path.isdir(path):
+        raise DataError(path, "is a directory, where a file is to be written")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_scratch_name(path), suffix=TMP_SUFFIX, dir=directory)

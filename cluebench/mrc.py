@@ -205,15 +205,13 @@ def read_c3(paths, labelled):
                 choices = [c.lower() for c in _get(item, "choice", "strings", path, where)]
                 if not 1 <= len(choices) <= 4:  # the model scores four; fewer are padded with C3_FILLER
                     raise DataError(path, f"{where}: expected 1 to 4 choices, got {len(choices)}", field="choice")
-                if len(set(choices)) < len(choices):  # the answer's index would be ambiguous
-                    raise DataError(path, f"{where}: a choice appears twice in {choices}", field="choice")
                 label = None
                 if labelled:
                     answer = _get(item, "answer", str, path, where).lower()
                     if answer not in choices:
                         raise DataError(path, f"{where}: answer {answer!r} is not among the choices {choices}",
                                         field="answer")
-                    label = choices.index(answer)
+                    label = choices.index(answer)  # the first, where a choice repeats (real dev has some)
                     question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")  # never written out
                 else:  # predictions are keyed by it
                     question_id = _get(item, "id", (int, str), path, where)
@@ -258,7 +256,10 @@ def read_chid(paths, labelled):
             for tag in tags:
                 if tag not in answers:
                     raise DataError(paths[0], f"blank {tag} has no answer in {paths[1]}", line=line, field="content")
-                if type(answers[tag]) is not int or not 0 <= answers[tag] < len(candidates):  # no true/false
+                if type(answers[tag]) is not int:  # no "3", no true/false
+                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is not a candidate index (an "
+                                              "integer)", field=tag)
+                if not 0 <= answers[tag] < len(candidates):
                     raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is outside the "
                                               f"{len(candidates)} candidates", field=tag)
                 labels.append(answers[tag])

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from cluebench import grid
+from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -122,7 +123,7 @@ def main(argv=None):
     handlers = {sig: signal.signal(sig, scheduler.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         failed = scheduler.run()
-    except grid.SetupError as e:
+    except (grid.SetupError, DataError) as e:  # no GPU; a file where the grid writes (failures.json)
         print(f"grid_search: error: {e}", file=sys.stderr)
         return 2
     finally:  # an in-process caller (a test) gets its own handlers back

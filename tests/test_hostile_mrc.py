@@ -313,8 +313,10 @@ ROW = {"candidates": ["甲乙丙丁"] * 10, "content": ["前#idiom000005#后"]}
      "{rows}:1: field 'content': '#idiom57715#' is not a blank tag (#idiom and six digits, then #)"),
     ([dict(ROW, candidates=["甲乙丙丁"] * 9 + [" "])], {}, "{rows}:1: field 'candidates': an empty candidate"),
     ([ROW], ["#idiom000005#"], "{answers}: expected an object of blank tag -> candidate index, got a list"),
-    ([ROW], {"#idiom000005#": "1"}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer '1' is outside "
-                                    "the 10 candidates"),
+    ([ROW], {"#idiom000005#": "1"}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer '1' is not a "
+                                    "candidate index (an integer)"),
+    ([ROW], {"#idiom000005#": 10}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer 10 is outside "
+                                   "the 10 candidates"),
 ])
 def test_chid_reader(rows, answers, message, tmp_path):
     paths = [str(tmp_path / "train.json"), str(tmp_path / "train_answer.json")]
