@@ -403,3 +403,23 @@ def test_trainer_refuses_a_checkpoint_of_another_task(synthetic_data, tiny_model
         trainer("iflytek")
     assert str(error.value).startswith(f"{out / 'checkpoint-2'}: checkpoint of a different run: its task differ")
     assert str(error.value).endswith("; pass --overwrite_output_dir to start over, or another --output_dir")
+
+
+def test_lock_path_that_is_a_directory(tiny_models, synthetic_data, tmp_path):
+    out = tmp_path / "out"
+    (out / OutputDirLock.NAME).mkdir(parents=True)
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], synthetic_data, out)
+    assert str(error.value) == (f"{out / OutputDirLock.NAME}: is a directory, where the run's lock file goes; "
+                                "remove it")
+
+
+def test_resume_checkpoint_of_another_shape(tiny_models, synthetic_data, tmp_path):
+    import pickle
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "resume.pdckpt").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(DataError) as error:
+        run(tiny_models["ernie"], synthetic_data, out)
+    assert str(error.value) == f"{out / 'resume.pdckpt'}: not a resume checkpoint; remove it or pass --resume never"

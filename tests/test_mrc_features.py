@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -167,6 +168,12 @@ def test_feature_cache(tmp_path, encoder):
     assert len(builds) == 2 and len(rebuilt) == 6
     mrc.cached_features(key, build, str(tmp_path / "cache"), overwrite=True)
     assert len(builds) == 3
+    # garbage, or a pickle (which a shared cache must not get to run), is rebuilt too
+    for junk in (b"garbage", pickle.dumps({"__key__": "x"})):
+        with open(path, "wb") as f:
+            f.write(junk)
+        assert len(mrc.cached_features(key, build, str(tmp_path / "cache"))) == 6
+    assert len(builds) == 5
     assert [n for n in os.listdir(tmp_path / "cache") if n.endswith(".tmp")] == []
 
 
