@@ -1,7 +1,7 @@
-"""The seven CLUE classification tasks: files, label lists, text construction, features, outputs.
-
-Label lists and archive layout come from PaddleNLP's own `clue` dataset builder, so class ids
-stay compatible with checkpoints trained by the upstream scripts.
+"""The classification tasks (the seven of CLUE, and FewCLUE's BUSTM): reading their files into examples,
+text construction, features, prediction files. The facts about each task (files, labels, text form,
+leaderboard files) are the registry's (cluebench.tasks); the label lists are PaddleNLP's `clue` builder's,
+so class ids stay compatible with checkpoints trained by the upstream scripts (a test checks it).
 """
 import argparse
 import json
@@ -9,27 +9,13 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from paddlenlp.datasets.clue import Clue
 from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
+from . import tasks
 from .fileio import DataError, atomic_write, read_jsonl, require, task_folder
 
-TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
-PAIR_TASKS = ("afqmc", "ocnli", "cmnli", "csl")
-DASH_LABEL_TASKS = ("ocnli", "cmnli")  # examples labelled "-" (no annotator majority) are dropped
-TEST_SPLITS = ("test", "test1.0")
-
-# Leaderboard file names per test split; the 1.0 files only where the task has a 1.0 test set.
-PREDICTION_FILES = {
-    "afqmc": {"test": "afqmc_predict.json"},
-    "tnews": {"test": "tnews11_predict.json", "test1.0": "tnews10_predict.json"},
-    "iflytek": {"test": "iflytek_predict.json"},
-    "ocnli": {"test": "ocnli_50k_predict.json"},
-    "cmnli": {"test": "cmnli_predict.json"},
-    "cluewsc2020": {"test": "cluewsc11_predict.json", "test1.0": "cluewsc10_predict.json"},
-    "csl": {"test": "csl_predict.json"},
-}
+TASKS = tasks.CLASSIFICATION
 
 
 def task_name(name):
@@ -41,7 +27,7 @@ def task_name(name):
 
 
 def label_list(task):
-    return Clue.BUILDER_CONFIGS[task]["labels"]
+    return list(tasks.get(task).labels)
 
 
 def split_file(task, split, data_dir=None):
@@ -50,14 +36,18 @@ def split_file(task, split, data_dir=None):
     data_dir may be the task folder itself (holding train.json …) or its parent (holding
     <task>_public/). Without data_dir the archive is downloaded as upstream does.
     """
+    spec = tasks.get(task)
     if data_dir is None:
+        source, splits = spec.download  # PaddleNLP's builder and its name of the split
+        from paddlenlp.datasets import clue, fewclue
+
+        builder = {"clue": clue.Clue, "fewclue": fewclue.FewCLUE}[source]
         try:
-            return Clue(name=task)._get_data(split)
+            return builder(name=task)._get_data(splits[split])
         except Exception as e:  # offline, or the mirror is gone: one line, not a retry traceback
-            raise DataError(f"PaddleNLP clue/{task}", f"download failed ({type(e).__name__}); pass --data_dir with "
-                                                      f"the official {task}_public files") from None
-    relative = Clue.BUILDER_CONFIGS[task]["splits"][split][0]  # e.g. ocnli_public/train.50k.json
-    return os.path.join(task_folder(data_dir, task), os.path.basename(relative))
+            raise DataError(f"PaddleNLP {source}/{task}", f"download failed ({type(e).__name__}); pass --data_dir "
+                                                          f"with the official {task}_public files") from None
+    return os.path.join(task_folder(data_dir, task), spec.files[split][0])
 
 
 @dataclass
@@ -95,15 +85,18 @@ def mark_wsc_spans(text, span1_index, span1_text, span2_index, span2_text):
 
 
 def example_text(task, record, path, line):
-    """(text, pair) fed to the tokenizer for one raw record."""
-    if task in ("tnews", "iflytek"):
-        return _string(record, "sentence", path, line), None
-    if task == "csl":
+    """(text, pair) fed to the tokenizer for one raw record, by the task's text form (the registry's)."""
+    form, *fields = tasks.get(task).text
+    if form == "single":
+        return _string(record, fields[0], path, line), None
+    if form == "pair":
+        return _string(record, fields[0], path, line), _string(record, fields[1], path, line)
+    if form == "keywords":
         keywords = require(record, "keyword", path, line)
         if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
             raise DataError(path, "expected a list of strings", line, "keyword")
         return " ".join(keywords), _string(record, "abst", path, line)
-    if task == "cluewsc2020":
+    if form == "wsc":
         text = _string(record, "text", path, line)
         target = require(record, "target", path, line)
         if not isinstance(target, dict):
@@ -119,12 +112,12 @@ def example_text(task, record, path, line):
             return mark_wsc_spans(text, *values), None
         except ValueError as e:
             raise DataError(path, str(e), line, "target") from None
-    return _string(record, "sentence1", path, line), _string(record, "sentence2", path, line)
+    raise ValueError(f"{task}: unknown text form {form!r} in the registry")  # never a silent fall-through
 
 
 def min_seq_length(task):
     """The shortest max_seq_length that leaves a token of each text: [CLS] a [SEP] (b [SEP])."""
-    return 5 if task in PAIR_TASKS else 3
+    return 3 if tasks.get(task).text[0] in ("single", "wsc") else 5
 
 
 def read_split(task, split, path):
@@ -136,7 +129,7 @@ def read_split(task, split, path):
     for line, record in read_jsonl(path):
         text, pair = example_text(task, record, path, line)
         label = None
-        if split in TEST_SPLITS:
+        if split.startswith("test"):
             example_id = require(record, "id", path, line)
             if not isinstance(example_id, (int, str)) or isinstance(example_id, bool):
                 raise DataError(path, f"expected an integer or a string, got {json.dumps(example_id)}", line, "id")
@@ -146,7 +139,7 @@ def read_split(task, split, path):
             id_lines[key] = line
         else:
             raw = str(require(record, "label", path, line))  # FewCLUE files carry integer labels
-            if raw == "-" and task in DASH_LABEL_TASKS:
+            if raw == "-" and tasks.get(task).dash_label:  # no annotator majority: dropped, and counted
                 dropped += 1
                 continue
             if raw not in index:
@@ -170,8 +163,10 @@ def prediction_splits(task, data_dir=None):
 
     From a local data_dir the 1.0 file is optional; the download always has it.
     """
-    return [(split, name) for split, name in PREDICTION_FILES[task].items()
-            if split == "test" or data_dir is None or os.path.isfile(split_file(task, split, data_dir))]
+    spec = tasks.get(task)
+    return [(split, name) for split, name in spec.predictions.items()
+            if split not in spec.optional_splits or data_dir is None
+            or os.path.isfile(split_file(task, split, data_dir))]
 
 
 def encode(tokenizer, examples, max_seq_length, chunk=1024, desc="tokenizing"):

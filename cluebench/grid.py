@@ -20,27 +20,13 @@ import sys
 import tempfile
 import time
 
-from . import results
+from . import results, tasks
 from .fileio import Busy, is_local_path, write_json
 
-# ---------------------------------------------------------------- the grid (spec §9)
-CLS_TASKS = ("afqmc", "tnews", "iflytek", "ocnli", "cmnli", "cluewsc2020", "csl")
-MRC_TASKS = ("chid", "cmrc2018", "c3")
-CLS_LEARNING_RATES = (1e-5, 2e-5, 3e-5, 5e-5)
-CLS_BATCH_SIZES = (16, 32, 64)
-# (epochs, max_seq_length, gradient accumulation, dropout) per task
-CLS_SETS = {
-    "afqmc": [(3, 128, 1, 0.1)], "tnews": [(3, 128, 1, 0.1)], "iflytek": [(3, 128, 1, 0.1), (3, 128, 1, 0.0)],
-    "ocnli": [(5, 128, 1, 0.1)], "cmnli": [(2, 128, 1, 0.1)],
-    "cluewsc2020": [(50, 128, 1, 0.1), (50, 128, 1, 0.0)], "csl": [(5, 256, 2, 0.1)],
-}
-WSC_EXTRA_BATCH = 8
-MRC_LEARNING_RATES = (1e-5, 2e-5, 3e-5)
-MRC_BATCH_SIZES = (32, 24)
-MRC_ACCUMULATION = {"chid": lambda bs: 8, "cmrc2018": lambda bs: 4, "c3": lambda bs: bs // 2}
-MRC_SETTINGS = {"cmrc2018": (512, 2), "c3": (512, 8), "chid": (64, 3)}  # max_seq_length, epochs
-MRC_CARDS = {"cmrc2018": 2, "chid": 4, "c3": 4}  # the README table
-REPORT_ORDER = ("afqmc", "tnews", "iflytek", "cmnli", "ocnli", "cluewsc2020", "csl", "cmrc2018", "chid", "c3")
+# ---------------------------------------------------------------- the grid (upstream's; rows from the registry)
+CLS_TASKS = tasks.names("classification", in_grid=True)
+MRC_TASKS = tasks.names("reading", in_grid=True)
+REPORT_ORDER = tasks.REPORT_ORDER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,21 +58,24 @@ class Job:
 
 
 def full_grid():
-    """The 134 jobs of the upstream grid, in its order."""
+    """The 134 jobs of the upstream grid, in its order: each classification task over learning rates,
+    batch sizes and its settings; then the extra batch sizes (CLUEWSC2020's 8); then the reading tasks,
+    learning rate by batch size."""
     jobs = []
     for task in CLS_TASKS:
-        for lr in CLS_LEARNING_RATES:
-            for bs in CLS_BATCH_SIZES:
-                for epochs, seq, gas, dropout in CLS_SETS[task]:
-                    jobs.append(Job(task, lr, bs, gas, dropout, epochs, seq))
-    for lr in CLS_LEARNING_RATES:
-        for epochs, seq, gas, dropout in CLS_SETS["cluewsc2020"]:
-            jobs.append(Job("cluewsc2020", lr, WSC_EXTRA_BATCH, gas, dropout, epochs, seq))
-    for lr in MRC_LEARNING_RATES:
-        for bs in MRC_BATCH_SIZES:
+        g = tasks.get(task).grid
+        jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for lr in g.learning_rates for bs in g.batch_sizes
+                 for epochs, seq, gas, dropout in g.settings]
+    for task in CLS_TASKS:
+        g = tasks.get(task).grid
+        jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for bs in g.extra_batch_sizes
+                 for lr in g.learning_rates for epochs, seq, gas, dropout in g.settings]
+    first = tasks.get(MRC_TASKS[0]).grid  # the reading tasks share their learning rates and batch sizes
+    for lr in first.learning_rates:
+        for bs in first.batch_sizes:
             for task in MRC_TASKS:
-                seq, epochs = MRC_SETTINGS[task]
-                jobs.append(Job(task, lr, bs, MRC_ACCUMULATION[task](bs), 0.1, epochs, seq))
+                g = tasks.get(task).grid
+                jobs.append(Job(task, lr, bs, g.accumulation_for(bs), 0.1, g.epochs, g.max_seq_length))
     return jobs
 
 
@@ -138,19 +127,16 @@ def is_complete(directory, job):
 
 # ---------------------------------------------------------------- resources
 GIB = 1 << 30
-# Official CLUE training-set sizes (CMRC2018 in 512-token windows, CHID in blanks): the size of a job.
-TRAIN_EXAMPLES = {"afqmc": 34334, "tnews": 53360, "iflytek": 12133, "ocnli": 50437, "cmnli": 391783,
-                  "cluewsc2020": 1244, "csl": 20000, "cmrc2018": 13185, "chid": 577157, "c3": 11869}
 
 
 def work_estimate(job):
     """A job's training work in 128-token sequences of a batch of 32: examples x epochs x choices, longer
     sequences costing more (attention), small batches a little more per sequence. Only ratios matter:
     the scheduler starts the biggest jobs first, so no long job is left to run alone at the end."""
-    choices = {"c3": 4, "chid": 10}.get(job.task, 1)
+    spec = tasks.get(job.task)  # its official training-set size: CMRC2018 in windows, CHID in blanks
     length_cost = job.max_seq_length / 128 * (1 + job.max_seq_length / 512) / 1.25
     batch_cost = (1 + 4 / job.batch_size) / (1 + 4 / 32)
-    return TRAIN_EXAMPLES[job.task] * job.epochs * choices * length_cost * batch_cost
+    return spec.train_examples * job.epochs * spec.choices * length_cost * batch_cost
 
 
 def memory_gib(job, cards=1):
@@ -158,7 +144,7 @@ def memory_gib(job, cards=1):
     weights, gradients and AdamW state (~2.5 GiB with the CUDA context) plus activations, which grow
     with tokens per micro-batch and, through attention, with sequence length."""
     micro = job.batch_size // cards // (job.accumulation // cards if job.is_mrc else job.accumulation)
-    sequences = micro * {"c3": 4, "chid": 10}.get(job.task, 1)
+    sequences = micro * tasks.get(job.task).choices
     return 2.5 + sequences * job.max_seq_length * (1 + job.max_seq_length / 512) / 1024 * 0.9
 
 
@@ -201,7 +187,7 @@ class GpuPool:
         cards = self.cards
         available = [min(free, total - claims[c]) - self.margin for c, (total, free) in enumerate(cards)]
         order = sorted(range(len(cards)), key=lambda c: (-available[c], running_on[c], c))
-        for k in card_options(job, MRC_CARDS[job.task]) if job.is_mrc else [1]:
+        for k in card_options(job, tasks.get(job.task).grid.cards) if job.is_mrc else [1]:
             need = memory_gib(job, k)
             fitting = [c for c in order if available[c] >= need]
             if len(fitting) >= k:

@@ -18,7 +18,7 @@ import numpy as np
 from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
-from . import fileio
+from . import fileio, tasks
 from .fileio import DataError, atomic_write, read_jsonl, task_folder, write_json
 
 # Per task, bump when its reader or feature code changes what the features hold: its old caches are then
@@ -29,29 +29,20 @@ C3_FILLER = "无效答案"  # pads C3 questions to four choices
 CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
 CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
-CHID_CANDIDATES = 10  # per row; the model is built with num_choices=10
-
-# Official file names per split, under <data_dir>/<task>_public/ or <data_dir>/.
-FILES = {
-    "cmrc2018": {"train": ["train.json"], "dev": ["dev.json"], "test": ["test.json"]},
-    "c3": {"train": ["d-train.json", "m-train.json"], "dev": ["d-dev.json", "m-dev.json"],
-           "test1.1": ["test1.1.json"], "test1.0": ["test1.0.json"]},
-    "chid": {"train": ["train.json", "train_answer.json"], "dev": ["dev.json", "dev_answer.json"],
-             "test1.1": ["test1.1.json"], "test1.0": ["test1.0.json"]},
-}
-PREDICTION_FILES = {"cmrc2018": {"test": "cmrc2018_predict.json"},
-                    "c3": {"test1.1": "c311_predict.json", "test1.0": "c310_predict.json"},
-                    "chid": {"test1.1": "chid11_predict.json", "test1.0": "chid10_predict.json"}}
+CHID_CANDIDATES = tasks.get("chid").choices  # per row; the model is built with as many choices
+C3_CHOICES = tasks.get("c3").choices
 
 
 def split_files(task, split, data_dir):
-    return [os.path.join(task_folder(data_dir, task), name) for name in FILES[task][split]]
+    """The files of a split (the registry's names) under <data_dir>/<task>_public/ or <data_dir>/."""
+    return [os.path.join(task_folder(data_dir, task), name) for name in tasks.get(task).files[split]]
 
 
 def prediction_splits(task, data_dir):
-    """[(split, file name)]: test1.0 only where its file exists."""
-    return [(split, name) for split, name in PREDICTION_FILES[task].items()
-            if split != "test1.0" or os.path.isfile(split_files(task, split, data_dir)[0])]
+    """[(split, file name)]: an optional test split only where its file exists."""
+    spec = tasks.get(task)
+    return [(split, name) for split, name in spec.predictions.items()
+            if split not in spec.optional_splits or os.path.isfile(split_files(task, split, data_dir)[0])]
 
 
 def read_json(path):
@@ -203,8 +194,9 @@ def read_c3(paths, labelled):
                 item = _typed(item, dict, path, where, "questions")
                 question = _get(item, "question", str, path, where)
                 choices = [c.lower() for c in _get(item, "choice", "strings", path, where)]
-                if not 1 <= len(choices) <= 4:  # the model scores four; fewer are padded with C3_FILLER
-                    raise DataError(path, f"{where}: expected 1 to 4 choices, got {len(choices)}", field="choice")
+                if not 1 <= len(choices) <= C3_CHOICES:  # the model scores four; fewer are padded with C3_FILLER
+                    raise DataError(path, f"{where}: expected 1 to {C3_CHOICES} choices, got {len(choices)}",
+                                    field="choice")
                 label = None
                 if labelled:
                     answer = _get(item, "answer", str, path, where).lower()
@@ -217,7 +209,7 @@ def read_c3(paths, labelled):
                     question_id = _get(item, "id", (int, str), path, where)
                     _unique(seen, question_id, where, path, "id")
                 examples.append(ChoiceExample(question_id, context, question.lower(),
-                                              choices + [C3_FILLER] * (4 - len(choices)), label))
+                                              choices + [C3_FILLER] * (C3_CHOICES - len(choices)), label))
     if not examples:
         others = ", ".join(os.path.basename(p) for p in paths[1:])
         raise DataError(paths[0], "no questions found" + (f" (nor in {others})" if others else ""))
@@ -629,11 +621,6 @@ def cmrc_answers(examples, feats, start_logits, end_logits, n_best_size, max_ans
 
 
 # ---------------------------------------------------------------- the download path
-HF_SPLITS = {"cmrc2018": {"train": "train", "dev": "validation", "test": "test"},
-             "c3": {"train": "train", "dev": "validation", "test1.1": "test"},
-             "chid": {"train": "train", "dev": "validation", "test1.1": "test"}}
-
-
 def download(task, root=None, load=None):
     """Without --data_dir, as upstream: HuggingFace's `clue` data set (a download, cached by
     `datasets`), written once into the official layout under ROOT/<task>_public/, so the same
@@ -641,11 +628,12 @@ def download(task, root=None, load=None):
     root = root or os.path.join(default_cache_dir(), "clue_data")
     folder = os.path.join(root, f"{task}_public")
     os.makedirs(folder, exist_ok=True)  # first: split_files looks for it
-    if all(os.path.isfile(p) for s in HF_SPLITS[task] for p in split_files(task, s, root)):
+    _, hf_splits = tasks.get(task).download  # ("huggingface", {our split: theirs})
+    if all(os.path.isfile(p) for s in hf_splits for p in split_files(task, s, root)):
         return root
     if load is None:
         from datasets import load_dataset as load
-    for split, hf_split in HF_SPLITS[task].items():
+    for split, hf_split in hf_splits.items():
         try:
             rows = list(load("clue", task, split=hf_split))
         except Exception as e:  # offline, or the hub moved: say so in one line

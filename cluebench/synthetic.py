@@ -7,7 +7,7 @@ import json
 import os
 import random
 
-from .classification import DASH_LABEL_TASKS, label_list
+from . import tasks
 
 SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[unused1]"]
 SIGNATURES = [chr(0x4E00 + i) for i in range(120)]  # one per label (IFLYTEK has 119)
@@ -49,20 +49,21 @@ def _sentence(rng, label=None, low=8, high=20):
 
 
 def _record(task, rng, label, labels):
-    """One raw record of `task` whose text carries the signature of label index `label`."""
-    if task in ("tnews", "iflytek"):
+    """One raw record of `task` (by its text form) whose text carries the signature of label index `label`."""
+    form, *fields = tasks.get(task).text
+    if form == "single":
         sentence = _sentence(rng, label)
         if task == "iflytek" and rng.random() < 0.1:
             sentence += "\u2028" + _sentence(rng)  # real IFLYTEK text holds U+2028
-        record = {"sentence": sentence}
+        record = {fields[0]: sentence}
         record.update({"label_desc": f"desc_{labels[label]}", "keywords": ""} if task == "tnews"
                       else {"label_des": f"des_{labels[label]}"})
         return record
-    if task == "csl":
+    if form == "keywords":
         keywords = [_sentence(rng, None, 2, 3) for _ in range(rng.randint(2, 4))]
         keywords[0] += SIGNATURES[label]
         return {"abst": _sentence(rng, None, 30, 60), "keyword": keywords}
-    if task == "cluewsc2020":
+    if form == "wsc":
         noun, pronoun = _sentence(rng, None, 2, 3), rng.choice(PRONOUNS)
         before, middle, after = _sentence(rng, label, 3, 6), _sentence(rng, None, 3, 8), _sentence(rng, None, 2, 6)
         first, second = (noun, pronoun) if rng.random() < 0.8 else (pronoun, noun)
@@ -71,13 +72,14 @@ def _record(task, rng, label, labels):
         n, p = (i, j) if first == noun else (j, i)
         return {"text": text, "target": {"span1_index": n, "span1_text": noun, "span2_index": p,
                                          "span2_text": pronoun}}
-    return {"sentence1": _sentence(rng, label), "sentence2": _sentence(rng)}
+    return {fields[0]: _sentence(rng, label), fields[1]: _sentence(rng)}
 
 
 def write_task(data_dir, task, n_train=64, n_dev=32, n_test=24, seed=0):
     """Write <data_dir>/<task>_public/ with train, dev, test (and test1.0, labels.json where CLUE has them)."""
     rng = random.Random(f"{task}-{seed}")
-    labels = label_list(task)
+    spec = tasks.get(task)
+    labels = list(spec.labels)
     folder = os.path.join(data_dir, f"{task}_public")
     os.makedirs(folder, exist_ok=True)
 
@@ -99,12 +101,12 @@ def write_task(data_dir, task, n_train=64, n_dev=32, n_test=24, seed=0):
         ids = list(range(n)) if sequential else rng.sample(range(10 * n), n)  # CSL's ids are not 0..N-1
         return [dict(_record(task, rng, rng.randrange(len(labels)), labels), id=i) for i in ids]
 
-    dashes = 3 if task in DASH_LABEL_TASKS else 0
-    dump("train.50k.json" if task == "ocnli" else "train.json", labelled(n_train, dashes))
-    dump("dev.json", labelled(n_dev, dashes))
-    dump("test.json", test(n_test, task != "csl"))
-    if task in ("tnews", "cluewsc2020"):
-        dump("test1.0.json", test(n_test, True))
+    dashes = 3 if spec.dash_label else 0
+    dump(spec.files["train"][0], labelled(n_train, dashes))
+    dump(spec.files["dev"][0], labelled(n_dev, dashes))
+    dump(spec.files["test"][0], test(n_test, task != "csl"))
+    if "test1.0" in spec.files:
+        dump(spec.files["test1.0"][0], test(n_test, True))
     if task == "tnews":
         dump("labels.json", [{"label": label, "label_desc": f"desc_{label}"} for label in labels])
     return folder

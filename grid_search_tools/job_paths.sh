@@ -5,13 +5,16 @@
 # is complete.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-python}
+export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
 
 bad() {
     echo "$(basename "$0"): error: $*" >&2
     echo "$USAGE" >&2
     exit 2
 }
-need_task() {  # exactly one of the names in $2 (space-separated): never a path such as ../x
+need_task() {  # exactly one of the registry's names of a family ($2): never a path such as ../x
+    set -- "$1" "$("$PYTHON" -m cluebench.tasks names "$2")"
+    [ -n "$2" ] || bad "$PYTHON cannot list the tasks (python -m cluebench.tasks)"
     local task
     for task in $2; do
         [ "$1" = "$task" ] && return 0
@@ -26,7 +29,6 @@ need_count() {
 }
 
 job_paths() {
-    export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
     [ -n "$MODEL" ] || bad "MODEL is empty"
     RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
     LOG="$RUN_DIR/$TASK/$NAME.log"

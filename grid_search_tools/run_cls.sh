@@ -10,7 +10,7 @@ source "$(dirname "$0")/job_paths.sh"
 [ $# -ge 8 ] || bad "8 arguments needed, $# given"
 TASK=${1,,} LR=$2 BS=$3 EPOCH=$4 MAX_SEQ_LEN=$5 MODEL=$6 GRAD_ACC=$7 DROPOUT=$8
 shift 8
-need_task "$TASK" "afqmc tnews iflytek ocnli cmnli cluewsc2020 csl"
+need_task "$TASK" classification
 need_number LR "$LR"
 need_count BS "$BS"
 need_count EPOCH "$EPOCH"

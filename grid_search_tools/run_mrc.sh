@@ -12,7 +12,7 @@ source "$(dirname "$0")/job_paths.sh"
 [ $# -ge 5 ] || bad "5 arguments needed, $# given"
 MODEL=$1 TASK=${2,,} BS=$3 LR=$4 GAS=$5
 shift 5
-need_task "$TASK" "chid cmrc2018 c3"
+need_task "$TASK" reading
 need_count BATCH_SIZE "$BS"
 need_number LR "$LR"
 need_count GRAD_ACCU_STEPS "$GAS"
@@ -20,11 +20,7 @@ CARDS=${CLUE_CARDS:-1}
 need_count CLUE_CARDS "$CARDS"
 (( BS % CARDS == 0 && GAS % CARDS == 0 )) ||
     bad "CLUE_CARDS $CARDS does not divide BATCH_SIZE $BS and GRAD_ACCU_STEPS $GAS"
-case "$TASK" in
-    cmrc2018) MAX_SEQ=512 EPOCHS=2 WARMUP=0.1 ;;
-    c3) MAX_SEQ=512 EPOCHS=8 WARMUP=0.1 ;;
-    chid) MAX_SEQ=64 EPOCHS=3 WARMUP=0.06 ;;
-esac
+read -r MAX_SEQ EPOCHS WARMUP <<< "$("$PYTHON" -m cluebench.tasks wrapper "$TASK")"  # the registry's
 NAME="${LR}_${BS}_0.1"
 job_paths
 LAUNCH=()

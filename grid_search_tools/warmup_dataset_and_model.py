@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
-from cluebench import classification, cli, grid, mrc
+from cluebench import classification, cli, mrc, tasks as registry
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,7 +28,7 @@ def fail(message):
 def check_data(tasks, data_dir):
     """Every train and dev file the grid reads exists (downloading the classification archives if no data_dir)."""
     for task in tasks:
-        if task in grid.MRC_TASKS:
+        if task in registry.READING:
             try:
                 root = data_dir or mrc.download(task)
             except DataError as e:
@@ -51,8 +51,9 @@ def check_model(model, tasks, device):
     longest sequences the grid gives the tasks."""
     from paddlenlp.transformers import AutoModel
 
-    longest = max([row[1] for t in tasks if t in grid.CLS_SETS for row in grid.CLS_SETS[t]] +
-                  [grid.MRC_SETTINGS[t][0] for t in tasks if t in grid.MRC_SETTINGS])
+    grids = [registry.get(t).grid for t in tasks if registry.get(t).grid]
+    longest = max([row[1] for g in grids for row in getattr(g, "settings", ())] +
+                  [g.max_seq_length for g in grids if hasattr(g, "max_seq_length")] + [128])
     try:
         cli.set_device(device)
     except DataError as e:
@@ -68,7 +69,7 @@ def build_mrc_caches(task, model, data_dir, device):
     spec = importlib.util.spec_from_file_location(f"run_{task}", os.path.join(ROOT, "mrc", f"run_{task}.py"))
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    max_seq_length, _ = grid.MRC_SETTINGS[task]
+    max_seq_length = registry.get(task).grid.max_seq_length
     with tempfile.TemporaryDirectory() as out:
         script.main(["--model_name_or_path", model, "--device", device, "--do_train", "--max_steps", "0",
                      "--max_seq_length", str(max_seq_length), "--output_dir", out, "--save_best_model", "False"]
@@ -80,13 +81,13 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--data_dir")
     p.add_argument("--device", default="gpu")
-    p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS,
-                   default=list(grid.CLS_TASKS + grid.MRC_TASKS))
+    p.add_argument("--tasks", nargs="+", choices=registry.names(in_grid=True),
+                   default=list(registry.names(in_grid=True)))
     args = p.parse_args(argv)
     check_data(args.tasks, args.data_dir)
     check_model(args.model, args.tasks, args.device)
     try:
-        for task in [t for t in grid.MRC_TASKS if t in args.tasks]:
+        for task in [t for t in registry.READING if t in args.tasks]:
             build_mrc_caches(task, args.model, args.data_dir, args.device)
     except DataError as e:  # the MRC scripts' own clear errors: bad data or flags found while building
         fail(str(e))

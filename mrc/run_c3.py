@@ -33,7 +33,7 @@ def main(argv=None):
     rank, world_size = setup(args)
     # at least [CLS] context [SEP] question [SEP] choice [SEP] with one token each
     tokenizer, model = cli.load_pretrained(AutoModelForMultipleChoice, args.model_name_or_path, args.max_seq_length,
-                                           min_seq_length=7, num_choices=4)
+                                           min_seq_length=7, num_choices=mrc.C3_CHOICES)
 
     def split_features(split, ranks=world_size):
         return features(args, TASK, split, tokenizer, world_size=ranks,

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cluebench import classification as clue, results
+from cluebench import classification as clue, results, tasks
 from cluebench.fileio import read_jsonl as read_records
 from helpers import NO_GPU, load_script, log_field, read_jsonl, run_python
 
@@ -46,8 +46,8 @@ def test_argparse_script(task, tiny_models, synthetic_data, tmp_path, log_lines)
     lines = log_lines()
 
     record = results.read_record(str(out / results.FILENAME))
-    n_train = 61 if task in clue.DASH_LABEL_TASKS else 64
-    n_dev = 29 if task in clue.DASH_LABEL_TASKS else 32
+    n_train = 61 if tasks.get(task).dash_label else 64
+    n_dev = 29 if tasks.get(task).dash_label else 32
     total = 2 * math.ceil(n_train / 16)
     assert record["data"] == {"train_examples": n_train, "dev_examples": n_dev, "dev_dropped": 32 - n_dev}
     assert [h["step"] for h in record["history"]] == [s for s in range(1, total + 1) if s % 3 == 0 or s == total]
@@ -85,7 +85,7 @@ def test_trainer_script(task, tiny_models, synthetic_data, tmp_path, monkeypatch
         "--max_seq_length", "64"])  # reporting left at its default (VisualDL), as the README runs it
     TRAINER.main()
     predicted = check_prediction_files(out, synthetic_data, task)
-    steps = 2 * math.ceil((61 if task in clue.DASH_LABEL_TASKS else 64) / 16)
+    steps = 2 * math.ceil((61 if tasks.get(task).dash_label else 64) / 16)
     # eight checkpoints were saved, every second step; save_total_limit kept two
     assert len([d for d in os.listdir(out) if d.startswith("checkpoint-")]) == 2
     assert os.listdir(out / "runs")  # the VisualDL log of the default reporting

@@ -233,9 +233,9 @@ TRAINER_CASES = {
     ("--learning_rate", "0"): "--learning_rate 0.0: must be positive",
     ("--max_seq_length", "2048"): "--max_seq_length 2048: exceeds the 512 positions of {model} (max_position_embeddings)",
     ("--dataset", "clue nope"): "--dataset 'clue nope': unknown task 'nope'; valid tasks: afqmc, tnews, iflytek, "
-                                "ocnli, cmnli, cluewsc2020, csl",
+                                "ocnli, cmnli, cluewsc2020, csl, bustm",
     ("--dataset", "glue sst2"): "--dataset 'glue sst2': must be \"clue TASK\" with TASK one of afqmc, tnews, "
-                                "iflytek, ocnli, cmnli, cluewsc2020, csl",
+                                "iflytek, ocnli, cmnli, cluewsc2020, csl, bustm",
 }
 
 

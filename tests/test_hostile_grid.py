@@ -193,7 +193,7 @@ MRC_USAGE = "usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [fl
 
 @pytest.mark.parametrize("argv, message", [
     (["run_cls.sh", "../x", "2e-05", "32", "3", "128", "m", "1", "0.1"],
-     "run_cls.sh: error: TASK '../x' is not one of: afqmc tnews iflytek ocnli cmnli cluewsc2020 csl"),
+     "run_cls.sh: error: TASK '../x' is not one of: afqmc tnews iflytek ocnli cmnli cluewsc2020 csl bustm"),
     (["run_cls.sh", "tnews", "2e-5x", "32", "3", "128", "m", "1", "0.1"],
      "run_cls.sh: error: LR '2e-5x' is not a number"),
     (["run_cls.sh", "tnews", "2e-05", "0", "3", "128", "m", "1", "0.1"],

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from paddlenlp.transformers import AutoTokenizer
 
-from cluebench import fileio, mrc, mrc_training, results
+from cluebench import fileio, mrc, mrc_training, results, tasks
 from cluebench.fileio import read_jsonl
 from helpers import NO_GPU, load_script, log_field, run_python
 
@@ -59,7 +59,7 @@ def test_end_to_end(task, tiny_models, synthetic_data, tmp_path, log_lines):
     if task == "cmrc2018":
         assert "/" in record["best"]["value"] and (out / "prediction_validation.json").exists()
 
-    name = mrc.PREDICTION_FILES[task]["test" if task == "cmrc2018" else "test1.1"]
+    name = tasks.get(task).predictions["test" if task == "cmrc2018" else "test1.1"]
     assert predicted_ids(task, out / name) == expected_ids(task, synthetic_data)
     # the in-run prediction used the best weights in eval mode: the saved best model predicts the same
     again = tmp_path / "again"

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-from cluebench import grid, results  # noqa: E402
+from cluebench import grid, results, tasks  # noqa: E402
 
 GIB = 1 << 30
 SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included
@@ -219,7 +219,7 @@ def main():
         rng = random.Random(seed)
         work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
         memory = {(j.task, j.name): grid.memory_gib(j) * rng.uniform(0.85, 1.15) for j in jobs}
-        longest = max(work[(j.task, j.name)] / (grid.MRC_CARDS[j.task] if j.is_mrc else 1) for j in jobs)
+        longest = max(work[(j.task, j.name)] / (tasks.get(j.task).grid.cards if j.is_mrc else 1) for j in jobs)
         bound = max(sum(work.values()) / opts.gpus, longest)
         for name, simulate in (("ours", simulate_ours), ("upstream", simulate_upstream)):
             makespan, failed, ooms, busy = simulate(jobs, opts.gpus, opts.gib, work, memory)
