@@ -32,6 +32,8 @@ class DataArguments:
     dataset: Optional[str] = field(default=None, metadata={"help": 'e.g. "clue tnews": dataset name, then task'})
     data_dir: Optional[str] = field(default=None, metadata={"help": "local files in the official CLUE layout"})
     max_seq_length: int = field(default=128, metadata={"help": "truncation length"})
+    results_file: Optional[str] = field(default=None, metadata={"help": "results record; default "
+                                                                        "OUTPUT_DIR/clue_results.json"})
     do_lower_case: bool = field(default=False, metadata={"help": "unused; kept for upstream command lines"})
 
 
@@ -205,16 +207,18 @@ def main():
                                            num_classes=len(labels))
 
     def features(split):
-        examples, _ = clue.load_split(task, split, data_args.data_dir)
-        return examples, clue.encode(tokenizer, examples, data_args.max_seq_length, desc=f"{split} features")
+        examples, dropped = clue.load_split(task, split, data_args.data_dir)
+        return examples, clue.encode(tokenizer, examples, data_args.max_seq_length, desc=f"{split} features"), dropped
 
     # every split the run needs is read and checked before the first step
     train_features = features("train")[1] if args.do_train else None
-    dev_features = length_sorted(features("dev")[1])[0] if args.do_train or args.do_eval else None
-    test_sets = {split: features(split) for split, _ in clue.prediction_splits(task, data_args.data_dir)
+    _, dev_features, dev_dropped = features("dev") if args.do_train or args.do_eval else (None, None, 0)
+    dev_features = length_sorted(dev_features)[0] if dev_features is not None else None
+    test_sets = {split: features(split)[:2] for split, _ in clue.prediction_splits(task, data_args.data_dir)
                  } if args.do_predict else {}
+    where = argparse.Namespace(output_dir=args.output_dir, results_file=data_args.results_file)  # of the record
     if args.should_save:  # held until the process ends
-        cli.claim_output_dir(args.output_dir)
+        cli.claim_output_dir(args.output_dir, results.record_path(where))
         for path in cut_short:
             shutil.rmtree(path)
             logger.info(f"removed {path}: cut short by a kill (not all of its files are whole)")
@@ -232,8 +236,10 @@ def main():
     if args.do_train:
         result = trainer.train(resume_from_checkpoint=last_checkpoint)
         # the dev evaluations of training; the --do_eval one below is not part of the search
+        evaluations = [h for h in trainer.state.log_history if "eval_accuracy" in h]
         history = [{"step": h["step"], "epoch": h.get("epoch"), "metrics": {"acc": 100 * h["eval_accuracy"]},
-                    "loss": h.get("eval_loss")} for h in trainer.state.log_history if "eval_accuracy" in h]
+                    "loss": h.get("eval_loss")} for h in evaluations]
+        eval_speed = sum(h.get("eval_samples_per_second", 0) for h in evaluations) / max(len(evaluations), 1)
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
         trainer.save_metrics("train", result.metrics)
@@ -271,10 +277,12 @@ def main():
             best={"metrics": best["metrics"], "step": best["step"], "epoch": best["epoch"]},
             history=history, wall_time_s=time.time() - start,
             throughput={"train_examples_per_s": result.metrics.get("train_samples_per_second"),
+                        "eval_examples_per_s": eval_speed,
                         "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
-            data={"train_examples": len(train_features), "dev_examples": len(dev_features)})
+            data={"train_examples": len(train_features), "dev_examples": len(dev_features),
+                  "dev_dropped": dev_dropped})
         record["predictions"] = written
-        training.report(args, record, "best dev acc")
+        training.report(where, record, "best dev acc")
 
 
 if __name__ == "__main__":

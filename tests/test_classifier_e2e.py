@@ -175,3 +175,19 @@ def test_two_processes(tiny_models, synthetic_data, tmp_path):
     # 64 examples over 2 ranks of 16: 2 steps an epoch
     assert record["throughput"]["world_size"] == 2 and [h["step"] for h in record["history"]] == [2, 4]
     check_prediction_files(out, synthetic_data, "tnews")
+
+
+def test_both_scripts_write_the_same_record(tiny_models, synthetic_data, tmp_path, monkeypatch):
+    """--results_file works in both, and the records carry the same fields (extract and the grid read them)."""
+    CLASSIFIER.main(common_args("ocnli", tiny_models["ernie"], synthetic_data, tmp_path / "a") + [
+        "--do_train", "--max_steps", "2", "--save_steps", "2", "--results_file", str(tmp_path / "a.json")])
+    monkeypatch.setattr(sys, "argv", [
+        "run_clue_classifier_trainer.py", "--dataset", "clue ocnli", "--data_dir", synthetic_data,
+        "--model_name_or_path", tiny_models["ernie"], "--output_dir", str(tmp_path / "b"), "--device", "cpu",
+        "--do_train", "--do_eval", "--max_steps", "2", "--logging_steps", "2", "--save_steps", "2",
+        "--max_seq_length", "64", "--results_file", str(tmp_path / "b.json")])
+    TRAINER.main()
+    a, b = (results.read_record(str(tmp_path / name)) for name in ("a.json", "b.json"))
+    assert set(a) == set(b) and set(a["data"]) == set(b["data"]) and set(a["throughput"]) == set(b["throughput"])
+    assert a["data"]["dev_dropped"] == b["data"]["dev_dropped"] == 3  # the synthetic OCNLI dev's '-' labels
+    assert not (tmp_path / "b" / results.FILENAME).exists()
