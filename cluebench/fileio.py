@@ -1,6 +1,7 @@
 """Reading CLUE files with errors that point at the line, writing files atomically, and owning an
 output directory for the length of a run."""
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,6 @@ HOST_TAG = HOST.replace(".", "_")  # the host in temporary names, which are pars
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
-DIR_MODE = 0o777 & ~_UMASK
 TMP_SUFFIX = ".tmp"
 SCRATCH_PREFIX = ".saving-"
 STALE_AFTER_S = 24 * 3600  # a temporary file of another host is removed only when this old
@@ -91,6 +91,18 @@ def read_json(path):
         cut = e.pos >= len(text.rstrip()) or e.msg.startswith("Unterminated string")
         what = "truncated JSON" if cut else f"not valid JSON ({e.msg})"
         raise DataError(path, f"{what}, column {e.colno}", line=e.lineno) from None
+
+
+def file_digest(paths):
+    """Of the files' contents, each hashed apart: bytes moved from one file to the next change it."""
+    digests = []
+    for path in paths:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digests.append(h.hexdigest())
+    return hashlib.sha256(json.dumps(digests).encode()).hexdigest()
 
 
 def require(record, field, path, line):

@@ -19,7 +19,7 @@ from paddlenlp.utils.log import logger
 from tqdm.auto import tqdm
 
 from . import fileio, tasks
-from .fileio import DataError, atomic_write, read_jsonl, task_folder, write_json
+from .fileio import DataError, atomic_write, file_digest, read_jsonl, task_folder, write_json
 
 # Per task, bump when its reader or feature code changes what the features hold: its old caches are then
 # ignored. tests/test_mrc_features.py pins a digest of each task's features to catch a forgotten bump.
@@ -526,18 +526,6 @@ def _digest(*parts):
     for part in parts:
         h.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True, ensure_ascii=False).encode())
     return h.hexdigest()
-
-
-def file_digest(paths):
-    """Of the files' contents, each hashed apart: bytes moved from one file to the next change it."""
-    digests = []
-    for path in paths:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        digests.append(h.hexdigest())
-    return _digest(digests)
 
 
 def tokenizer_settings(tokenizer):

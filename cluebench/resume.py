@@ -2,14 +2,13 @@
 and ends with the same evaluations, best result and prediction files as an uninterrupted run.
 
 One file, OUTPUT_DIR/resume.pdckpt, written atomically after every dev evaluation, every
---checkpoint_minutes, and on SIGTERM (what Slurm sends before it kills): the weights, the optimizer
-and scheduler state, every rank's Python and NumPy random states, the position in the shuffled order (epoch and
-next batch; always at an update, so no gradient is pending; Paddle's generator is reseeded from the
-step, see training.reseed_for_step), the dev history with the best result and
-its weights, and the time spent. It names the run that made it (script, task, model, hyper-parameters,
+--checkpoint_minutes, and on SIGTERM (what Slurm sends before it kills): the weights, the optimizer and
+scheduler state, every rank's Python and NumPy random states (Paddle's generator is reseeded from the
+step instead: training.reseed_for_step), the position in the shuffled order (epoch and next batch;
+always at an update, so no gradient is pending), the dev history with the best result and its
+weights, and the time spent. It names the run that made it (script, task, model, hyper-parameters,
 data digests, ranks): a different run refuses it. It is removed once the results record is written.
 """
-import hashlib
 import os
 import pickle
 import random
@@ -20,7 +19,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError, atomic_write
+from .fileio import DataError, atomic_write, file_digest
 
 FILENAME = "resume.pdckpt"
 FORMAT = 1
@@ -45,23 +44,13 @@ def add_flags(parser):
                         help="also write the resume checkpoint this often during long epochs (0: only at evaluations)")
 
 
-def digest_files(paths):
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(os.path.basename(path).encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
 def fingerprint(script, task, args, data_files, world_size):
     """What decides the training: a checkpoint is only resumed by a run with the same fingerprint."""
     model = args.model_name_or_path
     weights = sorted(os.path.join(model, n) for n in os.listdir(model)
                      if n.startswith(("model_state", "model.safetensors", "config"))) if os.path.isdir(model) else []
-    return {"script": script, "task": task, "model": model, "weights": digest_files(weights) if weights else None,
-            "data": digest_files(data_files), "world_size": world_size,
+    return {"script": script, "task": task, "model": model, "weights": file_digest(weights) if weights else None,
+            "data": file_digest(data_files), "world_size": world_size,
             "hyperparameters": {k: v for k, v in sorted(vars(args).items()) if k not in NOT_TRAINING}}
 
 
