@@ -1,0 +1,93 @@
+"""C3 (multiple choice over at most four answers): reading and features."""
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import tasks
+from ..fileio import DataError
+from .records import _get, _json_type, _strings, _typed, _unique, read_json
+from .store import CHUNK, FeatureBuilder, _special_ids
+
+
+C3_FILLER = "无效答案"  # pads C3 questions to four choices
+C3_CHOICES = tasks.get("c3").choices
+
+
+@dataclass
+class ChoiceExample:
+    id: object
+    context: str
+    question: str
+    choices: List[str]  # padded to four with C3_FILLER
+    label: Optional[int]
+
+
+def read_c3(paths, labelled):
+    """C3 questions: [turns, [{question, choice, answer | id}], document id] records (test files leave the
+    document id out). Test questions carry their own id, unique within the file."""
+    examples = []
+    for path in paths:
+        documents, seen = read_json(path), {}
+        if not isinstance(documents, list):
+            raise DataError(path, f"expected a list of [turns, questions, document id] records, got "
+                                  f"{_json_type(documents)}")
+        for d, record in enumerate(documents):
+            if not isinstance(record, list) or len(record) not in (2, 3):
+                shape = f"a list of {len(record)}" if isinstance(record, list) else _json_type(record)
+                raise DataError(path, f"document {d}: expected [turns, questions, document id], got {shape}")
+            context = "\n".join(_strings(record[0], path, f"document {d}", "turns")).lower()
+            for q, item in enumerate(_typed(record[1], list, path, f"document {d}", "questions")):
+                where = f"document {d}, question {q}"
+                item = _typed(item, dict, path, where, "questions")
+                question = _get(item, "question", str, path, where)
+                choices = [c.lower() for c in _get(item, "choice", "strings", path, where)]
+                if not 1 <= len(choices) <= C3_CHOICES:  # the model scores four; fewer are padded with C3_FILLER
+                    raise DataError(path, f"{where}: expected 1 to {C3_CHOICES} choices, got {len(choices)}",
+                                    field="choice")
+                label = None
+                if labelled:
+                    answer = _get(item, "answer", str, path, where).lower()
+                    if answer not in choices:
+                        raise DataError(path, f"{where}: answer {answer!r} is not among the choices {choices}",
+                                        field="answer")
+                    label = choices.index(answer)  # the first, where a choice repeats (real dev has some)
+                    question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")  # never written out
+                else:  # predictions are keyed by it
+                    question_id = _get(item, "id", (int, str), path, where)
+                    _unique(seen, question_id, where, path, "id")
+                examples.append(ChoiceExample(question_id, context, question.lower(),
+                                              choices + [C3_FILLER] * (C3_CHOICES - len(choices)), label))
+    if not examples:
+        others = ", ".join(os.path.basename(p) for p in paths[1:])
+        raise DataError(paths[0], "no questions found" + (f" (nor in {others})" if others else ""))
+    return examples
+
+
+def truncate_longest(lists, budget):
+    """Pop the last item of the currently longest list until the total fits; ties go to the earlier list."""
+    while sum(len(x) for x in lists) > budget:
+        max(lists, key=len).pop()
+
+
+def c3_features(examples, encoder, max_seq_length):
+    """[CLS] context [SEP] question [SEP] choice [SEP] per choice; context and question are truncated
+    once for the four choices together, as upstream (the most truncated version serves all four)."""
+    cls, sep = _special_ids(encoder.tokenizer)
+    out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8}, {"labels": np.int64})
+    for first in tqdm(range(0, len(examples), CHUNK), desc="C3 features", disable=None, leave=False):
+        chunk = examples[first:first + CHUNK]
+        texts = [t for e in chunk for t in [e.context, e.question] + e.choices]
+        encoded = [ids for ids, _ in encoder.encode(texts)]
+        for i, example in enumerate(chunk):
+            context, question, *choices = [list(x) for x in encoded[i * 6:(i + 1) * 6]]
+            for choice in choices:
+                truncate_longest([context, question, choice], max_seq_length - 4)
+            for choice in choices:
+                out.add(input_ids=[cls] + context + [sep] + question + [sep] + choice + [sep],
+                        token_type_ids=[0] * (len(context) + 2) + [1] * (len(question) + len(choice) + 2))
+            out.add(labels=-1 if example.label is None else example.label)
+        out.flush()
+    return out.build(group=4)

@@ -1,0 +1,156 @@
+"""CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group."""
+import re
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import tasks
+from ..fileio import DataError, read_jsonl
+from .records import _get, _json_type, read_json
+from .store import CHUNK, FeatureBuilder, _special_ids
+
+
+CHID_TAG = re.compile(r"#idiom\d{6}#")
+CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
+CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
+CHID_CANDIDATES = tasks.get("chid").choices  # per row; the model is built with as many choices
+
+
+@dataclass
+class ClozeRow:
+    candidates: List[str]
+    passages: List[str]
+    tags: List[str]  # blank tags in order of appearance
+    labels: Optional[List[int]]  # candidate index per blank
+    line: Optional[int] = None  # in the file, for errors found while building features
+
+
+def read_chid(paths, labelled):
+    """CHID rows: JSON lines of {candidates: 10 idioms, content: [passages]}, answers from the *_answer.json
+    tag map. Blank tags are unique within the split (predictions are keyed by them)."""
+    answers = read_json(paths[1]) if labelled else {}
+    if not isinstance(answers, dict):
+        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {_json_type(answers)}")
+    rows, seen = [], {}
+    for line, record in read_jsonl(paths[0]):
+        candidates = _get(record, "candidates", "strings", paths[0], "", line)
+        if len(candidates) != CHID_CANDIDATES:
+            raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
+                            field="candidates")
+        if not all(c.strip() for c in candidates):
+            raise DataError(paths[0], "an empty candidate", line=line, field="candidates")
+        passages = _get(record, "content", "strings", paths[0], "", line)
+        for p in passages:  # a mistyped tag would be read as text, and its blank never answered
+            bad = CHID_BAD_TAG.search(CHID_TAG.sub("", p))
+            if bad:
+                raise DataError(paths[0], f"{bad.group()!r} is not a blank tag (#idiom and six digits, then #)",
+                                line=line, field="content")
+        tags = [t for p in passages for t in CHID_TAG.findall(p)]
+        for tag in tags:
+            if tag in seen:
+                raise DataError(paths[0], f"blank {tag} is used twice (first at line {seen[tag]})", line=line,
+                                field="content")
+            seen[tag] = line
+        labels = None
+        if labelled:
+            labels = []
+            for tag in tags:
+                if tag not in answers:
+                    raise DataError(paths[0], f"blank {tag} has no answer in {paths[1]}", line=line, field="content")
+                if type(answers[tag]) is not int:  # no "3", no true/false
+                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is not a candidate index (an "
+                                              "integer)", field=tag)
+                if not 0 <= answers[tag] < len(candidates):
+                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is outside the "
+                                              f"{len(candidates)} candidates", field=tag)
+                labels.append(answers[tag])
+        rows.append(ClozeRow(candidates, passages, tags, labels, line))
+    if not seen:
+        raise DataError(paths[0], "no blanks found (expected JSON lines of {candidates, content} with "
+                                  "#idiomNNNNNN# tags in the content)")
+    return rows
+CHID_PUNCTUATION = [("“", '"'), ("”", '"'), ("——", "--"), ("—", "-"), ("―", "-"), ("…", "..."),
+                    ("‘", "'"), ("’", "'")]
+
+
+def chid_features(rows, encoder, max_seq_length, path="CHID"):
+    """One feature per blank: for each candidate, [CLS] idiom [SEP] left [unused1] right [SEP], where
+    left/right are N = max_seq_length - 4 - (the row's longest idiom: 4 tokens as a rule) context tokens
+    around the blank (half each side, shifted near the edges) and every other blank inside the window is
+    four [MASK]s."""
+    tokenizer = encoder.tokenizer
+    cls, sep = _special_ids(tokenizer)
+    marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
+    if marker == tokenizer.unk_token_id:
+        raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
+    out = FeatureBuilder({"input_ids": np.int32}, {"labels": np.int64, "row": np.int32, "tag": str})
+    for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
+        chunk = rows[first:first + CHUNK]
+        pieces, layout = [], []
+        for row in chunk:
+            for passage in row.passages:
+                for old, new in CHID_PUNCTUATION:
+                    passage = passage.replace(old, new)
+                parts = CHID_TAG.split(passage)
+                layout.append((len(pieces), len(parts)))
+                pieces.extend(parts)
+        encoded = [ids for ids, _ in encoder.encode(pieces)]
+        candidate_ids = encoder.encode([c for row in chunk for c in row.candidates])
+        passage_index, candidate_index = 0, 0
+        for r, row in enumerate(chunk):
+            idioms = [ids for ids, _ in candidate_ids[candidate_index:candidate_index + len(row.candidates)]]
+            candidate_index += len(row.candidates)
+            # An idiom longer than 4 tokens shortens the context (for all candidates alike, as they share
+            # it) rather than failing the run: no sequence exceeds max_seq_length. Only an idiom that leaves
+            # no context token at all is an error.
+            longest = max(range(len(idioms)), key=lambda k: len(idioms[k]))
+            budget = max_seq_length - 4 - len(idioms[longest])
+            if budget < 1:
+                raise DataError(path, f"candidate {row.candidates[longest]!r}: its {len(idioms[longest])} tokens "
+                                      f"leave no room for the context at max_seq_length {max_seq_length}",
+                                line=row.line, field="candidates")
+            blank = 0
+            for _ in row.passages:
+                start, count = layout[passage_index]
+                passage_index += 1
+                tokens = []  # token ids, with -1 standing for a blank
+                for k in range(count):
+                    if k:
+                        tokens.append(-1)
+                    tokens.extend(encoded[start + k])
+                for position in [p for p, t in enumerate(tokens) if t == -1]:
+                    left_n = min(budget // 2, position)
+                    right_n = min(budget - left_n, len(tokens) - position - 1)
+                    left_n = min(budget - right_n, position)
+                    left = _masked(tokens[position - left_n:position], mask)[-left_n:] if left_n else []
+                    right = _masked(tokens[position + 1:position + 1 + right_n], mask)[:right_n]
+                    for idiom in idioms:
+                        out.add(input_ids=[cls] + idiom + [sep] + left + [marker] + right + [sep])
+                    out.add(labels=-1 if row.labels is None else row.labels[blank], row=first + r,
+                            tag=row.tags[blank])
+                    blank += 1
+        out.flush()
+    return out.build(group=CHID_CANDIDATES)
+
+
+def _masked(tokens, mask):
+    return [m for t in tokens for m in ([mask] * 4 if t == -1 else [t])]
+
+
+def chid_assign(logits):
+    """Best-first assignment of candidates to the blanks of one passage group: logits [blanks, candidates]
+    -> the candidate index per blank, each candidate used at most once while any is left."""
+    blanks, candidates = logits.shape
+    order = np.argsort(-logits, axis=None, kind="stable")
+    chosen, used = [-1] * blanks, set()
+    for flat in order:
+        b, c = divmod(int(flat), candidates)
+        if chosen[b] == -1 and c not in used:
+            chosen[b] = c
+            used.add(c)
+    for b in range(blanks):  # more blanks than candidates: fall back to the best candidate
+        if chosen[b] == -1:
+            chosen[b] = int(np.argmax(logits[b]))
+    return chosen
