@@ -115,8 +115,7 @@ def parse():
 def check_arguments(args, data_args, model_args):
     """Every flag before any work."""
     cli.check_numbers(args, TRAINER_RULES)
-    if not (args.do_train or args.do_eval or args.do_predict):
-        raise DataError("flags", "nothing to do: give --do_train, --do_eval and/or --do_predict")
+    cli.check_something_to_do(args)
     if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
         raise cli.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
     if args.metric_for_best_model and args.metric_for_best_model not in METRICS:
@@ -196,9 +195,6 @@ def main():
     check_arguments(args, data_args, model_args)
     cli.set_device(args.device)
     last_checkpoint, cut_short = checkpoints_of(args)
-    fingerprint = run_fingerprint(task, model_args, data_args, args)
-    if last_checkpoint is not None:
-        check_resumable(last_checkpoint, fingerprint)
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
     labels = clue.label_list(task)
@@ -216,6 +212,10 @@ def main():
     dev_features = length_sorted(dev_features)[0] if dev_features is not None else None
     test_sets = {split: features(split)[:2] for split, _ in clue.prediction_splits(task, data_args.data_dir)
                  } if args.do_predict else {}
+    # once the files are known to be there: the run (data digests included) its checkpoints must belong to
+    fingerprint = run_fingerprint(task, model_args, data_args, args) if args.do_train else None
+    if last_checkpoint is not None:
+        check_resumable(last_checkpoint, fingerprint)
     where = argparse.Namespace(output_dir=args.output_dir, results_file=data_args.results_file)  # of the record
     if args.should_save:  # held until the process ends
         cli.claim_output_dir(args.output_dir, results.record_path(where))

@@ -109,12 +109,17 @@ def check_numbers(args, rules):
             raise flag_error(flag, value, must if math.isfinite(value) else "must be a finite number")
 
 
-def check_training_flags(args):
-    """Every numeric flag a script has, before any work: one DataError naming the first bad one."""
-    check_numbers(args, _FLAG_RULES)
-    if not (getattr(args, "do_train", False) or getattr(args, "do_eval", False) or getattr(args, "do_predict", False)):
+def check_something_to_do(args):
+    if not (args.do_train or getattr(args, "do_eval", False) or args.do_predict):
         raise DataError("flags", "nothing to do: give --do_train, --do_eval and/or --do_predict")
-    if getattr(args, "do_train", False) and getattr(args, "save_best_model", False) and \
+
+
+def check_training_flags(args, zero_steps_ok=False):
+    """Every numeric flag a script has, before any work: one DataError naming the first bad one.
+    zero_steps_ok: --max_steps 0 means "build the features, take no step" (the MRC scripts' warm-up)."""
+    check_numbers(args, _FLAG_RULES)
+    check_something_to_do(args)
+    if args.do_train and getattr(args, "save_best_model", False) and \
             os.path.isdir(args.model_name_or_path) and \
             os.path.realpath(args.output_dir) == os.path.realpath(args.model_name_or_path):
         raise flag_error("output_dir", args.output_dir, "is the model's own folder: saving would overwrite the "
@@ -123,7 +128,8 @@ def check_training_flags(args):
     if args.batch_size % gas:
         raise flag_error("batch_size", args.batch_size,
                          f"must be divisible by --gradient_accumulation_steps {gas} (it is the effective batch)")
-    if getattr(args, "do_train", False) and args.max_steps < 0 and args.num_train_epochs < 1:
+    steps_given = args.max_steps > 0 or args.max_steps == 0 and zero_steps_ok
+    if args.do_train and not steps_given and args.num_train_epochs < 1:
         raise flag_error("num_train_epochs", args.num_train_epochs, "must be at least 1 to train (or give --max_steps)")
 
 

@@ -1,5 +1,6 @@
 """Reading CLUE files with errors that point at the line, writing files atomically, and owning an
 output directory for the length of a run."""
+import atexit
 import contextlib
 import hashlib
 import json
@@ -282,13 +283,11 @@ class OutputDirLock:
                         os.unlink(self.path)
                     continue
                 raise Busy(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
-                                                f"{owner.get('host')} since {owner.get('started')} "
-                                                f"(lock {self.path}); use another --output_dir") from None
+                                           f"{owner.get('host')} since {owner.get('started')} "
+                                           f"(lock {self.path}); use another --output_dir") from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True
-            import atexit
-
             atexit.register(self.release)
             removed = clean_leftovers(self.directory)
             if removed:

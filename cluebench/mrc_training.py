@@ -47,7 +47,7 @@ def parser(description, **defaults):
 
 def check_args(args, task):
     """Flags, then the cache and output directories, before any work (doc_stride 0 would loop forever)."""
-    cli.check_training_flags(args)
+    cli.check_training_flags(args, zero_steps_ok=True)
     args.cache_dir = args.cache_dir or mrc.default_cache_dir()
     check_writable(args.cache_dir, "cache directory")
     check_writable(args.output_dir)  # again when claimed; here so that it fails before features are built

@@ -60,10 +60,6 @@ class Task:
     def is_classification(self):
         return self.family == "classification"
 
-    @property
-    def test_splits(self):
-        return tuple(self.predictions)
-
 
 def _builder(name, *splits):
     return (name, {split: split for split in splits})

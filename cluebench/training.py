@@ -38,9 +38,6 @@ class BatchLoader:
     def __len__(self):
         return len(self.batch_sampler)
 
-    def __iter__(self):
-        return self.epoch()
-
     def epoch(self, number=None, start=0):
         """The batches of one epoch from the start-th on; with a number, that epoch's shuffle (a resumed
         run skips the batches it has already trained on without collating them)."""

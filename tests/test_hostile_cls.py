@@ -118,6 +118,8 @@ FLAGS = {
     ("--weight_decay", "-0.1"): "--weight_decay -0.1: must not be negative",
     ("--max_steps", "-1", "--num_train_epochs", "0"):
         "--num_train_epochs 0: must be at least 1 to train (or give --max_steps)",
+    ("--max_steps", "0", "--num_train_epochs", "0"):  # trained nothing, then a traceback, before
+        "--num_train_epochs 0: must be at least 1 to train (or give --max_steps)",
 }
 
 
@@ -423,3 +425,16 @@ def test_resume_checkpoint_of_another_shape(tiny_models, synthetic_data, tmp_pat
     with pytest.raises(DataError) as error:
         run(tiny_models["ernie"], synthetic_data, out)
     assert str(error.value) == f"{out / 'resume.pdckpt'}: not a resume checkpoint; remove it or pass --resume never"
+
+
+def test_trainer_missing_train_file_is_named(data, tiny_models, tmp_path, monkeypatch):
+    """Named by the reader, not a traceback from hashing the files for the checkpoint fingerprint."""
+    path = data / "csl_public" / "train.json"
+    path.unlink()
+    monkeypatch.setattr(sys, "argv", ["run_clue_classifier_trainer.py", "--dataset", "clue csl", "--data_dir",
+                                      str(data), "--model_name_or_path", tiny_models["ernie"], "--output_dir",
+                                      str(tmp_path / "out"), "--device", "cpu", "--do_train", "--max_steps", "2"])
+    with pytest.raises(DataError) as error:
+        TRAINER.main()
+    assert str(error.value) == f"{path}: file not found"
+    assert not (tmp_path / "out").exists()
