@@ -18,7 +18,9 @@ import sys
 import tempfile
 import time
 
-import cluebench  # noqa: F401  before paddle
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for helpers
+import cluebench  # noqa: E402,F401  before paddle
+from helpers import load_script  # noqa: E402
 
 
 def rss_mb():
@@ -76,7 +78,7 @@ def child_train(task, data, cache):
                                         BertModel)
 
     from cluebench import synthetic, training
-    from cluebench.mrc_training import forward_sorted, make_collate, train_loader
+    from cluebench.mrc_training import forward_sorted, make_collate
 
     mrc, tokenizer, _, examples, build, key = setup(task, data)
     feats = mrc.load_cached(mrc.cache_path(cache, key), key)
@@ -90,18 +92,18 @@ def child_train(task, data, cache):
         feats.columns["start_positions"] = feats.columns["end_positions"] = np.zeros(len(feats), np.int32)
     else:
         feats.columns["labels"] = np.maximum(feats["labels"], 0)
-    script = __import__("importlib").import_module
-    loss_fn = script("helpers").load_script(f"mrc/run_{task}.py").compute_loss
+    loss_fn = load_script(f"mrc/run_{task}.py").compute_loss
     collate = make_collate(feats, tokenizer.pad_token_id, labels)
     batch = {"cmrc2018": 8, "c3": 4, "chid": 8}[task]
     steps = 20
     hyper = argparse.Namespace(learning_rate=3e-5, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.01,
                                adam_epsilon=1e-8, max_grad_norm=1.0)
     scheduler, optimizer = training.build_optimizer(model, hyper, steps)
-    loader = train_loader(feats, batch, collate)
+    loader = training.shuffled_batches(len(feats), batch, collate)  # as mrc_training.fit makes it
     start = time.perf_counter()
     training.train_loop(model, loader, loss_fn, optimizer, scheduler, total_steps=steps, epochs=1, gas=1,
-                        logging_steps=10 ** 9, log_template="", evaluate=lambda s, e: None, eval_steps=10 ** 9)
+                        logging_steps=10 ** 9, log_template="", evaluate=lambda s, e: None, eval_steps=10 ** 9,
+                        seed=42)
     train_rate = steps * batch / (time.perf_counter() - start)
     n_eval = min(len(feats), 400)
     subset = feats.head(n_eval)
