@@ -1,15 +1,13 @@
-"""What the three reading-comprehension scripts share: flags, cached features, batches, the
-training run with one dev evaluation per epoch, and the closing record and log lines."""
+"""What the three reading-comprehension scripts share: their flags, cached features and batches, the
+part of a run (runner.TaskRun) that is the same for the three."""
 import argparse
-import os
 
 import numpy as np
 import paddle
-from paddlenlp.utils.log import logger
 
-from . import cli, mrc, results, resume, training
+from . import cli, mrc, results, resume, runner
 from .fast_tokenizer import TextEncoder
-from .fileio import atomic_save_pretrained, check_writable, clean_leftovers
+from .fileio import check_writable, clean_leftovers
 
 
 def parser(description, **defaults):
@@ -45,43 +43,49 @@ def parser(description, **defaults):
     return p
 
 
-def check_args(args, task):
-    """Flags, then the cache and output directories, before any work (doc_stride 0 would loop forever)."""
-    cli.check_training_flags(args, zero_steps_ok=True)
-    args.cache_dir = args.cache_dir or mrc.default_cache_dir()
-    check_writable(args.cache_dir, "cache directory")
-    check_writable(args.output_dir)  # again when claimed; here so that it fails before features are built
-    if args.data_dir is None:  # upstream's path: HuggingFace's clue data set, downloaded
-        args.data_dir = mrc.download(task)
-    return args
+class ReadingRun(runner.TaskRun):
+    """What the three reading-comprehension tasks share: the feature cache, batches of its columns,
+    one dev evaluation per epoch, --max_steps 0 as the warm-up that only builds the features."""
+    unit = "features"
+    label_names = ("labels",)
 
+    @property
+    def script(self):
+        return f"run_{self.task}.py"
 
-def setup(args):
-    """Banner, device, ranks, seed; returns (rank, world_size)."""
-    cli.print_arguments(args)
-    cli.set_device(args.device)
-    rank, world_size = cli.init_distributed()
-    cli.set_seed(args.seed)
-    return rank, world_size
+    def check(self, rank):
+        """The cache and output folders, before any work; the download when no --data_dir is given."""
+        args = self.args
+        args.cache_dir = args.cache_dir or mrc.default_cache_dir()
+        check_writable(args.cache_dir, "cache directory")
+        check_writable(args.output_dir)  # again when claimed; here so that it fails before features are built
+        if args.data_dir is None:  # upstream's path: HuggingFace's clue data set, downloaded
+            args.data_dir = mrc.download(self.task)
+        if rank == 0:
+            clean_leftovers(args.cache_dir)  # .tmp files of killed runs
 
+    def prediction_splits(self):
+        return mrc.prediction_splits(self.task, self.args.data_dir)
 
-def prepare(args, task, split_features, rank):
-    """Every split the run needs, read, checked and featurised (or loaded from the cache) before the first
-    training step: {split: (examples, features)}, train and dev with --do_train and, on rank 0 (it alone
-    predicts), every test version present with --do_predict. split_features(split, ranks=...) builds one.
+    def data_files(self):
+        return [p for s in ("train", "dev") for p in mrc.split_files(self.task, s, self.args.data_dir)]
 
-    The test splits come first: a bad test file is found before the train features are built, and the
-    other ranks wait meanwhile at the barrier of the train split."""
-    if rank == 0:
-        clean_leftovers(args.cache_dir)  # .tmp files of killed runs
-    splits = {}
-    if args.do_predict and rank == 0:
-        for split, _ in mrc.prediction_splits(task, args.data_dir):
-            splits[split] = split_features(split, ranks=1)
-    if args.do_train:
-        for split in ("train", "dev"):
-            splits[split] = split_features(split)
-    return splits
+    def build(self, split, examples, encoder):
+        """The features of a split's examples (store.Features)."""
+        raise NotImplementedError
+
+    def read(self, split, tokenizer, world_size):
+        return features(self.args, self.task, split, tokenizer, world_size=world_size,
+                        doc_stride=getattr(self.args, "doc_stride", None),
+                        build=lambda examples, encoder: self.build(split, examples, encoder))
+
+    def train_collate(self, feats, tokenizer):
+        return make_collate(feats, tokenizer.pad_token_id, self.label_names)
+
+    def outputs(self, model, feats, tokenizer, per_token=False):
+        """The model's outputs for every feature, in order (runner.forward_sorted)."""
+        return runner.forward_sorted(model, feats.lengths(), self.args.eval_batch_size,
+                                     make_collate(feats, tokenizer.pad_token_id, []), per_token)
 
 
 def features(args, task, split, tokenizer, build, world_size, doc_stride=None):
@@ -128,86 +132,3 @@ def make_collate(feats, pad_id, label_names):
             batch[name] = np.asarray(feats[name][np.asarray(indices)], np.int64)
         return batch
     return collate
-
-
-def forward_sorted(model, feats, batch_size, collate, per_token=False):
-    """The model's outputs for every feature, in feature order, computed in eval mode on length-sorted
-    batches: one array [features, ...] per output, or with per_token a list of per-feature arrays
-    cut to each feature's length (question answering's start and end logits)."""
-    lengths = feats.lengths()
-    outputs = None
-    model.eval()
-    with paddle.no_grad():
-        for index in training.length_sorted_batches(lengths, batch_size):
-            batch = collate(index)
-            out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
-                        token_type_ids=paddle.to_tensor(batch["token_type_ids"]))
-            arrays = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
-            if outputs is None:
-                outputs = [[None] * len(feats) for _ in arrays]
-            for store, array in zip(outputs, arrays):
-                for row, i in enumerate(index):
-                    store[i] = array[row, :lengths[i]] if per_token else array[row]
-    model.train()
-    outputs = outputs if per_token else [np.stack(o) for o in outputs]
-    return outputs if len(outputs) > 1 else outputs[0]
-
-
-def fit(args, task, model, tokenizer, train_feats, collate, compute_loss, evaluate, key, log_template, rank,
-        world_size):
-    """Train with one dev evaluation after every epoch (the last included) on rank 0, resuming from the
-    checkpoint a killed run of the same command left (resume.py).
-
-    evaluate(model, step, epoch) -> metrics in percent (it logs its own lines). Returns (model holding
-    the best weights, tracker, stats). --max_steps 0 trains nothing and evaluates nothing.
-    """
-    gas = args.gradient_accumulation_steps
-    loader = training.shuffled_batches(len(train_feats), args.batch_size // gas, collate)
-    total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
-                                              zero_means_no_steps=True)
-    scheduler, optimizer = training.build_optimizer(model, args, total_steps)
-    if world_size > 1:
-        model = paddle.DataParallel(model)
-    tracker = training.BestTracker(key, keep_state=args.do_predict)
-    checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
-        f"run_{task}.py", task, args, [p for s in ("train", "dev") for p in mrc.split_files(task, s, args.data_dir)],
-        world_size), rank=rank, world_size=world_size)
-
-    def on_evaluate(step, epoch):
-        if rank != 0:
-            return
-        metrics = evaluate(training.unwrap(model), step, epoch)
-        if tracker.update(model, metrics, step, epoch) and args.save_best_model:
-            atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
-
-    with checkpoint:
-        stats = training.train_loop(
-            model, loader, compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs, gas=gas,
-            logging_steps=args.logging_steps, log_template=log_template, evaluate=on_evaluate, eval_steps=None,
-            rank=rank, seed=args.seed, checkpoint=checkpoint,
-            progress=checkpoint.restore(model, optimizer, scheduler, tracker))
-    model = training.unwrap(model)
-    tracker.restore_best(model)
-    return model, tracker, dict(stats, world_size=world_size, checkpoint=checkpoint)
-
-
-def finish(args, task, tracker, stats, data, predictions, zero_metrics):
-    """Rank 0: write the record, log the summary, end with the best_result line."""
-    if tracker is None or tracker.best is None:  # nothing trained (--max_steps 0) or predict only
-        if args.do_train:
-            logger.info("no optimizer step was taken (--max_steps 0): features are built and cached")
-            logger.info(results.best_result_line(zero_metrics))
-        return
-    record = results.make_record(
-        task=task, model=args.model_name_or_path, script=f"run_{task}.py", hyperparameters=vars(args),
-        best=tracker.best, history=tracker.history, wall_time_s=stats["checkpoint"].elapsed(),
-        throughput={"train_examples_per_s": stats["examples"] * stats["world_size"] / max(stats["train_time_s"], 1e-9),
-                    "optimizer_steps": stats["steps"], "world_size": stats["world_size"]},
-        data=data)
-    record["predictions"] = predictions
-    training.report(args, record, "best dev")
-    stats["checkpoint"].remove()
-
-
-def output_path(args, name):
-    return os.path.join(args.output_dir, name)

@@ -25,6 +25,13 @@ def cross_entropy_loss(model, batch):
                            batch["labels"])
 
 
+def span_loss(model, batch):
+    """Mean of the start and end cross-entropies of a span-extraction model (CMRC2018)."""
+    start_logits, end_logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+    return (F.cross_entropy(start_logits, batch["start_positions"]) +
+            F.cross_entropy(end_logits, batch["end_positions"])) / 2
+
+
 class BatchLoader:
     """Tensors of the batches a batch sampler draws, collated in this thread.
 

@@ -3,21 +3,18 @@
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
 import json
+import os
 import time
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
 
-import paddle.nn.functional as F
 from paddlenlp.transformers import AutoModelForQuestionAnswering
 from paddlenlp.utils.log import logger
 
-from cluebench.fileio import write_json
-from cluebench import cli, mrc, results
+from cluebench import cli, mrc, runner, training
 from cluebench.cmrc_metric import cmrc_scores
-from cluebench.mrc_training import (check_args, features, finish, fit, forward_sorted, make_collate,
-                                    output_path, parser, prepare, setup)
-
-TASK = "cmrc2018"
+from cluebench.fileio import write_json
+from cluebench.mrc_training import ReadingRun, parser
 
 
 def parse_args(argv=None):
@@ -32,71 +29,56 @@ def parse_args(argv=None):
     p.add_argument("--verbose", action="store_true", help="unused, as upstream")
     p.add_argument("--cmrc2018_metric", choices=("upstream", "official"), default="upstream",
                    help="upstream: PaddleNLP's squad_evaluate as the original scripts; official: the CMRC2018 script")
-    return check_args(p.parse_args(argv), TASK)
+    return p.parse_args(argv)
 
 
-def compute_loss(model, batch):
-    start_logits, end_logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-    return (F.cross_entropy(start_logits, batch["start_positions"]) +
-            F.cross_entropy(end_logits, batch["end_positions"])) / 2
+class CmrcRun(ReadingRun):
+    task = "cmrc2018"
+    key = "em"
+    zero_metrics = {"em": 0.0, "f1": 0.0}
+    label_names = ("start_positions", "end_positions")
+    log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
+                    "speed: {speed:.2f} step/s")
+
+    compute_loss = staticmethod(training.span_loss)
+
+    def load_model(self):
+        # at least [CLS] q [SEP] c [SEP]; a longer question is named by the feature builder
+        return cli.load_pretrained(AutoModelForQuestionAnswering, self.args.model_name_or_path,
+                                   self.args.max_seq_length, min_seq_length=5)
+
+    def build(self, split, examples, encoder):  # answer positions are labels of train only
+        path = mrc.split_files(self.task, split, self.args.data_dir)[0]
+        return mrc.cmrc_features(examples, encoder, self.args.max_seq_length, self.args.doc_stride,
+                                 split == "train", path)
+
+    def answers(self, model, examples, feats, tokenizer):
+        starts, ends = self.outputs(model, feats, tokenizer, per_token=True)
+        return mrc.cmrc_answers(examples, feats, starts, ends, self.args.n_best_size, self.args.max_answer_length)
+
+    def evaluate(self, model, examples, feats, tokenizer):
+        tic = time.time()
+        predictions = self.answers(model, examples, feats, tokenizer)
+        write_json(os.path.join(self.args.output_dir, "prediction_validation.json"), predictions,
+                   ensure_ascii=False, indent=4)
+        scores = cmrc_scores({e.id: e.answers for e in examples}, predictions, self.args.cmrc2018_metric)
+        if self.args.cmrc2018_metric == "official":
+            logger.info(json.dumps({"exact": scores["em"], "f1": scores["f1"], "total": len(examples)}, indent=2))
+        logger.info(f"eval done total : {time.time() - tic} s")
+        return scores, None
+
+    def predict(self, model, split, examples, feats, tokenizer, path):
+        write_json(path, self.answers(model, examples, feats, tokenizer), ensure_ascii=False, indent=4)
+        logger.info(f"wrote {len(examples)} answers for {split} to {path}")
+
+    def data_counts(self, splits):
+        return {"train_features": len(splits["train"][1]), "dev_questions": len(splits["dev"][0]),
+                "dev_features": len(splits["dev"][1]), "metric": self.args.cmrc2018_metric}
 
 
 def main(argv=None):
     args = parse_args(argv)
-    rank, world_size = setup(args)
-    # at least [CLS] q [SEP] c [SEP]; a longer question is named by the feature builder
-    tokenizer, model = cli.load_pretrained(AutoModelForQuestionAnswering, args.model_name_or_path,
-                                           args.max_seq_length, min_seq_length=5)
-
-    def split_features(split, ranks=world_size):  # answer positions are labels of train only
-        path = mrc.split_files(TASK, split, args.data_dir)[0]
-        return features(args, TASK, split, tokenizer, world_size=ranks, doc_stride=args.doc_stride,
-                        build=lambda examples, encoder: mrc.cmrc_features(
-                            examples, encoder, args.max_seq_length, args.doc_stride, split == "train", path))
-
-    def answers(model, examples, feats):
-        collate = make_collate(feats, tokenizer.pad_token_id, [])
-        starts, ends = forward_sorted(model, feats, args.eval_batch_size, collate, per_token=True)
-        return mrc.cmrc_answers(examples, feats, starts, ends, args.n_best_size, args.max_answer_length)
-
-    tracker, stats, data, written = None, None, {}, []
-    splits = prepare(args, TASK, split_features, rank)
-    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
-        if args.do_train:
-            train_feats = splits["train"][1]
-            dev_examples, dev_feats = splits["dev"]
-            references = {e.id: e.answers for e in dev_examples}
-
-            def evaluate(model, step, epoch):
-                tic = time.time()
-                predictions = answers(model, dev_examples, dev_feats)
-                write_json(output_path(args, "prediction_validation.json"), predictions, ensure_ascii=False,
-                           indent=4)
-                scores = cmrc_scores(references, predictions, args.cmrc2018_metric)
-                if args.cmrc2018_metric == "official":
-                    logger.info(json.dumps({"exact": scores["em"], "f1": scores["f1"], "total": len(references)},
-                                           indent=2))
-                logger.info(f"eval done total : {time.time() - tic} s")
-                return scores
-
-            model, tracker, stats = fit(
-                args, TASK, model, tokenizer, train_feats,
-                make_collate(train_feats, tokenizer.pad_token_id, ["start_positions", "end_positions"]),
-                compute_loss, evaluate, "em", rank=rank, world_size=world_size,
-                log_template="global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
-                             "speed: {speed:.2f} step/s")
-            data = {"train_features": len(train_feats), "dev_questions": len(dev_examples),
-                    "dev_features": len(dev_feats), "metric": args.cmrc2018_metric}
-        if rank != 0:
-            return
-        if args.do_predict:  # with the best dev weights when trained in this run
-            for split, name in mrc.prediction_splits(TASK, args.data_dir):
-                examples, feats = splits[split]
-                path = output_path(args, name)
-                write_json(path, answers(model, examples, feats), ensure_ascii=False, indent=4)
-                logger.info(f"wrote {len(examples)} answers for {split} to {path}")
-                written.append(path)
-        finish(args, TASK, tracker, stats, data, written, {"em": 0.0, "f1": 0.0})
+    runner.run(args, CmrcRun(args))
 
 
 if __name__ == "__main__":

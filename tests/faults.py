@@ -30,12 +30,14 @@ def main():
             os.kill(os.getpid(), signum)
 
     if where == "loss":
-        wrapped = module.compute_loss
+        wrapped_loop = training.train_loop
 
-        def compute_loss(model, batch):
-            strike()
-            return wrapped(model, batch)
-        module.compute_loss = compute_loss
+        def train_loop(model, loader, compute_loss, *args, **kwargs):
+            def struck(model, batch):
+                strike()
+                return compute_loss(model, batch)
+            return wrapped_loop(model, loader, struck, *args, **kwargs)
+        training.train_loop = train_loop
     elif where == "evaluate":
         wrapped_update = training.BestTracker.update
 

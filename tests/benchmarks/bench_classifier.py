@@ -19,11 +19,7 @@ import tempfile
 import time
 from types import SimpleNamespace
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # tests/, for helpers
-from helpers import load_script  # noqa: E402
-
-import cluebench  # noqa: E402,F401
+import cluebench  # noqa: F401  before paddle
 
 CONFIGS = {
     "tiny (2L-64H)": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
@@ -43,9 +39,8 @@ def measure(name, opts):
     from paddlenlp.data import DataCollatorWithPadding
     from paddlenlp.transformers import AutoModelForSequenceClassification, BertConfig, BertModel, BertTokenizer
 
-    from cluebench import classification as clue, training
+    from cluebench import classification as clue, runner, training
 
-    script = load_script("classification/run_clue_classifier.py")
     data = os.environ["CLUE_DATA_DIR"]
     tokenizer = BertTokenizer(os.path.join(data, "vocab", "bert-base-chinese-vocab.txt"))
     paddle.seed(0)
@@ -76,7 +71,7 @@ def measure(name, opts):
         model.train()
         start = time.perf_counter()
         for batch in batches:
-            loss = script.compute_loss(model, batch)
+            loss = training.cross_entropy_loss(model, batch)
             loss.backward()
             optimizer.step()
             scheduler.step()
@@ -88,7 +83,7 @@ def measure(name, opts):
         model.set_state_dict(initial)
         scheduler, optimizer = training.build_optimizer(model, hyper, steps)
         start = time.perf_counter()  # as the script runs it: reseeded after every step
-        training.train_loop(model, loader(), script.compute_loss, optimizer, scheduler, total_steps=steps,
+        training.train_loop(model, loader(), training.cross_entropy_loss, optimizer, scheduler, total_steps=steps,
                             epochs=1, gas=1, logging_steps=10 ** 9, log_template="",
                             evaluate=lambda step, epoch: None, eval_steps=10 ** 9, seed=42)
         return time.perf_counter() - start
@@ -101,7 +96,8 @@ def measure(name, opts):
     best_bare, best_suite = min(times["bare"]), min(times["suite"])
 
     start = time.perf_counter()
-    script.dev_logits(model, eval_features, batch_size, collate)
+    runner.forward_sorted(model, [len(f["input_ids"]) for f in eval_features], batch_size,
+                          lambda indices: collate([eval_features[i] for i in indices]))
     eval_time = time.perf_counter() - start
     lengths = [len(f["input_ids"]) for f in eval_features]
     eval_eff = padding_efficiency([[lengths[i] for i in b] for b in training.length_sorted_batches(lengths, 32)])

@@ -18,9 +18,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for helpers
-import cluebench  # noqa: E402,F401  before paddle
-from helpers import load_script  # noqa: E402
+import cluebench  # noqa: F401  before paddle
 
 
 def rss_mb():
@@ -77,8 +75,8 @@ def child_train(task, data, cache):
     from paddlenlp.transformers import (AutoModelForMultipleChoice, AutoModelForQuestionAnswering, BertConfig,
                                         BertModel)
 
-    from cluebench import synthetic, training
-    from cluebench.mrc_training import forward_sorted, make_collate
+    from cluebench import runner, synthetic, training
+    from cluebench.mrc_training import make_collate
 
     mrc, tokenizer, _, examples, build, key = setup(task, data)
     feats = mrc.load_cached(mrc.cache_path(cache, key), key)
@@ -92,14 +90,14 @@ def child_train(task, data, cache):
         feats.columns["start_positions"] = feats.columns["end_positions"] = np.zeros(len(feats), np.int32)
     else:
         feats.columns["labels"] = np.maximum(feats["labels"], 0)
-    loss_fn = load_script(f"mrc/run_{task}.py").compute_loss
+    loss_fn = training.span_loss if task == "cmrc2018" else training.cross_entropy_loss
     collate = make_collate(feats, tokenizer.pad_token_id, labels)
     batch = {"cmrc2018": 8, "c3": 4, "chid": 8}[task]
     steps = 20
     hyper = argparse.Namespace(learning_rate=3e-5, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.01,
                                adam_epsilon=1e-8, max_grad_norm=1.0)
     scheduler, optimizer = training.build_optimizer(model, hyper, steps)
-    loader = training.shuffled_batches(len(feats), batch, collate)  # as mrc_training.fit makes it
+    loader = training.shuffled_batches(len(feats), batch, collate)  # as runner.fit makes it
     start = time.perf_counter()
     training.train_loop(model, loader, loss_fn, optimizer, scheduler, total_steps=steps, epochs=1, gas=1,
                         logging_steps=10 ** 9, log_template="", evaluate=lambda s, e: None, eval_steps=10 ** 9,
@@ -108,8 +106,8 @@ def child_train(task, data, cache):
     n_eval = min(len(feats), 400)
     subset = feats.head(n_eval)
     start = time.perf_counter()
-    forward_sorted(model, subset, 32, make_collate(subset, tokenizer.pad_token_id, []),
-                   per_token=task == "cmrc2018")
+    runner.forward_sorted(model, subset.lengths(), 32, make_collate(subset, tokenizer.pad_token_id, []),
+                          per_token=task == "cmrc2018")
     return {"task": task, "train_ex_s": train_rate, "eval_ex_s": n_eval / (time.perf_counter() - start),
             "train_batch": batch, "eval_examples": n_eval}
 

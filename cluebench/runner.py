@@ -1,0 +1,199 @@
+"""The run skeleton of the four argparse scripts. A script supplies a TaskRun (its features, loss,
+evaluation and prediction writer); run() owns the rest, in this order:
+
+    banner, flag checks, device, ranks, seed -> model -> every split read and checked (test sets first)
+    -> output folder claimed -> training with dev evaluations, best weights kept (resumable)
+    -> rank 0: --do_eval, predictions with the best weights, results record, closing lines.
+"""
+import os
+import time
+
+import numpy as np
+import paddle
+from paddlenlp.utils.log import logger
+
+from . import cli, results, resume, training
+from .fileio import atomic_save_pretrained
+
+
+class TaskRun:
+    """What one script knows about its task. Subclasses set the attributes and the methods below."""
+    script = ""  # e.g. "run_c3.py": in the record and the resume fingerprint
+    task = ""
+    key = "acc"  # the metric the best evaluation is chosen by
+    summary = "best dev"  # the summary line's words before the value
+    eval_steps_flag = None  # the flag giving the steps between evaluations; None: after every epoch
+    zero_steps_ok = True  # --max_steps 0: build and check the features, take no step (the MRC warm-up)
+    zero_metrics = {"acc": 0.0}  # the best_result line of a run that took no step
+    log_template = ""  # train_loop's line every --logging_steps
+    unit = "examples"  # what a feature is, for the line that counts them
+
+    def __init__(self, args):
+        self.args = args
+
+    def check(self, rank):
+        """More checks (and set-up) before the model is loaded; the common flags are checked already."""
+
+    def load_model(self):
+        """(tokenizer, model), checked against the flags (cli.load_pretrained)."""
+        raise NotImplementedError
+
+    def prediction_splits(self):
+        """[(test split, leaderboard file name)] present in the data."""
+        raise NotImplementedError
+
+    def read(self, split, tokenizer, world_size):
+        """(examples, features) of a split, checked; features support len()."""
+        raise NotImplementedError
+
+    def data_files(self):
+        """The train and dev files: the resume fingerprint hashes them."""
+        raise NotImplementedError
+
+    def train_collate(self, features, tokenizer):
+        """indices -> numpy batch of training features, labels included."""
+        raise NotImplementedError
+
+    compute_loss = staticmethod(training.cross_entropy_loss)
+
+    def evaluate(self, model, examples, features, tokenizer):
+        """(metrics in percent, dev loss or None) on the dev split; logs the script's eval lines."""
+        raise NotImplementedError
+
+    def predict(self, model, split, examples, features, tokenizer, path):
+        """Write the leaderboard file of one test split to path (atomically) and log it."""
+        raise NotImplementedError
+
+    def data_counts(self, splits):
+        """The record's "data": counts of what was trained and evaluated on."""
+        raise NotImplementedError
+
+
+def forward_sorted(model, lengths, batch_size, collate, per_token=False):
+    """The model's outputs for every feature, in feature order, computed in eval mode on length-sorted
+    batches (little padding): one array [features, ...] per output, or with per_token a list of
+    per-feature arrays cut to each feature's length (question answering's start and end logits).
+    collate(indices) -> numpy batch with input_ids and token_type_ids."""
+    outputs = None
+    model.eval()
+    with paddle.no_grad():
+        for index in training.length_sorted_batches(lengths, batch_size):
+            batch = collate(index)
+            out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
+                        token_type_ids=paddle.to_tensor(batch["token_type_ids"]))
+            arrays = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
+            if outputs is None:
+                outputs = [[None] * len(lengths) for _ in arrays]
+            for store, array in zip(outputs, arrays):
+                for row, i in enumerate(index):
+                    store[i] = array[row, :lengths[i]] if per_token else array[row]
+    model.train()
+    outputs = outputs if per_token else [np.stack(o) for o in outputs]
+    return outputs if len(outputs) > 1 else outputs[0]
+
+
+def read_splits(args, task, tokenizer, rank, world_size):
+    """Every split the run needs, read and checked before the first training step: {split: (examples,
+    features)}. Test splits first (rank 0 alone predicts), so that a bad test file is found before the
+    train features are built; then train and dev with --do_train, dev with --do_eval."""
+    splits = {}
+    if args.do_predict and rank == 0:
+        for split, _ in task.prediction_splits():
+            splits[split] = task.read(split, tokenizer, 1)
+    wanted = ("train", "dev") if args.do_train else ("dev",) if getattr(args, "do_eval", False) else ()
+    for split in wanted:
+        splits[split] = task.read(split, tokenizer, world_size)
+    return splits
+
+
+def fit(args, task, model, tokenizer, splits, rank, world_size):
+    """Train, evaluating on dev every eval_steps_flag steps (and at the last) or after every epoch on rank 0,
+    resuming from the checkpoint a killed run of the same command left (resume.py). Returns (model holding
+    the best weights, tracker, stats); --max_steps 0 trains and evaluates nothing."""
+    train_feats = splits["train"][1]
+    dev_examples, dev_feats = splits["dev"]
+    logger.info(f"{task.task}: {len(train_feats)} train and {len(dev_feats)} dev {task.unit}")
+    gas = args.gradient_accumulation_steps
+    loader = training.shuffled_batches(len(train_feats), args.batch_size // gas,
+                                       task.train_collate(train_feats, tokenizer))
+    total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
+                                              zero_means_no_steps=task.zero_steps_ok)
+    scheduler, optimizer = training.build_optimizer(model, args, total_steps)
+    if world_size > 1:
+        model = paddle.DataParallel(model)
+    tracker = training.BestTracker(task.key, keep_state=args.do_predict or getattr(args, "do_eval", False))
+    checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
+        task.script, task.task, args, task.data_files(), world_size), rank=rank, world_size=world_size)
+
+    def on_evaluate(step, epoch):
+        if rank != 0:
+            return
+        tic = time.time()
+        metrics, loss = task.evaluate(training.unwrap(model), dev_examples, dev_feats, tokenizer)
+        tracker.eval_time_s += time.time() - tic
+        if tracker.update(model, metrics, step, epoch, loss) and args.save_best_model:
+            atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
+
+    with checkpoint:
+        stats = training.train_loop(
+            model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
+            gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
+            eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
+            seed=args.seed, checkpoint=checkpoint, progress=checkpoint.restore(model, optimizer, scheduler, tracker))
+    model = training.unwrap(model)
+    tracker.restore_best(model)
+    return model, tracker, dict(stats, checkpoint=checkpoint)
+
+
+def predict(args, task, model, tokenizer, splits):
+    """Every test split's leaderboard file in the output folder; returns their paths."""
+    written = []
+    for split, name in task.prediction_splits():
+        path = os.path.join(args.output_dir, name)
+        task.predict(model, split, *splits[split], tokenizer, path)
+        written.append(path)
+    return written
+
+
+def finish(args, task, tracker, stats, splits, predictions, world_size):
+    """Rank 0: write the record, log the summary, end with the best_result line."""
+    if tracker is None:
+        return
+    if tracker.best is None:  # --max_steps 0: features built and cached, nothing trained
+        logger.info("no optimizer step was taken (--max_steps 0): features are built and cached")
+        logger.info(results.best_result_line(task.zero_metrics))
+        return
+    n_dev = len(splits["dev"][1])
+    record = results.make_record(
+        task=task.task, model=args.model_name_or_path, script=task.script, hyperparameters=vars(args),
+        best=tracker.best, history=tracker.history, wall_time_s=stats["checkpoint"].elapsed(),
+        throughput={"train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
+                    "eval_examples_per_s": len(tracker.history) * n_dev / max(tracker.eval_time_s, 1e-9),
+                    "optimizer_steps": stats["steps"], "world_size": world_size},
+        data=task.data_counts(splits))
+    record["predictions"] = predictions
+    training.report(args, record, task.summary)
+    stats["checkpoint"].remove()
+
+
+def run(args, task):
+    """The whole run of a script, from its parsed flags to its closing lines."""
+    cli.print_arguments(args)
+    cli.check_training_flags(args, zero_steps_ok=task.zero_steps_ok)
+    cli.set_device(args.device)
+    rank, world_size = cli.init_distributed()
+    task.check(rank)
+    cli.set_seed(args.seed)
+    tokenizer, model = task.load_model()
+    splits = read_splits(args, task, tokenizer, rank, world_size)
+    # checked, now ours: nothing was written before this point
+    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
+        tracker = stats = None
+        if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
+            model, tracker, stats = fit(args, task, model, tokenizer, splits, rank, world_size)
+        if rank != 0:
+            return
+        if getattr(args, "do_eval", False):
+            task.evaluate(model, *splits["dev"], tokenizer)
+        written = predict(args, task, model, tokenizer, splits) if args.do_predict else []
+        finish(args, task, tracker, stats, splits, written, world_size)
