@@ -95,12 +95,20 @@ class SetupError(Exception):
     """A machine or flag problem the user must fix; grid_search.py says it in one line, exit status 2."""
 
 
+def _holds_model(path):
+    return any(os.path.isfile(os.path.join(path, name)) for name in ("config.json", "model_config.json"))
+
+
 def model_label(model):
-    """The folder named after the model: a local directory's own name (never a path inside it). A path
-    that does not exist is a SetupError: a folder named after a typo would be made there."""
-    if os.path.isdir(model):
+    """The folder named after the model: a local directory's own name (never a path inside it), else the name
+    itself (`hfl/roberta-wwm-ext`; the folder a previous run of it made is not a model: it has no config).
+    A path that does not exist is a SetupError, as a folder named after the typo would be made there; so
+    is a name whose parent folder holds models (`models/mymodle`)."""
+    parent = os.path.dirname(model.rstrip("/"))
+    if os.path.isdir(model) and (is_local_path(model) or _holds_model(model)):
         label = os.path.basename(os.path.normpath(model))
-    elif is_local_path(model) or os.sep in model.strip("/") and os.path.exists(os.path.dirname(model)):
+    elif is_local_path(model) or parent and os.path.isdir(parent) and any(
+            _holds_model(os.path.join(parent, entry)) for entry in os.listdir(parent)):
         raise SetupError(f"model directory not found: {model}")
     else:
         label = model

@@ -5,6 +5,7 @@ import sys
 from types import SimpleNamespace
 
 import pynvml
+import pytest
 
 from cluebench import grid, results
 from helpers import load_script
@@ -304,3 +305,18 @@ def test_nvml_with_zero_devices_is_one_line_and_exit_2(tmp_path, monkeypatch, ca
     code, err = grid_search_without_gpus(FakeNVML([]), tmp_path, monkeypatch, capsys)
     assert (code, err) == (2, "grid_search: error: NVML sees no GPU; on a CPU use --device cpu --slots N\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_run_folder_is_not_taken_for_a_local_model(tmp_path, monkeypatch):
+    """`hfl/roberta-wwm-ext` run from the output root: its run folder ./hfl/roberta-wwm-ext exists after the
+    first run, and must not turn the name into a local path (the second run looked elsewhere)."""
+    monkeypatch.chdir(tmp_path)
+    first = grid.run_dir("hfl/roberta-wwm-ext")
+    os.makedirs(os.path.join(first, "tnews"))
+    assert grid.run_dir("hfl/roberta-wwm-ext") == first == "./hfl/roberta-wwm-ext"
+    assert grid.run_dir("hfl/rbt3") == "./hfl/rbt3"
+    (tmp_path / "models" / "ernie").mkdir(parents=True)
+    (tmp_path / "models" / "ernie" / "config.json").write_text("{}")
+    assert grid.run_dir("models/ernie", "out") == "out/ernie"
+    with pytest.raises(grid.SetupError, match="model directory not found: models/ernei"):
+        grid.run_dir("models/ernei")
