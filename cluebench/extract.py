@@ -151,6 +151,9 @@ def main(argv=None):
     print(tables(best), end="")
     write_reports(directory, args.model, best)
     print(f"(also written: {os.path.join(directory, 'results.csv')} and results.md)", file=sys.stderr)
+    from . import report  # here, not at the top: report imports this module, and the tables come first
+
+    print(f"(report: {report.write_report(directory, args.model, best)} and its figures)", file=sys.stderr)
     return 0
 
 

@@ -68,7 +68,8 @@ def test_cpu_grid_and_extract(tiny_models, synthetic_data, tmp_path):
     alone = subprocess.run(["bash", "extract_result.sh", tiny_models["ernie"], "--output_root", str(tmp_path)],
                            cwd=TOOLS, capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable))
     assert alone.stdout == out  # the grid ends with the same tables
-    assert alone.stderr == f"(also written: {directory}/results.csv and results.md)\n"
+    assert alone.stderr == (f"(also written: {directory}/results.csv and results.md)\n"
+                            f"(report: {directory}/report/report.md and its figures)\n")
     start = time.time()
     again = grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                         "--learning_rates", "2e-05", "--batch_sizes", "16", "24")

@@ -153,7 +153,8 @@ def test_extract_skips_a_bad_log_line_and_prints_the_rest(tmp_path):
         f"EM/F1); skipped",
         f"extract: warning: {tmp_path}/m/tnews/2e-05_16_0.1.log: best_result: 'abc' is not a result (NN.NN or "
         f"EM/F1); skipped",
-        f"(also written: {tmp_path}/m/results.csv and results.md)"]
+        f"(also written: {tmp_path}/m/results.csv and results.md)",
+        f"(report: {tmp_path}/m/report/report.md and its figures)"]
 
 
 def test_extract_skips_a_bad_record(tmp_path):
@@ -174,7 +175,8 @@ def test_extract_skips_a_bad_record(tmp_path):
         f"extract: warning: {tmp_path}/m/c3/1e-05_24_0.1.json: no best.value; skipped",
         f"extract: warning: {tmp_path}/m/c3/2e-05_24_0.1.json: best.value: '71.3.2' is not a result (NN.NN or "
         f"EM/F1); skipped",
-        f"(also written: {tmp_path}/m/results.csv and results.md)"]
+        f"(also written: {tmp_path}/m/results.csv and results.md)",
+        f"(report: {tmp_path}/m/report/report.md and its figures)"]
 
 
 def test_extract_missing_model_folder_is_an_error(tmp_path):

@@ -1,0 +1,277 @@
+"""A grid run's report for a person to look at: RUN_DIR/report/ with, per task, the dev curve of every
+configuration (TASK_curves.png) and a learning-rate x batch-size heat map of their best dev scores
+(TASK_heatmap.png), and report.md with extract's tables, every configuration's value, and, for a model of
+the upstream README's results table, the published dev scores beside ours.
+
+extract.main writes it after results.csv and results.md, so a figure that fails to draw costs the figure
+only (a warning names it), never the tables.
+"""
+import contextlib
+import csv
+import glob
+import io
+import os
+from importlib import resources
+
+from . import extract, grid, results, tasks
+from .fileio import atomic_write, is_local_path
+
+PUBLISHED = "published_results.csv"  # the upstream README's results table, cell for cell (package data)
+
+# The README names models for display; PaddleNLP's built-in name is the display name lower-cased, ", Chinese"
+# dropped and spaces hyphenated ("ERNIE 3.0-Base-zh" -> "ernie-3.0-base-zh", "HFL/RBT3, Chinese" ->
+# "hfl/rbt3"), except for the four below, which PaddleNLP names differently ("HLF" is the README's typo).
+RENAMED = {"hlf/rbt6": "hfl/rbt6", "tinybert6": "tinybert-6l-768d-zh", "tinybert4": "tinybert-4l-312d-zh",
+           "uer/chinese-roberta-l6-h768": "uer/chinese-roberta-6l-768h"}
+
+
+def builtin_name(display_name):
+    name = display_name.lower().replace(", chinese", "").replace(" ", "-")
+    return RENAMED.get(name, name)
+
+
+def published_table():
+    """The rows of the upstream README's table: {"arch", "model", "AVG", "AFQMC", ..., "C3"} (text cells)."""
+    with resources.files(__package__).joinpath(PUBLISHED).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def published_row(model):
+    """The README's row for a built-in model name (any case), else None. A local directory never matches:
+    what it holds is unknown, whatever its name."""
+    if is_local_path(model):
+        return None
+    return next((row for row in published_table() if builtin_name(row["model"]) == model.lower()), None)
+
+
+def difference(ours, published):
+    """ours - published on extract.score (CMRC2018: EM, and it says so), signed, two decimals."""
+    text = f"{round(extract.score(ours) - extract.score(published), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+    return text + " (EM)" if "/" in published else text
+
+
+def metric_name(task):
+    return "EM" if tasks.get(task).metric == "em_f1" else "accuracy"
+
+
+def grid_order(hyper):
+    """(lr, bs, dropout) texts in the grid's order, as extract breaks ties: learning rate, batch size, dropout
+    from the larger."""
+    lr, bs, dropout = hyper
+    return float(lr), int(bs), -float(dropout)
+
+
+def configurations(directory, task):
+    """{(lr, bs, dropout): (value, source), or None for a job without a result (killed, still running)} for
+    every job of the task that left a record or a log."""
+    with contextlib.redirect_stderr(io.StringIO()):  # extract has warned about these files already
+        found = {hyper: (value, source) for value, hyper, source in extract.task_results(directory, task)}
+    for path in glob.glob(os.path.join(directory, task, "*.json")) + glob.glob(os.path.join(directory, task, "*.log")):
+        hyper = extract.hyperparameters(os.path.basename(path).rsplit(".", 1)[0])
+        if hyper is not None:
+            found.setdefault(hyper, None)
+    return dict(sorted(found.items(), key=lambda item: grid_order(item[0])))
+
+
+def dev_curve(record, key):
+    """(steps, values) of a record's dev history; an evaluation without a number (a hand-edited record) is
+    left out rather than drawn as zero."""
+    points = [(h.get("step"), (h.get("metrics") or {}).get(key)) for h in record.get("history") or ()]
+    points = [(s, v) for s, v in points if isinstance(s, (int, float)) and isinstance(v, (int, float))]
+    return [s for s, _ in points], [v for _, v in points]
+
+
+# ---------------------------------------------------------------- figures
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display), imported only when a figure is drawn: extract
+    and the grid tools start without it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path):
+    """Write fig as a PNG atomically; no Software tag (Agg writes no date), so the same run gives the same
+    bytes."""
+    plt = pyplot()
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png", dpi=100, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+
+
+def draw_curves(path, task, curves, best_hyper):
+    """curves: {(lr, bs, dropout): (steps, values, best_step, best_value)}; the best job's line (when it is
+    among them) black and thick, with its best point starred. Colour tells the learning rate, line style the
+    batch size, marker the dropout, so 24 lines stay apart; the legend names each."""
+    plt = pyplot()
+    lrs = sorted({h[0] for h in curves}, key=float)
+    bss = sorted({h[1] for h in curves}, key=int)
+    dropouts = sorted({h[2] for h in curves}, key=float, reverse=True)
+    styles, markers = ("-", "--", ":", "-."), ("", "o", "s", "^")
+    fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
+    # the best first, so that it heads the legend (its zorder puts it on top of the others)
+    for hyper, (steps, values, best_step, best_value) in sorted(curves.items(), key=lambda c: c[0] != best_hyper):
+        name = "_".join(hyper)
+        if hyper == best_hyper:
+            ax.plot(steps, values, color="black", linewidth=3, zorder=3, label=f"{name} (best)")
+            ax.plot([best_step], [best_value], linestyle="none", marker="*", markersize=18, color="red", zorder=4,
+                    label=f"best: {best_value:.2f} at step {best_step}")
+        else:
+            ax.plot(steps, values, color=plt.get_cmap("tab10")(lrs.index(hyper[0]) % 10),
+                    linestyle=styles[bss.index(hyper[1]) % len(styles)],
+                    marker=markers[dropouts.index(hyper[2]) % len(markers)], markersize=3, linewidth=1.2,
+                    alpha=0.75, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"dev {metric_name(task)} (%)")
+    ax.set_title(f"{task.upper()}: dev {metric_name(task)} of every configuration (LR_BS_DROPOUT)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", ncol=1 if len(curves) <= 20 else 2)
+    save(fig, path)
+
+
+def draw_heatmap(path, task, cells, best_hyper):
+    """cells: {(lr, bs, dropout): value or None}: learning rate down, batch size across, one panel per
+    dropout; every panel on one colour scale, the best cell framed in red, a cell without a result empty."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    plt = pyplot()
+    lrs = sorted({h[0] for h in cells}, key=float)
+    bss = sorted({h[1] for h in cells}, key=int)
+    dropouts = sorted({h[2] for h in cells}, key=float, reverse=True)  # the grid's order: 0.1, then 0.0
+    scores = [extract.score(v) for v in cells.values() if v is not None]
+    low, high = min(scores), max(scores)
+    fig, axes = plt.subplots(1, len(dropouts), figsize=(1.3 * len(bss) * len(dropouts) + 2.5, 0.7 * len(lrs) + 2),
+                             squeeze=False, layout="constrained")
+    for ax, dropout in zip(axes[0], dropouts):
+        table = np.full((len(lrs), len(bss)), np.nan)
+        for (lr, bs, d), value in cells.items():
+            if d == dropout and value is not None:
+                table[lrs.index(lr), bss.index(bs)] = extract.score(value)
+        image = ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=low, vmax=high, aspect="auto")
+        for (i, j), s in np.ndenumerate(table):
+            if not np.isnan(s):
+                value = cells[(lrs[i], bss[j], dropout)]
+                dark = high > low and (s - low) / (high - low) < 0.5  # viridis is dark at its low end
+                ax.text(j, i, value.replace("/", "\n"), ha="center", va="center", fontsize=9,
+                        color="white" if dark else "black")
+        if best_hyper[2] == dropout:
+            ax.add_patch(Rectangle((bss.index(best_hyper[1]) - 0.5, lrs.index(best_hyper[0]) - 0.5), 1, 1,
+                                   fill=False, edgecolor="red", linewidth=3))
+        ax.set_xticks(range(len(bss)), bss)
+        ax.set_yticks(range(len(lrs)), lrs)
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("learning rate")
+        ax.set_title(f"dropout {dropout}")
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"best dev {metric_name(task)} (%)")
+    fig.suptitle(f"{task.upper()}: best dev {metric_name(task)} per configuration")
+    save(fig, path)
+
+
+def draw(path, drawing, *args):
+    """drawing(path, *args); True if the figure was written. A figure that fails is left out with a warning:
+    the tables matter more than any picture of them."""
+    try:
+        drawing(path, *args)
+        return True
+    except Exception as e:  # anything matplotlib or a hand-edited record may raise
+        extract.warn(path, f"could not draw ({type(e).__name__}: {e})", "left out of the report")
+        return False
+
+
+# ---------------------------------------------------------------- report.md
+def markdown_table(header, rows):
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, ["---"] * len(header), *rows]) + "\n"
+
+
+def best_table(best, row):
+    """Per task: our best value, its hyper-parameters and, with the README's row, its number and the difference."""
+    header = ["Task", "Ours"] + ([f"Published ({row['model']})", "Ours − published"] if row else []) + \
+             ["Learning rate", "Batch size", "Dropout", "Source"]
+    lines = []
+    for task in grid.REPORT_ORDER:
+        value, hyper, source = best.get(task, ("-", ("-", "-", "-"), "-"))
+        theirs = []
+        if row:
+            published = row[task.upper()]
+            theirs = [published, difference(value, published) if task in best else "-"]
+        lines.append([task.upper(), value] + theirs + list(hyper) + [source])
+    return markdown_table(header, lines)
+
+
+def task_section(task, best, row, configs, figures):
+    """A task's heading, its best configuration (beside the published number), figures and every configuration."""
+    value, best_hyper, _ = best[task]
+    published = row[task.upper()] if row else None
+    versus = f"; published {published}, ours − published {difference(value, published)}" if row else ""
+    text = [f"## {task.upper()}", "",
+            f"Best: **{value}** ({'EM/F1' if '/' in value else metric_name(task)}) with learning rate {best_hyper[0]}, "
+            f"batch size {best_hyper[1]}, dropout {best_hyper[2]} ({'_'.join(best_hyper)}){versus}.", ""]
+    for kind, caption in (("curves", "dev curves"), ("heatmap", "heat map")):
+        if f"{task}_{kind}.png" in figures:
+            text += [f"![{task.upper()} {caption}]({task}_{kind}.png)", ""]
+    logged = ["_".join(h) for h, found in configs.items() if found and found[1] == "log"]
+    if logged:
+        text += [f"No curve for {', '.join(logged)}: known only from the log (no record, so no dev history).", ""]
+    rows = []
+    for hyper, found in configs.items():
+        cells = ["_".join(hyper), *hyper, *(found or ("-", "no result"))]
+        rows.append([f"**{c}**" for c in cells] if hyper == best_hyper else cells)
+    text.append(markdown_table(["Configuration", "Learning rate", "Batch size", "Dropout", "Result", "Source"], rows))
+    return "\n".join(text)
+
+
+def dev_curves(directory, task, configs):
+    """{(lr, bs, dropout): (steps, values, best step, best value)} of the jobs with a record and a history:
+    a job known only from its log has no curve."""
+    key = "em" if tasks.get(task).metric == "em_f1" else "acc"
+    curves = {}
+    for hyper, found in configs.items():
+        if not found or found[1] != "record":
+            continue
+        record = results.read_record(os.path.join(directory, task, "_".join(hyper) + ".json"))
+        steps, values = dev_curve(record, key) if record else ([], [])
+        if steps:
+            curves[hyper] = (steps, values, (record.get("best") or {}).get("step"), extract.score(found[0]))
+    return curves
+
+
+def write_report(directory, model, best):
+    """Draw the figures of every task in best (extract.best_per_task) and write RUN_DIR/report/report.md,
+    after extract.write_reports (its results.md is the first table). Returns report.md's path."""
+    out = os.path.join(directory, "report")
+    os.makedirs(out, exist_ok=True)
+    configs = {task: configurations(directory, task) for task in best}
+    figures = set()
+    for task in best:
+        curves = dev_curves(directory, task, configs[task])
+        if curves and draw(os.path.join(out, f"{task}_curves.png"), draw_curves, task, curves, best[task][1]):
+            figures.add(f"{task}_curves.png")
+        cells = {hyper: found[0] if found else None for hyper, found in configs[task].items()}
+        if draw(os.path.join(out, f"{task}_heatmap.png"), draw_heatmap, task, cells, best[task][1]):
+            figures.add(f"{task}_heatmap.png")
+
+    row = published_row(model)
+    text = [f"# CLUE grid report: {grid.model_label(model)}", "", "Best dev result per task (results.md):", ""]
+    with contextlib.suppress(FileNotFoundError):
+        with open(os.path.join(directory, "results.md"), encoding="utf-8") as f:
+            text.append(f.read())
+    text += ["## Best hyper-parameters", ""]
+    if row:
+        text += [f"Published: the dev results of {row['model']} in the upstream README (the same grid, on GPUs; "
+                 f"AVG {row['AVG']} over the ten tasks). CMRC2018 is compared on EM.", ""]
+    elif is_local_path(model):
+        text += ["No published numbers for a local model.", ""]
+    else:
+        text += [f"No published numbers for {model}: the upstream README's table does not list it.", ""]
+    text.append(best_table(best, row))
+    text += [task_section(task, best, row, configs[task], figures) for task in best]
+    path = os.path.join(out, "report.md")
+    with atomic_write(path) as f:
+        f.write("\n".join(text).rstrip("\n") + "\n")
+    return path
