@@ -7,6 +7,7 @@ import time
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
 
+import numpy as np
 from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
@@ -34,15 +35,21 @@ class C3Run(ReadingRun):
     def build(self, split, examples, encoder):
         return mrc.c3_features(examples, encoder, self.args.max_seq_length)
 
+    def choose(self, model, examples, feats, tokenizer):
+        """The best of each question's own choices: a filler choice (padding to four) is never an answer."""
+        logits = self.outputs(model, feats, tokenizer)
+        logits[np.arange(mrc.C3_CHOICES) >= np.array([[e.given] for e in examples])] = -np.inf
+        return logits.argmax(-1)
+
     def evaluate(self, model, examples, feats, tokenizer):
         tic = time.time()
-        accuracy = float((self.outputs(model, feats, tokenizer).argmax(-1) == feats["labels"]).mean())
+        accuracy = float((self.choose(model, examples, feats, tokenizer) == feats["labels"]).mean())
         logger.info(f"eval acc: {accuracy:.5f}, eval done total : {time.time() - tic} s")
         return {"acc": 100 * accuracy}, None
 
     def predict(self, model, split, examples, feats, tokenizer, path):
         with atomic_write(path) as f:
-            for example, choice in zip(examples, self.outputs(model, feats, tokenizer).argmax(-1)):
+            for example, choice in zip(examples, self.choose(model, examples, feats, tokenizer)):
                 f.write(json.dumps({"id": example.id, "label": int(choice)}) + "\n")
         logger.info(f"wrote {len(examples)} answers for {split} to {path}")
 

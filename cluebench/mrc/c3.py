@@ -23,6 +23,7 @@ class ChoiceExample:
     question: str
     choices: List[str]  # padded to four with C3_FILLER
     label: Optional[int]
+    given: int = C3_CHOICES  # the choices the question has (2 to 4); the others are filler, never an answer
 
 
 def read_c3(paths, labelled):
@@ -59,7 +60,8 @@ def read_c3(paths, labelled):
                     question_id = _get(item, "id", (int, str), path, where)
                     _unique(seen, question_id, where, path, "id")
                 examples.append(ChoiceExample(question_id, context, question.lower(),
-                                              choices + [C3_FILLER] * (C3_CHOICES - len(choices)), label))
+                                              choices + [C3_FILLER] * (C3_CHOICES - len(choices)), label,
+                                              len(choices)))
     if not examples:
         others = ", ".join(os.path.basename(p) for p in paths[1:])
         raise DataError(paths[0], "no questions found" + (f" (nor in {others})" if others else ""))

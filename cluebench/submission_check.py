@@ -1,0 +1,270 @@
+"""Check a CLUE leaderboard submission (a zip, or a folder of files) against the official test files.
+
+    python grid_search_tools/check_submission.py ZIP_OR_DIR --data_dir DIR [--strict]
+
+Each file must carry a leaderboard name, parse, and answer every id of its test file exactly once with
+a valid label. The test files are read by the project's own readers, so an id means here what it means
+to the scripts that wrote the predictions. Exit 0: all good; 1: any failure; 2: a usage error.
+"""
+import argparse
+import json
+import os
+import sys
+import zipfile
+
+from . import classification, mrc, tasks
+from .fileio import DataError
+
+# leaderboard file name -> (task, test split); BUSTM (FewCLUE, no grid rows) has no CLUE leaderboard file
+LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
+               for split, name in t.predictions.items()}
+SHOWN = 10  # problems printed per file; the rest are counted
+
+
+class UsageError(Exception):
+    pass
+
+
+def _dump(value):
+    """A value as JSON writes it, so that "1" and 1 look different; long ones cut."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def locate_test_file(task, split, data_dir):
+    """(path, present) of a split's test file in DATA_DIR/<task>_public/. Never task_folder's fallback to
+    DATA_DIR itself: there every task would find the same test.json."""
+    folder = os.path.join(data_dir, f"{task}_public")
+    if not os.path.isdir(folder):
+        return os.path.join(folder, tasks.get(task).files[split][0]), False
+    path = (classification.split_file(task, split, data_dir) if tasks.get(task).is_classification
+            else mrc.split_files(task, split, data_dir)[0])
+    return path, os.path.isfile(path)
+
+
+def expected_answers(task, split, data_dir):
+    """{str(id): (the id as the test file has it, choices)}: 0 and "0" are one id to the leaderboard.
+    choices: C3's number of answers to the question, CHID's number of candidates of the blank's row."""
+    spec = tasks.get(task)
+    if spec.is_classification:
+        return {str(e.id): (e.id, None) for e in classification.load_split(task, split, data_dir)[0]}
+    examples = mrc.load_examples(task, split, data_dir)
+    if spec.family == "span":
+        return {e.id: (e.id, None) for e in examples}
+    if spec.family == "choice":  # the question's own choices, not the reader's padding to four
+        return {str(e.id): (e.id, e.given) for e in examples}
+    return {tag: (tag, len(row.candidates)) for row in examples for tag in row.tags}
+
+
+def answer_problem(task, answer, choices):
+    """Why an answer is not valid for the task, or None."""
+    spec = tasks.get(task)
+    if spec.is_classification:
+        if isinstance(answer, str) and answer in spec.labels:
+            return None
+        shown = ", ".join(spec.labels) if len(spec.labels) <= 15 else f"{spec.labels[0]} to {spec.labels[-1]}"
+        return f"label {_dump(answer)} is not one of the {len(spec.labels)} {task} labels (strings: {shown})"
+    if spec.family == "span":
+        return None if isinstance(answer, str) else f"answer {_dump(answer)} is not a string"
+    what = "choices" if spec.family == "choice" else "candidates"
+    if type(answer) is int and 0 <= answer < choices:  # type(): true and false are no index
+        return None
+    return f"label {_dump(answer)} is not an index into its {choices} {what} (0 to {choices - 1})"
+
+
+def jsonl_items(text):
+    """([(line, id, label)], problems) of JSON lines {"id": ..., "label": ...} (classification, C3).
+    Split on "\\n" only: str.splitlines() would also split on U+2028."""
+    items, problems = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"line {number}: not valid JSON ({e.msg}, column {e.colno})")
+            continue
+        if not isinstance(record, dict) or "id" not in record or "label" not in record:
+            problems.append(f'line {number}: expected {{"id": ..., "label": ...}}, got {_dump(record)}')
+            continue
+        items.append((number, record["id"], record["label"]))
+    return items, problems
+
+
+def object_items(text):
+    """[(line, key, value)] of one JSON object (CMRC2018, CHID), in file order. Parsed key by key rather than
+    by json.loads, which keeps the last of two equal keys silently and knows no key's line."""
+    decoder, skip = json.JSONDecoder(), json.decoder.WHITESPACE.match
+    items, pos, line, counted = [], skip(text, 0).end(), 1, 0
+
+    def expect(chars):
+        if text[pos:pos + 1] not in chars:
+            raise json.JSONDecodeError(f"Expecting {' or '.join(map(repr, chars))}", text, pos)
+
+    expect(("{",))
+    pos = skip(text, pos + 1).end()
+    while text[pos:pos + 1] != "}" or items:
+        expect(('"',))
+        line, counted = line + text.count("\n", counted, pos), pos
+        key, pos = json.decoder.scanstring(text, pos + 1)
+        pos = skip(text, pos).end()
+        expect((":",))
+        value, pos = decoder.raw_decode(text, skip(text, pos + 1).end())
+        items.append((line, key, value))
+        pos = skip(text, pos).end()
+        expect((",", "}"))
+        if text[pos] == "}":
+            break
+        pos = skip(text, pos + 1).end()
+    if skip(text, pos + 1).end() != len(text):
+        raise json.JSONDecodeError("Extra data after the object", text, skip(text, pos + 1).end())
+    return items
+
+
+def compare(task, items, expected, test_name):
+    """Problems of [(line, id, answer)] against the test file's ids: each once, none extra, none missing."""
+    word = "blank" if tasks.get(task).family == "cloze" else "id"
+    problems, seen = [], {}
+    for line, answer_id, answer in items:
+        if type(answer_id) not in (int, str):
+            problems.append(f"line {line}: {word} {_dump(answer_id)} is not an integer or a string")
+            continue
+        key = str(answer_id)
+        if key in seen:
+            problems.append(f"line {line}: duplicate {word} {_dump(answer_id)} (first on line {seen[key]})")
+            continue
+        seen[key] = line
+        if key not in expected:
+            problems.append(f"line {line}: {word} {_dump(answer_id)} is not in {test_name}")
+            continue
+        reason = answer_problem(task, answer, expected[key][1])
+        if reason:
+            problems.append(f"line {line}: {word} {_dump(answer_id)}: {reason}")
+    missing = [original for key, (original, _) in expected.items() if key not in seen]
+    if missing:
+        first = ", ".join(_dump(m) for m in missing[:5])
+        problems.append(f"{len(missing)} of the {len(expected)} {word}s of {test_name} missing (first: {first})")
+    return problems
+
+
+def check_file(name, data, data_dir):
+    """(number of test ids, problems) of one submitted file; the count is None where none could be read."""
+    if name not in LEADERBOARD:
+        # a hint by the task the name starts with (tnews_predict.json, cmrc_predict.json), not by spelling alone:
+        # ocnli_predict.json is nearer to cmnli_predict.json
+        stem = name.lower().split("_")[0].split(".")[0]
+        close = [n for n, (task, _) in LEADERBOARD.items()
+                 if len(stem) >= 2 and (task.startswith(stem) or stem.startswith(task))]
+        return None, ["not a CLUE leaderboard file name" + (f" (did you mean {' or '.join(close)}?)" if close else "")]
+    task, split = LEADERBOARD[name]
+    path, present = locate_test_file(task, split, data_dir)
+    test_name = os.path.relpath(path, data_dir)
+    if not present:
+        return None, [f"cannot check it: DATA_DIR has no {test_name}"]
+    try:
+        expected = expected_answers(task, split, data_dir)
+    except DataError as e:
+        return None, [f"cannot check it: the test file is unreadable ({e})"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return None, [f"line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x})"]
+    if not text.strip():
+        return None, ["empty file"]
+    if tasks.get(task).family in ("span", "cloze"):
+        try:
+            items, problems = object_items(text), []
+        except json.JSONDecodeError as e:
+            return None, [f"line {e.lineno}: not valid JSON ({e.msg}, column {e.colno}); expected one object "
+                          f"{{{'question id: answer' if task == 'cmrc2018' else 'blank tag: candidate index'}}}"]
+    else:
+        items, problems = jsonl_items(text)
+    return len(expected), problems + compare(task, items, expected, test_name)
+
+
+def read_submission(path):
+    """[(name, bytes, problem)] of a zip or a folder, by name; problem is None or why the entry cannot count.
+    The leaderboard wants the files at the top of the zip: a nested path is a problem."""
+    entries = []
+    if os.path.isdir(path):
+        for root, dirs, names in os.walk(path):
+            for name in names:
+                relative = os.path.relpath(os.path.join(root, name), path).replace(os.sep, "/")
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        entries.append((relative, f.read(), None))
+                except OSError as e:
+                    entries.append((relative, None, f"unreadable ({e.strerror})"))
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                try:
+                    entries.append((info.filename, archive.read(info), None))
+                except (zipfile.BadZipFile, OSError, NotImplementedError) as e:
+                    entries.append((info.filename, None, f"unreadable zip entry ({e})"))
+    else:
+        raise UsageError(f"{path}: no such zip file or folder" if not os.path.exists(path) else
+                         f"{path}: neither a zip file nor a folder")
+    checked, seen = [], set()
+    for name, data, problem in sorted(entries, key=lambda e: e[0]):
+        if problem is None and "/" in name:
+            problem = "a nested path; the leaderboard wants every file at the top of the zip"
+        elif problem is None and name in seen:
+            problem = "is in the zip twice"
+        seen.add(name)
+        checked.append((name, data, problem))
+    return checked
+
+
+def check(path, data_dir, strict=False, out=None):
+    """Print one line per file (one per problem of a failed file) and per missing leaderboard file; returns
+    the number of failed files."""
+    out = out or sys.stdout  # looked up at the call: tests replace it
+    if not os.path.isdir(data_dir):
+        raise UsageError(f"--data_dir {data_dir}: no such folder")
+    if not any(os.path.isdir(os.path.join(data_dir, f"{task}_public")) for task, _ in LEADERBOARD.values()):
+        raise UsageError(f"--data_dir {data_dir}: holds no <task>_public/ folder (the official CLUE layout)")
+    good = failures = 0
+    submitted = set()
+    for name, data, problem in read_submission(path):
+        count, problems = (None, [problem]) if problem else check_file(name, data, data_dir)
+        submitted.add(name)
+        if not problems:
+            good += 1
+            print(f"OK  {name}  {count} {'blanks' if LEADERBOARD[name][0] == 'chid' else 'ids'}", file=out)
+            continue
+        failures += 1
+        if len(problems) > SHOWN:
+            problems = problems[:SHOWN] + [f"... and {len(problems) - SHOWN} more problems"]
+        for problem in problems:
+            print(f"FAIL {name}: {problem}", file=out)
+    for name, (task, split) in LEADERBOARD.items():
+        if name in submitted:
+            continue
+        test_path, present = locate_test_file(task, split, data_dir)
+        if split in tasks.get(task).optional_splits and not present:  # as the scripts, which then skip the split
+            print(f"MISSING {name} (optional: DATA_DIR has no {os.path.relpath(test_path, data_dir)})", file=out)
+        elif strict:
+            print(f"FAIL {name}: missing from the submission (--strict)", file=out)
+            failures += 1
+        else:
+            print(f"MISSING {name}", file=out)
+    print(f"{good} files OK, {failures} failed", file=out)
+    return failures
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="check_submission.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submission", metavar="ZIP_OR_DIR", help="the submission: a zip file or a folder of files")
+    p.add_argument("--data_dir", required=True, help="the official test files: DATA_DIR/<task>_public/")
+    p.add_argument("--strict", action="store_true", help="a missing leaderboard file is a failure")
+    try:
+        args = p.parse_args(argv)
+        return 1 if check(args.submission, args.data_dir, args.strict) else 0
+    except SystemExit as e:  # argparse's usage errors, as a return value for in-process callers
+        return e.code
+    except UsageError as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 2
