@@ -44,6 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
     p.add_argument("--max_grad_norm", type=float, default=1.0)
+    p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
     resume.add_flags(p)
     return p.parse_args(argv)
 
@@ -77,8 +78,8 @@ class ClassifierRun(runner.TaskRun):
         examples, self.dropped[split] = clue.load_split(self.task, split, self.args.data_dir)
         return examples, clue.encode(tokenizer, examples, self.args.max_seq_length, desc=f"{split} features")
 
-    def data_files(self):
-        return [clue.split_file(self.task, split, self.args.data_dir) for split in ("train", "dev")]
+    def split_files(self, split):
+        return [clue.split_file(self.task, split, self.args.data_dir)]
 
     def train_collate(self, features, tokenizer):
         return lambda indices: self.collate([features[i] for i in indices])

@@ -280,7 +280,9 @@ def main():
                         "eval_examples_per_s": eval_speed,
                         "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
             data={"train_examples": len(train_features), "dev_examples": len(dev_features),
-                  "dev_dropped": dev_dropped})
+                  "dev_dropped": dev_dropped},
+            made_by=results.provenance([clue.split_file(task, split, data_args.data_dir)
+                                        for split in ["train", "dev", *test_sets]], args.world_size))
         record["predictions"] = written
         training.report(where, record, "best dev acc")
 

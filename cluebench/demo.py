@@ -6,8 +6,9 @@ Builds a 2-layer random ERNIE and small synthetic TNEWS, AFQMC and C3 sets under
 1. classification/run_clue_classifier.py trains on TNEWS, evaluates on dev and writes the
    leaderboard files; the tiny model learns the synthetic task.
 2. grid_search_tools/grid_search.py runs a reduced grid (TNEWS, AFQMC, C3; two learning rates)
-   on two CPU slots and prints the extract tables. At the grid's learning rates (1e-5 to 5e-5)
-   a random tiny model stays near chance: the point is the pipeline, not the scores.
+   on two CPU slots, prints the extract tables, and makes the leaderboard zip of the best jobs,
+   checked against the test files. At the grid's learning rates (1e-5 to 5e-5) a random tiny
+   model stays near chance: the point is the pipeline, not the scores.
 """
 import argparse
 import json
@@ -16,7 +17,7 @@ import subprocess
 import sys
 
 import cluebench  # noqa: F401
-from cluebench import results, synthetic
+from cluebench import grid, results, synthetic
 from cluebench.fileio import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +58,9 @@ def main():
                "--tasks", "tnews", "afqmc", "c3", "--learning_rates", "2e-05", "3e-05", "--batch_sizes", "16", "24"]
     print("\n$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=os.path.join(ROOT, "grid_search_tools"))
+    run_dir = grid.run_dir(model, os.path.join(args.workdir, "grid"))
+    print(f"\nSubmission: {os.path.join(run_dir, 'submission.zip')} (what came from where: submission.md beside "
+          f"it; report: {os.path.join(run_dir, 'report', 'report.md')})")
 
 
 if __name__ == "__main__":

@@ -94,16 +94,17 @@ def read_json(path):
         raise DataError(path, f"{what}, column {e.colno}", line=e.lineno) from None
 
 
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def file_digest(paths):
     """Of the files' contents, each hashed apart: bytes moved from one file to the next change it."""
-    digests = []
-    for path in paths:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        digests.append(h.hexdigest())
-    return hashlib.sha256(json.dumps(digests).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([file_sha256(p) for p in paths]).encode()).hexdigest()
 
 
 def require(record, field, path, line):

@@ -39,6 +39,7 @@ def parser(description, **defaults):
     p.add_argument("--gradient_accumulation_steps", type=int, default=defaults["gradient_accumulation_steps"])
     p.add_argument("--do_train", action="store_true")
     p.add_argument("--do_predict", action="store_true")
+    p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
     resume.add_flags(p)
     return p
 
@@ -67,8 +68,8 @@ class ReadingRun(runner.TaskRun):
     def prediction_splits(self):
         return mrc.prediction_splits(self.task, self.args.data_dir)
 
-    def data_files(self):
-        return [p for s in ("train", "dev") for p in mrc.split_files(self.task, s, self.args.data_dir)]
+    def split_files(self, split):
+        return mrc.split_files(self.task, split, self.args.data_dir)
 
     def build(self, split, examples, encoder):
         """The features of a split's examples (store.Features)."""

@@ -46,8 +46,8 @@ class TaskRun:
         """(examples, features) of a split, checked; features support len()."""
         raise NotImplementedError
 
-    def data_files(self):
-        """The train and dev files: the resume fingerprint hashes them."""
+    def split_files(self, split):
+        """The files of a split: the resume fingerprint hashes train and dev, the record every file read."""
         raise NotImplementedError
 
     def train_collate(self, features, tokenizer):
@@ -122,8 +122,9 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
     if world_size > 1:
         model = paddle.DataParallel(model)
     tracker = training.BestTracker(task.key, keep_state=args.do_predict or getattr(args, "do_eval", False))
+    scalars = Scalars(args.logdir if rank == 0 else None)
     checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
-        task.script, task.task, args, task.data_files(), world_size), rank=rank, world_size=world_size)
+        task.script, task.task, args, task.split_files("train") + task.split_files("dev"), world_size), rank=rank, world_size=world_size)
 
     def on_evaluate(step, epoch):
         if rank != 0:
@@ -131,32 +132,59 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
         tic = time.time()
         metrics, loss = task.evaluate(training.unwrap(model), dev_examples, dev_feats, tokenizer)
         tracker.eval_time_s += time.time() - tic
+        scalars.add("eval", dict(metrics, loss=loss), step)
         if tracker.update(model, metrics, step, epoch, loss) and args.save_best_model:
             atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
 
-    with checkpoint:
+    with checkpoint, scalars:
         stats = training.train_loop(
             model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
             gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
             eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
-            seed=args.seed, checkpoint=checkpoint, progress=checkpoint.restore(model, optimizer, scheduler, tracker))
+            seed=args.seed, checkpoint=checkpoint, progress=checkpoint.restore(model, optimizer, scheduler, tracker),
+            on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step))
     model = training.unwrap(model)
     tracker.restore_best(model)
     return model, tracker, dict(stats, checkpoint=checkpoint)
 
 
+class Scalars:
+    """Train loss, learning rate and dev metrics as VisualDL scalars (as PaddleNLP's Trainer logs them), when
+    --logdir is given; otherwise nothing. A context manager: the writer is closed at the end."""
+
+    def __init__(self, logdir):
+        self.writer = None
+        if logdir:
+            from visualdl import LogWriter  # imported only when asked for: it takes a second
+            self.writer = LogWriter(logdir=logdir)
+
+    def add(self, group, values, step):
+        if self.writer is not None:
+            for name, value in values.items():
+                if value is not None:
+                    self.writer.add_scalar(tag=f"{group}/{name}", value=float(value), step=step)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.writer is not None:
+            self.writer.close()
+
+
 def predict(args, task, model, tokenizer, splits):
-    """Every test split's leaderboard file in the output folder; returns their paths."""
-    written = []
+    """Every test split's leaderboard file in the output folder: (paths, {"predict_examples", "predict_time_s"})."""
+    written, examples, tic = [], 0, time.time()
     for split, name in task.prediction_splits():
         path = os.path.join(args.output_dir, name)
         task.predict(model, split, *splits[split], tokenizer, path)
         written.append(path)
-    return written
+        examples += len(splits[split][0])
+    return written, {"predict_examples": examples, "predict_time_s": round(time.time() - tic, 3)}
 
 
 def finish(args, task, tracker, stats, splits, predictions, world_size):
-    """Rank 0: write the record, log the summary, end with the best_result line."""
+    """Rank 0: write the record, log the summary, end with the best_result line. predictions: predict()'s."""
     if tracker is None:
         return
     if tracker.best is None:  # --max_steps 0: features built and cached, nothing trained
@@ -169,9 +197,10 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
         best=tracker.best, history=tracker.history, wall_time_s=stats["checkpoint"].elapsed(),
         throughput={"train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
                     "eval_examples_per_s": len(tracker.history) * n_dev / max(tracker.eval_time_s, 1e-9),
-                    "optimizer_steps": stats["steps"], "world_size": world_size},
-        data=task.data_counts(splits))
-    record["predictions"] = predictions
+                    "optimizer_steps": stats["steps"], "world_size": world_size, **predictions[1]},
+        data=task.data_counts(splits),
+        made_by=results.provenance([f for split in splits for f in task.split_files(split)], world_size))
+    record["predictions"] = predictions[0]
     training.report(args, record, task.summary)
     stats["checkpoint"].remove()
 
@@ -195,5 +224,6 @@ def run(args, task):
             return
         if getattr(args, "do_eval", False):
             task.evaluate(model, *splits["dev"], tokenizer)
-        written = predict(args, task, model, tokenizer, splits) if args.do_predict else []
+        untrained = tracker is not None and tracker.best is None  # --max_steps 0: the features were the point
+        written = predict(args, task, model, tokenizer, splits) if args.do_predict and not untrained else ([], {})
         finish(args, task, tracker, stats, splits, written, world_size)

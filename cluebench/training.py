@@ -160,14 +160,14 @@ def reseed_for_step(seed, step):
 
 def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps, epochs, gas,
                logging_steps, log_template, evaluate, eval_steps=None, rank=0, seed=None, checkpoint=None,
-               progress=None):
+               progress=None, on_log=None):
     """Run optimizer steps until total_steps; returns {"steps", "examples", "train_time_s"}.
 
     compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
     optimizer steps and at the last step, or after every epoch when eval_steps is None.
     log_template fields: step, total, epoch, batch (0-based), batch1, rank, loss, lr, speed.
     seed: reseed Paddle after every step (reseed_for_step); checkpoint: a resume.Checkpointer, told of
-    every update; progress: where a resumed run goes on.
+    every update; progress: where a resumed run goes on; on_log(step, loss, lr) at every logged step.
     """
     model.train()
     progress = dict(progress or {"epoch": 0, "batch": 0, "step": 0, "examples": 0, "train_time_s": 0.0})
@@ -205,11 +205,13 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
             if seed is not None:
                 reseed_for_step(seed, step)
             if step % logging_steps == 0:
-                now = time.time()
+                now, value = time.time(), float(loss)
                 logger.info(log_template.format(
                     step=step, total=total_steps, epoch=epoch, batch=batch_index, batch1=batch_index + 1,
-                    rank=rank, loss=float(loss), lr=scheduler.get_lr(),
+                    rank=rank, loss=value, lr=scheduler.get_lr(),
                     speed=(step - logged_at) / max(now - last_log, 1e-9)))
+                if on_log is not None:
+                    on_log(step, value, scheduler.get_lr())
                 last_log, logged_at = now, step
             evaluated = bool(eval_steps) and (step % eval_steps == 0 or step == total_steps)
             if evaluated:

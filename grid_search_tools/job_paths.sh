@@ -1,8 +1,8 @@
 # Sourced by run_cls.sh and run_mrc.sh (USAGE set): checks of their arguments, said on the terminal
 # (stderr, exit 2) before anything becomes a path; then job_paths, with MODEL, TASK and NAME
-# (LR_BS_DROPOUT) set: where the job's log and results record go (RUN_DIR/TASK/NAME.{log,json};
-# RUN_DIR is the folder named after the model, or CLUE_RUN_DIR), and the skip of a job whose record
-# is complete.
+# (LR_BS_DROPOUT) set: where the job's log, results record and folder go (RUN_DIR/TASK/NAME.{log,json}
+# and RUN_DIR/TASK/NAME/ for its predictions; RUN_DIR is the folder named after the model, or
+# CLUE_RUN_DIR), and the skip of a job whose record is complete.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" FLAGS_cudnn_deterministic=True
@@ -33,6 +33,7 @@ job_paths() {
     RUN_DIR=${CLUE_RUN_DIR:-$("$PYTHON" -m cluebench.grid run-dir "$MODEL")}
     LOG="$RUN_DIR/$TASK/$NAME.log"
     RECORD="$RUN_DIR/$TASK/$NAME.json"
+    JOB_DIR="$RUN_DIR/$TASK/$NAME/"
     if "$PYTHON" -m cluebench.results complete "$RECORD"; then
         echo "skip: $RECORD is complete"
         exit 0

@@ -19,11 +19,12 @@ need_count GRAD_ACC "$GRAD_ACC"
 need_number DROPOUT "$DROPOUT"
 NAME="${LR}_${BS}_${DROPOUT}"
 job_paths
-# the output folder is the job's own (jobs differing only in dropout run at once; a run locks it)
+# the job's own folder (jobs differing only in dropout run at once; a run locks it): its test predictions,
+# made with the best dev weights (kept in memory, not on disk), and its VisualDL scalars
 run_logged "$PYTHON" -u "$HERE/../classification/run_clue_classifier.py" \
     --model_name_or_path "$MODEL" --task_name "$TASK" --max_seq_length "$MAX_SEQ_LEN" \
     --batch_size "$BS" --learning_rate "$LR" --num_train_epochs "$EPOCH" \
     --logging_steps 100 --seed 42 --save_steps 100 --warmup_proportion 0.1 --weight_decay 0.01 \
-    --adam_epsilon 1e-8 --output_dir "$RUN_DIR/models/$TASK/$NAME/" \
-    --gradient_accumulation_steps "$GRAD_ACC" --do_train --dropout "$DROPOUT" --save_best_model False \
+    --adam_epsilon 1e-8 --output_dir "$JOB_DIR" --logdir "$JOB_DIR/visualdl" \
+    --gradient_accumulation_steps "$GRAD_ACC" --do_train --do_predict --dropout "$DROPOUT" --save_best_model False \
     --results_file "$RECORD" --device gpu "$@"

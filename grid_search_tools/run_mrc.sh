@@ -30,6 +30,6 @@ fi
 run_logged "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
-    --output_dir "$RUN_DIR/${TASK}_model/$NAME/" --do_train --seed 42 --weight_decay 0.01 \
+    --output_dir "$JOB_DIR" --logdir "$JOB_DIR/visualdl" --do_train --do_predict --seed 42 --weight_decay 0.01 \
     --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
     --save_best_model False --results_file "$RECORD" --device gpu "$@"

@@ -65,13 +65,13 @@ def check_model(model, tasks, device):
 
 
 def build_mrc_caches(task, model, data_dir, device):
-    """The task's own script with --max_steps 0: train and dev features, keyed as in run_mrc.sh's runs."""
+    """The task's own script with --max_steps 0: train, dev and test features, keyed as in run_mrc.sh's runs."""
     spec = importlib.util.spec_from_file_location(f"run_{task}", os.path.join(ROOT, "mrc", f"run_{task}.py"))
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     max_seq_length = registry.get(task).grid.max_seq_length
     with tempfile.TemporaryDirectory() as out:
-        script.main(["--model_name_or_path", model, "--device", device, "--do_train", "--max_steps", "0",
+        script.main(["--model_name_or_path", model, "--device", device, "--do_train", "--do_predict", "--max_steps", "0",
                      "--max_seq_length", str(max_seq_length), "--output_dir", out, "--save_best_model", "False"]
                     + (["--data_dir", data_dir] if data_dir else []))
 

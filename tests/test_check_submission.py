@@ -310,6 +310,7 @@ def test_usage_errors_exit_2(good, synthetic_data, tmp_path, capsys):
     assert code == 2 and "--data_dir" in err
 
 
+@pytest.mark.slow  # a subprocess run
 def test_the_script_runs(good, synthetic_data, tmp_path):
     sub = write_dir(tmp_path / "sub", good.files)
     proc = run_python([CHECKER, sub, "--data_dir", synthetic_data], timeout=300)

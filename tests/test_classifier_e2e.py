@@ -191,3 +191,43 @@ def test_both_scripts_write_the_same_record(tiny_models, synthetic_data, tmp_pat
     assert set(a) == set(b) and set(a["data"]) == set(b["data"]) and set(a["throughput"]) == set(b["throughput"])
     assert a["data"]["dev_dropped"] == b["data"]["dev_dropped"] == 3  # the synthetic OCNLI dev's '-' labels
     assert not (tmp_path / "b" / results.FILENAME).exists()
+
+
+def test_visualdl_scalars_and_what_made_the_record(tiny_models, synthetic_data, tmp_path, log_lines):
+    """--logdir: the logged train losses and learning rates, and every dev evaluation, as VisualDL scalars at
+    their steps; the record says what made it, with a SHA-256 of every file read (test files included)."""
+    import hashlib
+    import glob
+
+    import paddle
+    import paddlenlp
+    from visualdl import LogReader
+
+    out, logdir = tmp_path / "out", tmp_path / "vdl"
+    CLASSIFIER.main(common_args("tnews", tiny_models["ernie"], synthetic_data, out) + [
+        "--do_train", "--do_predict", "--max_steps", "6", "--batch_size", "16", "--learning_rate", "5e-3",
+        "--save_steps", "3", "--logging_steps", "2", "--logdir", str(logdir)])
+    logged = [line for line in log_lines() if "global step" in line]
+    record = results.read_record(str(out / results.FILENAME))
+
+    (log_file,) = glob.glob(str(logdir / "*"))
+    reader = LogReader(file_path=log_file)
+    scalars = {tag: [(r.id, r.value) for r in reader.get_data("scalar", tag)]
+               for tag in ("train/loss", "train/lr", "eval/acc", "eval/loss")}
+    assert [step for step, _ in scalars["train/loss"]] == [2, 4, 6]
+    assert [f"{v:f}" for _, v in scalars["train/loss"]] == [line.split("loss: ")[1].split(",")[0] for line in logged]
+    assert [step for step, _ in scalars["eval/acc"]] == [h["step"] for h in record["history"]] == [3, 6]
+    assert [round(v, 4) for _, v in scalars["eval/acc"]] == [round(h["metrics"]["acc"], 4) for h in record["history"]]
+    assert [round(v, 5) for _, v in scalars["eval/loss"]] == [round(h["loss"], 5) for h in record["history"]]
+
+    made_by = record["made_by"]
+    files = [clue.split_file("tnews", split, synthetic_data) for split in ("test", "test1.0", "train", "dev")]
+    assert made_by["data_files"] == {os.path.abspath(p): hashlib.sha256(open(p, "rb").read()).hexdigest()
+                                     for p in files}
+    assert (made_by["python"], made_by["paddle"], made_by["paddlenlp"]) == (
+        sys.version.split()[0], paddle.__version__, paddlenlp.__version__)
+    assert made_by["device"]["kind"] == "cpu" and made_by["device"]["count"] == 1 and made_by["device"]["name"]
+    commit = made_by["git_commit"]
+    assert commit is None or len(commit.removesuffix("+changes")) == 40
+    # the test sets: 24 examples each, predicted once with the best weights
+    assert record["throughput"]["predict_examples"] == 48 and record["throughput"]["predict_time_s"] > 0

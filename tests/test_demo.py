@@ -26,3 +26,14 @@ def test_demo(tmp_path):
     best = extract.best_per_task(directory)
     assert f"C3\t{best['c3'][0]}\t({best['c3'][1][0]},24,0.1)" in proc.stdout
     assert "All done!" in proc.stdout
+    # ... and the grid ends with a leaderboard zip of the best jobs that the checker accepts
+    zip_path = os.path.join(directory, "submission.zip")
+    assert f"Submission: {zip_path} " in proc.stdout
+    check = run_python([os.path.join(ROOT, "grid_search_tools", "check_submission.py"), zip_path,
+                        "--data_dir", str(tmp_path / "data")], timeout=300)
+    assert check.returncode == 0, check.stdout
+    with open(tmp_path / "data" / "c3_public" / "test1.1.json", encoding="utf-8") as f:
+        c3_questions = sum(len(document[1]) for document in json.load(f))
+    assert [line for line in check.stdout.splitlines() if line.startswith("OK")] == [
+        "OK  afqmc_predict.json  24 ids", f"OK  c311_predict.json  {c3_questions} ids",
+        "OK  tnews10_predict.json  50 ids", "OK  tnews11_predict.json  50 ids"]

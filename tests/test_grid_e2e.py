@@ -46,7 +46,7 @@ def test_cpu_grid_and_extract(tiny_models, synthetic_data, tmp_path):
     # the warm-up built the C3 features with the keys the job uses: the job only read them
     with open(grid.log_path(directory, jobs[2]), encoding="utf-8") as f:
         c3_log = f.read()
-    assert c3_log.count("features from cache") == 2 and " built " not in c3_log
+    assert c3_log.count("features from cache") == 3 and " built " not in c3_log  # train, dev, test1.1
     assert records["c3"]["hyperparameters"]["gradient_accumulation_steps"] == 12
     assert records["tnews"]["hyperparameters"]["device"] == "cpu"
 
@@ -128,11 +128,16 @@ def test_jobs_differing_only_in_dropout_run_side_by_side(tiny_models, synthetic_
     assert started == ["> start iflytek 2e-05_16_0.1 (accumulation 1) on cpu 0",
                        "> start iflytek 2e-05_16_0.0 (accumulation 1) on cpu 1"]
     directory = grid.run_dir(tiny_models["ernie"], str(tmp_path))
-    assert sorted(os.listdir(os.path.join(directory, "models", "iflytek"))) == ["2e-05_16_0.0", "2e-05_16_0.1"]
-    for name in ("2e-05_16_0.1", "2e-05_16_0.0"):
-        record = results.read_record(os.path.join(directory, "iflytek", name + ".json"))
+    assert sorted(os.listdir(os.path.join(directory, "iflytek"))) == [
+        "2e-05_16_0.0", "2e-05_16_0.0.json", "2e-05_16_0.0.log", "2e-05_16_0.1", "2e-05_16_0.1.json",
+        "2e-05_16_0.1.log"]
+    for name in ("2e-05_16_0.1", "2e-05_16_0.0"):  # each job's own folder: its predictions and VisualDL scalars
+        job = os.path.join(directory, "iflytek", name)
+        record = results.read_record(job + ".json")
         assert record["hyperparameters"]["dropout"] == float(name.rsplit("_", 1)[1])
-        assert record["hyperparameters"]["output_dir"] == os.path.join(directory, "models", "iflytek", name) + "/"
+        assert record["hyperparameters"]["output_dir"] == job + "/"
+        assert record["predictions"] == [os.path.join(job, "iflytek_predict.json")]
+        assert sorted(os.listdir(job)) == ["iflytek_predict.json", "visualdl"]
 
 
 def test_warmup_offline_without_data_fails_in_one_line(tiny_models, tmp_path):

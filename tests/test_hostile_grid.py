@@ -287,6 +287,7 @@ def test_mistyped_model_path_makes_no_folder(tmp_path):
     assert os.listdir(tmp_path / "models") == []
 
 
+@pytest.mark.slow  # a subprocess run
 def test_training_refusal_is_said_on_the_terminal(tiny_models, synthetic_data, tmp_path):
     """run by hand, a wrapper whose training script refuses its input shows that one line too"""
     proc = run(["bash", os.path.join(TOOLS, "run_cls.sh"), "tnews", "2e-05", "16", "3", "1024", tiny_models["ernie"],
@@ -318,10 +319,10 @@ def test_busy_output_directory_waits_and_retries(tmp_path):
     """Exit 75: another run (say a job of a killed grid) holds the job's output directory. Not a data error:
     the job is tried again once the wait is over."""
     job = cls_job()
-    busy = "error: /runs/m/models/tnews/2e-05_32_0.1/: output directory is in use by pid 9 on h since t\n"
+    busy = "error: /runs/m/tnews/2e-05_32_0.1/: output directory is in use by pid 9 on h since t\n"
     scheduler, launcher, lines = make(tmp_path, [job], FakeNVML([16]), outcomes={
         f"tnews/{job.name}": [(75, busy), (0, "best_result: 50.00\n")]})
     scheduler.clock = lambda: launcher.round * 30.0  # half a minute per round
     assert scheduler.run() == 0
     assert [p.round for p in launcher.started] == [0, 2 + grid.BUSY_WAIT_S // 30]
-    assert lines[2].startswith("> failed (error: /runs/m/models/tnews/2e-05_32_0.1/: output directory is in use")
+    assert lines[2].startswith("> failed (error: /runs/m/tnews/2e-05_32_0.1/: output directory is in use")

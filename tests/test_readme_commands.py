@@ -47,6 +47,7 @@ def test_readme_starts_with_the_two_setup_commands():
 
 def localise(command, model, data, runs):
     for name, local in (("ernie-3.0-medium-zh", model), ("/models/my-model", model), ("~/clue", data),
+                        ("/runs/my-model", os.path.join(runs, os.path.basename(model))),
                         ("/shared/clue", data), ("/shared/runs", runs), ("/runs", runs)):
         command = command.replace(name, local)
     command = command.replace("--device gpu", "--device cpu")
@@ -113,5 +114,10 @@ def check_outcome(command, output, cwd):
                       else (words[3], f"{words[5]}_{words[4]}_0.1"))
         records = [results.read_record(os.path.join(cwd, d, task, name + ".json")) for d in os.listdir(cwd)]
         assert [r["throughput"]["optimizer_steps"] for r in records if r] == [2], command
+    elif "make_submission.py" in command:  # after the one-job grid: a TNEWS-only zip, checked
+        assert re.search(r"^zip: \S+submission.zip \(2 files\)$", output, re.M), output[-2000:]
+        assert "OK  tnews11_predict.json  24 ids" in output and "2 files OK, 0 failed" in output, output[-2000:]
+    elif "check_submission.py" in command:
+        assert "OK  tnews11_predict.json  24 ids" in output and "2 files OK, 0 failed" in output, output[-2000:]
     elif "warmup_dataset_and_model.py" in command:
         assert "warmup: data, model and feature caches ready" in output, output[-2000:]
