@@ -2,6 +2,7 @@
 the leaderboard zip of the best jobs (make_submission.py).
 
     cd grid_search_tools && python grid_search.py MODEL [--data_dir DIR] [--device cpu --slots 2]
+    python grid_search.py MODEL --slurm [--submit] [--partition P --time 12:00:00 ...]   # Slurm places the jobs
 
 MODEL is a built-in PaddleNLP name or a local directory. Logs and results records go to
 ROOT/MODEL_NAME/TASK/LR_BS_DROPOUT.{log,json} (ROOT: --output_root, default the current
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from cluebench import grid
+from cluebench import grid, slurm
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,11 +68,13 @@ def parse_args(argv=None):
                         "not retried, as it would run out of time again (default: no limit)")
     p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
     p.add_argument("--skip_warmup", action="store_true", help="do not check data and model or build caches first")
+    slurm.add_arguments(p)
     p.epilog = "Flags after '--' are passed to every training script, e.g. -- --max_steps 10"
     argv = sys.argv[1:] if argv is None else list(argv)
     job_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     args.job_args = job_args
+    slurm.check_arguments(p, args)
     if not grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes):
         p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid")
     if args.slots is not None and args.device == "gpu":
@@ -103,6 +106,8 @@ def main(argv=None):
     if args.dry_run or not jobs:
         return 0
     extra = (["--data_dir", os.path.abspath(args.data_dir)] if args.data_dir else []) + args.job_args
+    if args.slurm:  # one array element per job, placed by Slurm: the scripts (and with --submit, sbatch)
+        return slurm.main(args, jobs, directory, extra, HERE, sys.executable)
     pending = [j for j in jobs if not grid.is_complete(directory, j)]
     if pending and not args.skip_warmup:
         command = [sys.executable, os.path.join(HERE, "warmup_dataset_and_model.py"), args.model,

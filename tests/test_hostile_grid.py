@@ -226,7 +226,7 @@ def test_warmup_data_error_in_a_cache_build_is_one_line(tiny_models, tmp_path):
                env={"CLUEBENCH_CACHE": str(tmp_path / "cache")}, timeout=300)
     expected = f"warmup: error: {broken}:1: truncated JSON, column 11"
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert [line for line in proc.stderr.splitlines() if "error" in line.lower()] == [expected]
+    assert [line for line in proc.stderr.splitlines() if "error:" in line.lower()] == [expected]
     assert proc.stderr.splitlines()[-1] == expected
 
 

@@ -23,6 +23,7 @@ SETUP = ("python3 -m venv", ".venv/bin/python -m pytest")
 ON_PURPOSE = "tests/benchmarks/"
 TRAINING = re.compile(r"(run_clue_classifier(_trainer)?|mrc/run_\w+)\.py")
 FEW_JOBS = " --tasks tnews --learning_rates 2e-05 --batch_sizes 16"
+SLURM_JOBS = " --tasks tnews --learning_rates 2e-05 --batch_sizes 32"  # a job no block before runs
 
 
 def readme_commands():
@@ -53,6 +54,8 @@ def localise(command, model, data, runs):
     command = command.replace("--device gpu", "--device cpu")
     if TRAINING.search(command):
         return command + " --max_steps 2"
+    if "grid_search.py" in command and "--slurm" in command:  # without --submit: the scripts only
+        return command + " --device cpu" + SLURM_JOBS + " -- --max_steps 1"
     if "grid_search.py" in command:
         command += ("" if "--device" in command else " --device cpu --slots 2") + FEW_JOBS
         return command + ("" if " -- " in command else " -- --max_steps 1")
@@ -103,6 +106,15 @@ def check_outcome(command, output, cwd):
             assert record["predictions"] and all(os.path.getsize(p) > 0 for p in record["predictions"]), command
     elif "--dry_run" in command:
         assert re.search(r"^1 jobs for ", output, re.M), output[-2000:]
+    elif "--slurm" in command:  # the scripts of the one job, written, not run
+        folder, names = re.search(r"^Slurm scripts written to (.+)/: (.+)$", output, re.M).groups()
+        assert names.split(", ") == ["cls.sbatch", "warmup.sbatch", "report.sbatch", "submit.sh"], output[-2000:]
+        assert all(os.path.isfile(os.path.join(folder, name)) for name in names.split(", "))
+        with open(os.path.join(folder, "cls.sbatch"), encoding="utf-8") as f:
+            script = f.read()
+        assert "#SBATCH --array=0-0%32\n" in script and "#SBATCH --partition=gpu\n" in script, script
+        assert "\n0\ttnews\t2e-05_32_0.1\t" in script and "\n1\t" not in script, script
+        assert not os.path.exists(os.path.join(os.path.dirname(folder), "tnews", "2e-05_32_0.1.json"))
     elif "grid_search.py" in command:
         assert "All done!" in output, output[-2000:]
         assert re.search(r"^TNEWS\t\d+\.\d\d\t\(2e-05,16,0\.1\)$", output, re.M), output[-2000:]

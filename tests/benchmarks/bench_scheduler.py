@@ -12,9 +12,20 @@ out-of-memory. Our policy is grid.Scheduler itself (1 s polls); upstream's is sp
 card per job, reading-comprehension jobs reserve their card (leaked if they fail).
 Printed: makespan over the lower bound max(total work / cards, longest job on its most cards).
 Also: the time to resume a finished 134-job grid with the real grid_search.py.
+
+Then several nodes of --gpus cards each (--nodes 2 4 8), the same jobs and work, mean of the seeds:
+  shards        `--shard i/n` round-robin, each node running grid.Scheduler over its part (as above);
+  slurm arrays  `grid_search.py --slurm`: one global queue over every node's cards, a job starting on any free
+                card(s) of one node (a reading job needs its registry card count on one node, exclusively),
+                best fit, in array submission order: slurm.plan's order (arrays and elements longest first);
+  ... grid order  the same arrays with arrays and elements in grid order, for comparison;
+  bound         max(total work / all cards, longest job on its cards).
+The queue model takes any pending job that fits (Slurm's backfill at its best); strict priority order
+would only hold back jobs behind one that does not fit yet.
 """
 import argparse
 import collections
+import heapq
 import os
 import random
 import subprocess
@@ -27,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-from cluebench import grid, results, tasks  # noqa: E402
+from cluebench import grid, results, slurm, tasks  # noqa: E402
 
 GIB = 1 << 30
 SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included
@@ -192,6 +203,61 @@ def simulate_upstream(jobs, cards, gib, work, memory):
         return cluster.now, failed, ooms, cluster.busy_card_seconds
 
 
+def simulate_slurm(arrays, nodes, gpus, work):
+    """Makespan of array elements in submission order on nodes x gpus exclusive cards: a job on k cards of one
+    node takes work / k; whenever cards free up, every pending job that fits starts (best-fit node)."""
+    free, now, running, tick = [gpus] * nodes, 0.0, [], 0
+    pending = [(job, array.cards) for array in arrays for job in array.jobs]
+    while pending or running:
+        for item in list(pending):
+            job, k = item
+            fits = [n for n in range(nodes) if free[n] >= k]
+            if fits:
+                node = min(fits, key=lambda n: (free[n], n))
+                free[node] -= k
+                tick += 1
+                heapq.heappush(running, (now + work[(job.task, job.name)] / k, tick, node, k))
+                pending.remove(item)
+        now, _, node, k = heapq.heappop(running)
+        free[node] += k
+        while running and running[0][0] <= now:
+            _, _, node, k = heapq.heappop(running)
+            free[node] += k
+    return now
+
+
+def grid_order_arrays(jobs):
+    """slurm.plan's arrays, but arrays and their elements in grid order (the order one would write by hand)."""
+    arrays = {}
+    for job in jobs:
+        k = slurm.cards(job)
+        arrays.setdefault(f"rc{k}" if job.is_mrc else "cls", slurm.Array(f"rc{k}" if job.is_mrc else "cls", k, []))
+        arrays[f"rc{k}" if job.is_mrc else "cls"].jobs.append(job)
+    return list(arrays.values())
+
+
+def multi_node(jobs, gpus, gib, seeds, node_counts):
+    """Rows (nodes, policy, makespan s, bound s), each the mean over the seeds."""
+    with tempfile.TemporaryDirectory() as empty:
+        planned = slurm.plan(jobs, empty)[0]
+    rows = collections.defaultdict(lambda: [0.0, 0.0])
+    for seed in range(seeds):
+        rng = random.Random(seed)  # the same draws as the single-node table
+        work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
+        memory = {(j.task, j.name): grid.memory_gib(j) * rng.uniform(0.85, 1.15) for j in jobs}
+        longest = max(work[(j.task, j.name)] / slurm.cards(j) for j in jobs)
+        for n in node_counts:
+            bound = max(sum(work.values()) / (n * gpus), longest)
+            shards = max(simulate_ours(grid.select(jobs, shard=(i, n)), gpus, gib, work, memory)[0] for i in range(n))
+            for policy, makespan in (("shards (--shard i/n, our scheduler per node)", shards),
+                                     ("slurm arrays, longest first (--slurm)", simulate_slurm(planned, n, gpus, work)),
+                                     ("slurm arrays, grid order", simulate_slurm(grid_order_arrays(jobs), n, gpus,
+                                                                                 work))):
+                rows[(n, policy)][0] += makespan / seeds
+                rows[(n, policy)][1] += bound / seeds
+    return [(n, policy, makespan, bound) for (n, policy), (makespan, bound) in rows.items()]
+
+
 def resume_seconds():
     """Wall time of grid_search.py over a finished 134-job grid (records in place)."""
     with tempfile.TemporaryDirectory() as root:
@@ -211,6 +277,7 @@ def main():
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--gib", type=float, default=32)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--nodes", type=int, nargs="*", default=[2, 4, 8], help="node counts of the multi-node table")
     opts = parser.parse_args()
     jobs = grid.full_grid()
     print("| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
@@ -227,6 +294,13 @@ def main():
                   f"{busy / (makespan * opts.gpus):.1%} | {ooms} | {failed} |")
     print(f"\n{opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs. Resuming a finished 134-job grid with "
           f"grid_search.py: {resume_seconds():.2f} s.")
+    if not opts.nodes:
+        return
+    print(f"\nSeveral nodes of {opts.gpus} GPUs ({opts.gib:g} GiB), mean of {opts.seeds} seeds:\n")
+    print("| nodes | policy | makespan (h) | lower bound (h) | ratio |")
+    print("|---|---|---|---|---|")
+    for n, policy, makespan, bound in multi_node(jobs, opts.gpus, opts.gib, opts.seeds, opts.nodes):
+        print(f"| {n} | {policy} | {makespan / 3600:.2f} | {bound / 3600:.2f} | {makespan / bound:.3f} |")
 
 
 if __name__ == "__main__":
