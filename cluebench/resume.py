@@ -26,7 +26,8 @@ FORMAT = 1
 # Flags that change nothing in training: a run differing only in these may resume the checkpoint.
 # (--do_predict stays in: it decides whether the best weights are kept in memory, hence in the checkpoint.)
 NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model", "resume", "checkpoint_minutes",
-                "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir"}
+                "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir",
+                "to_static"}  # the same numbers either way
 
 
 class Preempted(SystemExit):

@@ -27,6 +27,7 @@ class TaskRun:
     zero_metrics = {"acc": 0.0}  # the best_result line of a run that took no step
     log_template = ""  # train_loop's line every --logging_steps
     unit = "examples"  # what a feature is, for the line that counts them
+    choices = None  # inputs are [batch, length], or [batch, choices, length] for a multiple-choice model
 
     def __init__(self, args):
         self.args = args
@@ -214,6 +215,8 @@ def run(args, task):
     task.check(rank)
     cli.set_seed(args.seed)
     tokenizer, model = task.load_model()
+    if args.to_static:
+        model = training.static_forward(model, tokenizer.cls_token_id, task.choices)
     splits = read_splits(args, task, tokenizer, rank, world_size)
     # checked, now ours: nothing was written before this point
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):

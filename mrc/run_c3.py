@@ -24,6 +24,7 @@ def parse_args(argv=None):
 
 class C3Run(ReadingRun):
     task = "c3"
+    choices = mrc.C3_CHOICES
     log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, rank_id: {rank}, "
                     "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
 

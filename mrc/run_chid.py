@@ -23,6 +23,7 @@ def parse_args(argv=None):
 
 class ChidRun(ReadingRun):
     task = "chid"
+    choices = mrc.CHID_CANDIDATES
     log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
                     "speed: {speed:.2f} step/s")
 

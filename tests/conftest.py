@@ -71,3 +71,12 @@ def log_lines(monkeypatch):
     buffer = io.StringIO()
     monkeypatch.setattr(logger.handler, "stream", buffer)
     return lambda: buffer.getvalue().splitlines()
+
+
+@pytest.fixture(autouse=True)
+def translation_back_on():
+    """A script run in-process that fell back to eager (--to_static) switched translation off process-wide."""
+    yield
+    import paddle
+
+    paddle.jit.enable_to_static(True)

@@ -175,6 +175,16 @@ def test_two_processes(tiny_models, synthetic_data, tmp_path):
     # 64 examples over 2 ranks of 16: 2 steps an epoch
     assert record["throughput"]["world_size"] == 2 and [h["step"] for h in record["history"]] == [2, 4]
     check_prediction_files(out, synthetic_data, "tnews")
+    # the static program under DataParallel: the same numbers again
+    static = run_python(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs) + "-static",
+                         "classification/run_clue_classifier.py"] + common_args("tnews", tiny_models["ernie"],
+                                                                                synthetic_data, tmp_path / "static") +
+                        ["--do_train", "--do_predict", "--batch_size", "16", "--num_train_epochs", "2",
+                         "--logging_steps", "1", "--save_steps", "2", "--to_static", "true"], timeout=300)
+    assert static.returncode == 0, static.stderr[-2000:]
+    assert results.read_record(str(tmp_path / "static" / results.FILENAME))["history"] == record["history"]
+    for name in ("tnews11_predict.json", "tnews10_predict.json"):
+        assert read_jsonl(str(tmp_path / "static" / name)) == read_jsonl(str(out / name))
 
 
 def test_both_scripts_write_the_same_record(tiny_models, synthetic_data, tmp_path, monkeypatch):
@@ -231,3 +241,18 @@ def test_visualdl_scalars_and_what_made_the_record(tiny_models, synthetic_data, 
     assert commit is None or len(commit.removesuffix("+changes")) == 40
     # the test sets: 24 examples each, predicted once with the best weights
     assert record["throughput"]["predict_examples"] == 48 and record["throughput"]["predict_time_s"] > 0
+
+
+def test_to_static_gives_the_same_numbers(tiny_models, synthetic_data, tmp_path, log_lines):
+    """--to_static true: identical losses at every logged step, dev history (losses included) and predictions."""
+    runs = {}
+    for mode in ("false", "true"):
+        out = tmp_path / mode
+        CLASSIFIER.main(common_args("afqmc", tiny_models["ernie"], synthetic_data, out) + [
+            "--do_train", "--do_predict", "--max_steps", "8", "--batch_size", "16", "--learning_rate", "5e-3",
+            "--save_steps", "4", "--logging_steps", "1", "--to_static", mode])
+        losses = [line.split("loss: ")[1].split(",")[0] for line in log_lines() if "global step" in line]
+        losses = losses[sum(len(run[0]) for run in runs.values()):]  # the lines of this run
+        record = results.read_record(str(out / results.FILENAME))
+        runs[mode] = (losses, record["history"], read_jsonl(str(out / "afqmc_predict.json")))
+    assert len(runs["false"][0]) == 8 and runs["true"] == runs["false"]

@@ -143,3 +143,20 @@ def test_cache_follows_every_file_of_a_split(task, tiny_models, synthetic_data, 
         json.dump(data, f, ensure_ascii=False)
     assert expected != before and labels() == expected
     assert f"{task} train: built {len(expected)} features" in log_lines()[-1]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_to_static_gives_the_same_numbers(task, tiny_models, synthetic_data, tmp_path, log_lines):
+    """--to_static true: the same losses at every logged step, dev history and prediction files as eager
+    (the same kernels and random draws, one static program)."""
+    runs = {}
+    for mode in ("false", "true"):
+        out = tmp_path / mode
+        SCRIPTS[task].main(task_args(task, tiny_models["bert"], synthetic_data, out, tmp_path / "cache")
+                           + train_args("--do_predict", "--to_static", mode))
+        losses = [line.split("loss: ")[1].split(",")[0] for line in log_lines() if "global step" in line]
+        losses = losses[sum(len(run[0]) for run in runs.values()):]  # the lines of this run
+        record = results.read_record(str(out / results.FILENAME))
+        files = {os.path.basename(p): open(p, encoding="utf-8").read() for p in record["predictions"]}
+        runs[mode] = (losses, record["history"], files)
+    assert len(runs["false"][0]) >= 2 and runs["true"] == runs["false"]

@@ -1,6 +1,7 @@
 """Does a tiny model learn real TNEWS on the CPU? Not run in CI (a few minutes).
 
     CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/learning_check_tnews.py
+    ... learning_check_tnews.py -- --to_static true      (more flags for the script after --)
 
 The official TNEWS train set is not in the test data, so: train on the FewCLUE TNEWS sample plus
 the first 6000 dev examples, evaluate on the other 4000 dev examples, and compare the best dev
@@ -29,6 +30,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--dev_train", type=int, default=6000, help="dev examples moved into training")
+    parser.add_argument("flags", nargs="*", help="more flags for run_clue_classifier.py, after --")
     opts = parser.parse_args()
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
@@ -54,7 +56,7 @@ def main():
                         "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
                         "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
                         "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps", "100",
-                        "--logging_steps", "100", "--save_best_model", "false"], check=True)
+                        "--logging_steps", "100", "--save_best_model", "false", *opts.flags], check=True)
         record = results.read_record(os.path.join(out, results.FILENAME))
     counts = collections.Counter(str(r["label"]) for r in evaluation)
     label, n = counts.most_common(1)[0]
