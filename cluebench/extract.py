@@ -139,13 +139,9 @@ def main(argv=None):
     p.add_argument("--output_root", default=".")
     args = p.parse_args(argv)
     try:
-        directory = grid.run_dir(args.model, args.output_root)
+        directory = grid.existing_run_dir(args.model, args.output_root)
     except grid.SetupError as e:
         print(f"extract: error: {e}", file=sys.stderr)
-        return 2
-    if not os.path.isdir(directory):  # a misspelt model or root: say so, not an all-zero table
-        print(f"extract: error: no results folder {directory} (for model {args.model!r} under "
-              f"{os.path.abspath(args.output_root)})", file=sys.stderr)
         return 2
     best = best_per_task(directory)
     print(tables(best), end="")

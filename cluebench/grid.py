@@ -121,6 +121,14 @@ def run_dir(model, root="."):
     return os.path.join(root, model_label(model))
 
 
+def existing_run_dir(model, root="."):
+    """run_dir of a grid that has run: a misspelt model or root is a SetupError, not an empty table."""
+    directory = run_dir(model, root)
+    if not os.path.isdir(directory):
+        raise SetupError(f"no results folder {directory} (for model {model!r} under {os.path.abspath(root)})")
+    return directory
+
+
 def log_path(directory, job):
     return os.path.join(directory, job.task, job.name + ".log")
 

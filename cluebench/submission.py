@@ -175,13 +175,9 @@ def main(argv=None):
     p.add_argument("--data_dir", help="the official test files (DATA_DIR/<task>_public/): check the zip against them")
     args = p.parse_args(argv)
     try:
-        directory = grid.run_dir(args.model, args.output_root)
+        directory = grid.existing_run_dir(args.model, args.output_root)
     except grid.SetupError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    if not os.path.isdir(directory):  # a misspelt model or root, as extract says it
-        print(f"{PROG}: error: no results folder {directory} (for model {args.model!r} under "
-              f"{os.path.abspath(args.output_root)})", file=sys.stderr)
         return 2
     if args.data_dir and not os.path.isdir(args.data_dir):  # before anything is written
         print(f"{PROG}: error: --data_dir {args.data_dir}: no such folder", file=sys.stderr)

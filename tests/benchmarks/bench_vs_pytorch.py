@@ -184,7 +184,7 @@ def run_child(cmd, what):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", choices=("prepare", "paddle", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("prepare", "paddle", "paddle-eager", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--torch_python", default="/work/venv-torch/bin/python",
@@ -203,8 +203,10 @@ def main():
         print(json.dumps(prepare(opts, opts.work)))
         return
     if opts.child:
-        child = paddle_child if opts.child == "paddle" else torch_child
-        print(json.dumps(child(opts.model, opts.work, opts.repeats)))
+        if opts.child == "torch":
+            print(json.dumps(torch_child(opts.model, opts.work, opts.repeats)))
+        else:  # the scripts' default (--to_static true), or the eager path
+            print(json.dumps(paddle_child(opts.model, opts.work, opts.repeats, static=opts.child == "paddle")))
         return
 
     import cluebench  # noqa: F401  sets OMP_NUM_THREADS (imports no paddle), which every child inherits
@@ -232,15 +234,17 @@ def main():
         for name in opts.models:
             common = [__file__, "--model", name, "--work", work, "--repeats", str(opts.repeats)]
             paddle_r = run_child([sys.executable] + common + ["--child", "paddle"], f"{name}, Paddle")
+            eager_r = run_child([sys.executable] + common + ["--child", "paddle-eager"], f"{name}, Paddle eager")
             torch_r = run_child([opts.torch_python] + common + ["--child", "torch"], f"{name}, PyTorch")
             logits = {fw: np.load(os.path.join(work, f"{name}_{fw}_init_logits.npy")) for fw in ("paddle", "torch")}
-            rows[name] = (paddle_r, torch_r, float(np.abs(logits["paddle"] - logits["torch"]).max()))
+            rows[name] = (paddle_r, torch_r, float(np.abs(logits["paddle"] - logits["torch"]).max()), eager_r)
 
     header = ("model", "framework", "train steps/s", "train ex/s", "eval ex/s", "peak RSS MiB")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for name, (p, t, _) in rows.items():
-        for fw, r in (("Paddle (suite)", p), ("PyTorch (HF)", t)):
+    for name, (p, t, _, e) in rows.items():
+        for fw, r in (("Paddle (suite, --to_static true)", p), ("Paddle (--to_static false, eager)", e),
+                      ("PyTorch (HF)", t)):
             print(f"| {LABEL[name]} | {fw} | {r['train_steps_s']:.2f} | {r['train_ex_s']:.1f} | {r['eval_ex_s']:.1f} | "
                   f"{r['peak_rss_mib']:.0f} |")
         print(f"| {LABEL[name]} | ratio torch/paddle | {t['train_steps_s'] / p['train_steps_s']:.2f}x | "
@@ -250,7 +254,7 @@ def main():
           "max abs diff of initial eval logits | train loss of step 1 (dropout on) and mean over the warm-up run: "
           "Paddle / PyTorch |")
     print("|---|---|---|---|---|")
-    for name, (p, t, logit_diff) in rows.items():
+    for name, (p, t, logit_diff, _) in rows.items():
         print(f"| {LABEL[name]} | {info[name]['params_m']:.2f} M | {p['initial_loss']:.6f} / {t['initial_loss']:.6f} "
               f"({abs(p['initial_loss'] - t['initial_loss']):.1e}) | {logit_diff:.1e} | "
               f"{p['first_step_loss']:.4f} / {t['first_step_loss']:.4f}; {p['mean_train_loss']:.4f} / {t['mean_train_loss']:.4f} |")
@@ -266,7 +270,7 @@ def main():
 
 
 # --------------------------------------------------------------------------------------------- Paddle
-def paddle_child(name, work, repeats):
+def paddle_child(name, work, repeats, static=True):
     import cluebench  # noqa: F401  before paddle
     import numpy as np
     import paddle
@@ -286,6 +290,8 @@ def paddle_child(name, work, repeats):
         return eval_batches[tuple(int(j) for j in indices)]
 
     model = AutoModelForSequenceClassification.from_pretrained(os.path.join(work, f"{name}_paddle"))
+    if static:  # as the scripts run it by default
+        model = training.static_forward(model, token_id=1)
     initial = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     hyper = SimpleNamespace(**HYPER)
 
