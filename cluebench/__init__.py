@@ -23,5 +23,7 @@ for _message, _category in [
     (".*pydantic.config.Extra.*", DeprecationWarning),
     ("Be aware, overflowing tokens are not returned", UserWarning),  # we never ask for them
     ("Field visualdl.Record.HParam", DeprecationWarning),  # VisualDL logs booleans as ints (protobuf 6)
+    ("No ccache found", UserWarning),  # paddle 3.x, at import: about building C++ extensions, which we never do
+    ("Tensor do not have 'place' interface for pir graph mode", UserWarning),  # paddle 3.x's own to_static backward
 ]:
     warnings.filterwarnings("ignore", _message, _category)
