@@ -214,6 +214,7 @@ def test_a_line_break_in_the_model_path_runs_nothing(tmp_path, fake_tools):
     assert (tmp_path / "run_cls.sh").read_text().startswith("\n".join(job.command(model)[2:]) + "\n")
 
 
+@pytest.mark.slow  # subprocesses and a signal
 def test_sigterm_reaches_the_job_and_the_element_waits_for_it(tmp_path, fake_tools):
     # the wrapper's training run, as resume.py does: on SIGTERM it finishes its step, writes its checkpoint, exits
     (fake_tools / "run_cls.sh").write_text(
