@@ -14,6 +14,29 @@ if "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _ranks))
 os.environ.setdefault("GLOG_minloglevel", "2")  # paddle's C++ INFO chatter
 
+
+def mkl_cpu_type(cpuinfo):
+    """The MKL_DEBUG_CPU_TYPE for an AMD CPU from /proc/cpuinfo's text: 7 (AVX-512), 5 (AVX2), else None."""
+    if "AuthenticAMD" not in cpuinfo or "\nflags" not in cpuinfo:
+        return None
+    flags = set(cpuinfo.split("\nflags", 1)[1].split("\n", 1)[0].split())
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        return "7"
+    return "5" if {"avx2", "fma"} <= flags else None
+
+
+# The MKL that paddle bundles (mklml) takes its slowest (SSE) code path on AMD CPUs unless told
+# which vector unit the CPU has: matrix multiplies run 2.5x (AVX2) to 4.4x (AVX-512) faster on an
+# AMD EPYC. It changes rounding, not the training (README, Speed); MKL_DEBUG_CPU_TYPE=0 keeps
+# MKL's own choice. Intel CPUs are left alone: MKL already picks their best path.
+try:
+    with open("/proc/cpuinfo") as _f:
+        _cpu_type = mkl_cpu_type(_f.read(1 << 16))
+except OSError:
+    _cpu_type = None
+if _cpu_type:
+    os.environ.setdefault("MKL_DEBUG_CPU_TYPE", _cpu_type)
+
 # Warnings raised by the pinned dependencies at import time, not by our code.
 for _message, _category in [
     ("Setuptools is replacing distutils", UserWarning),

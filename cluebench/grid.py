@@ -279,16 +279,41 @@ class ProcessLauncher:
 
     @staticmethod
     def stop(process, grace=15.0):
+        """SIGTERM to the job's process group, SIGKILL after grace; returns when no process of the
+        group is left running. The wrapper shell dies at once, while its Python first finishes the
+        step and writes its checkpoint: waiting for the wrapper alone left that write running."""
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
                 return
-            try:
-                process.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                process.poll()  # reaps the wrapper
+                if not group_running(process.pid):
+                    return
+                time.sleep(0.05)
+
+
+def group_running(pgid):
+    """Whether a process of group pgid is still running (zombies, waiting for their reaper, are not)."""
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no /proc: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 @dataclasses.dataclass

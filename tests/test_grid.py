@@ -320,3 +320,21 @@ def test_a_run_folder_is_not_taken_for_a_local_model(tmp_path, monkeypatch):
     assert grid.run_dir("models/ernie", "out") == "out/ernie"
     with pytest.raises(grid.SetupError, match="model directory not found: models/ernei"):
         grid.run_dir("models/ernei")
+
+
+@pytest.mark.slow  # subprocesses and a signal
+def test_stop_returns_when_the_jobs_python_has_finished(tmp_path):
+    """The wrapper shell dies on SIGTERM at once; its Python finishes its checkpoint first: stop waits for it."""
+    import subprocess
+    done = tmp_path / "checkpoint"
+    child = ("import signal, time, pathlib\n"
+             "def on_term(*_):\n"
+             f"    time.sleep(0.5); pathlib.Path({str(done)!r}).write_text('written'); raise SystemExit(143)\n"
+             "signal.signal(signal.SIGTERM, on_term)\n"
+             f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\n"
+             "time.sleep(60)\n")
+    wrapper = subprocess.Popen(["bash", "-c", f'"{sys.executable}" -c "$0"; echo never', child], start_new_session=True)
+    while not (tmp_path / "ready").exists():
+        assert wrapper.poll() is None
+    grid.ProcessLauncher.stop(wrapper)
+    assert done.read_text() == "written" and not grid.group_running(wrapper.pid)

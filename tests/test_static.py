@@ -1,8 +1,10 @@
 """training.static_forward: one static program with the eager numbers, and the eager path when translation fails."""
 import numpy as np
 import paddle
+import pytest
 
-from cluebench import training
+import cluebench
+from cluebench import cli, training
 
 
 class Tagger(paddle.nn.Layer):
@@ -37,7 +39,13 @@ def batches():
             for length in (5, 9, 3, 12)]  # lengths change from batch to batch: one program serves them all
 
 
-def test_static_program_gives_the_eager_numbers():
+@pytest.mark.parametrize("cpu_flags", [False, True], ids=["executor-defaults", "set_device-cpu"])
+def test_static_program_gives_the_eager_numbers(cpu_flags):
+    names = ["FLAGS_new_executor_serial_run", "FLAGS_new_executor_use_inplace"]
+    saved = paddle.get_flags(names)
+    if cpu_flags:  # what the scripts' --device cpu sets: operators in this thread, buffers reused in place
+        cli.set_device("cpu")
+        assert paddle.get_flags(names) == {name: True for name in names}
     paddle.seed(0)
     eager = Tagger()
     paddle.seed(0)
@@ -48,6 +56,7 @@ def test_static_program_gives_the_eager_numbers():
     ids = batches()[3][0]
     np.testing.assert_array_equal(static(input_ids=ids, token_type_ids=ids * 0).numpy(),
                                   eager(input_ids=ids, token_type_ids=ids * 0).numpy())
+    paddle.set_flags(saved)
 
 
 def test_a_model_that_cannot_be_translated_runs_eagerly(monkeypatch):
@@ -63,3 +72,18 @@ def test_a_model_that_cannot_be_translated_runs_eagerly(monkeypatch):
     finally:
         paddle.jit.enable_to_static(True)  # the fallback switches translation off for the whole process
     assert [w.split(";")[0] for w in warnings] == ["--to_static: TypeError translating Tagger"]
+
+
+CPUINFO = "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: 25\nflags\t\t: fpu sse2 {flags}\nbugs\t\t: none\n"
+
+
+@pytest.mark.parametrize("vendor, flags, expected", [
+    ("AuthenticAMD", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", "7"),  # Zen 4
+    ("AuthenticAMD", "avx avx2 fma", "5"),  # Zen 2 and 3
+    ("AuthenticAMD", "avx avx2 fma avx512f", "5"),  # AVX-512 without the subsets MKL's path needs
+    ("AuthenticAMD", "avx", None),  # older: MKL's own choice
+    ("GenuineIntel", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", None),  # MKL knows Intel
+])
+def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
+    assert cluebench.mkl_cpu_type(CPUINFO.format(vendor=vendor, flags=flags)) == expected
+    assert cluebench.mkl_cpu_type("") is None

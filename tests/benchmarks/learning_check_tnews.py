@@ -1,7 +1,13 @@
 """Does a tiny model learn real TNEWS on the CPU? Not run in CI (a few minutes).
 
     CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/learning_check_tnews.py
-    ... learning_check_tnews.py -- --to_static true      (more flags for the script after --)
+    ... learning_check_tnews.py -- --to_static false     (more flags for the script after --)
+    ... learning_check_tnews.py --side_by_side           (also upstream's training step, same run)
+
+--side_by_side first trains with upstream's step: the eager model (--to_static false) and MKL's
+own code path (MKL_DEBUG_CPU_TYPE=0), which on this machine gives upstream's losses at every
+logged step; then the suite's defaults. It prints both rows, their dev accuracy at every
+evaluation, and the wall-time ratio.
 
 The official TNEWS train set is not in the test data, so: train on the FewCLUE TNEWS sample plus
 the first 6000 dev examples, evaluate on the other 4000 dev examples, and compare the best dev
@@ -30,6 +36,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--dev_train", type=int, default=6000, help="dev examples moved into training")
+    parser.add_argument("--side_by_side", action="store_true", help="upstream's training step first, then the defaults")
     parser.add_argument("flags", nargs="*", help="more flags for run_clue_classifier.py, after --")
     opts = parser.parse_args()
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
@@ -51,21 +58,34 @@ def main():
         BertModel(BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=128, num_hidden_layers=2,
                              num_attention_heads=2, intermediate_size=512)).save_pretrained(model)
         tokenizer.save_pretrained(model)
-        out = os.path.join(work, "out")
-        subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
-                        "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
-                        "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
-                        "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps", "100",
-                        "--logging_steps", "100", "--save_best_model", "false", *opts.flags], check=True)
-        record = results.read_record(os.path.join(out, results.FILENAME))
+        runs = [("defaults", {}, [])]
+        if opts.side_by_side:
+            runs.insert(0, ("upstream's step", {"MKL_DEBUG_CPU_TYPE": "0"}, ["--to_static", "false"]))
+        records = []
+        for name, env, flags in runs:
+            out = os.path.join(work, f"out{len(records)}")
+            subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+                            "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
+                            "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
+                            "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps", "100",
+                            "--logging_steps", "100", "--save_best_model", "false", *flags, *opts.flags],
+                           check=True, env={**os.environ, **env})
+            records.append((name, results.read_record(os.path.join(out, results.FILENAME))))
     counts = collections.Counter(str(r["label"]) for r in evaluation)
     label, n = counts.most_common(1)[0]
-    print(f"\n| train examples | eval examples | majority class ({label}) acc | best dev acc (step) | "
-          f"train ex/s | wall time |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {len(train)} | {len(evaluation)} | {100 * n / len(evaluation):.2f} | {record['best']['value']} "
-          f"({record['best']['step']}) | {record['throughput']['train_examples_per_s']:.0f} | "
-          f"{record['wall_time_s']:.0f} s |")
+    print(f"\n| run | train examples | eval examples | majority class ({label}) acc | best dev acc (step) | "
+          f"train ex/s | eval ex/s | wall time |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, record in records:
+        print(f"| {name} | {len(train)} | {len(evaluation)} | {100 * n / len(evaluation):.2f} | "
+              f"{record['best']['value']} ({record['best']['step']}) | "
+              f"{record['throughput']['train_examples_per_s']:.0f} | {record['throughput']['eval_examples_per_s']:.0f} | "
+              f"{record['wall_time_s']:.0f} s |")
+    if len(records) > 1:
+        print("\ndev accuracy at each evaluation:")
+        for name, record in records:
+            print(f"  {name:>16}: " + " ".join(results.best_result_text(h["metrics"]) for h in record["history"]))
+        print(f"\nwall time, upstream's step / defaults: {records[0][1]['wall_time_s'] / records[1][1]['wall_time_s']:.2f}x")
 
 
 if __name__ == "__main__":
