@@ -277,8 +277,9 @@ def paddle_child(name, work, repeats, static=True):
     from types import SimpleNamespace
     from paddlenlp.transformers import AutoModelForSequenceClassification
 
-    from cluebench import runner, training
+    from cluebench import cli, runner, training
 
+    cli.set_device("cpu")  # as the scripts' --device cpu: it also sets the executor's CPU flags
     arrays = np.load(os.path.join(work, f"{name}_batches.npz"))
     steps, eval_n = int(arrays["steps"]), int(arrays["eval_n"])
     batches = [{k: arrays[f"train{i}_{k}"] for k in BATCH_KEYS} for i in range(steps)]
