@@ -22,7 +22,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from helpers import ROOT  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
 from cluebench import results  # noqa: E402
@@ -46,9 +46,6 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     opts = parser.parse_args()
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
-    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
-    import paddle
-
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as work:
         data = os.path.join(work, "ocnli_public")
@@ -59,12 +56,8 @@ def main():
         for name, rows in (("train.50k.json", train), ("dev.json", dev)):
             with open(os.path.join(data, name), "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        model = os.path.join(work, "model")
-        tokenizer = BertTokenizer(os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt"))
-        paddle.seed(0)
-        BertModel(BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=312, num_hidden_layers=4,
-                             num_attention_heads=12, intermediate_size=1200)).save_pretrained(model)
-        tokenizer.save_pretrained(model)
+        model = save_random_bert(os.path.join(work, "model"), clue_data, hidden_size=312, num_hidden_layers=4,
+                                 num_attention_heads=12, intermediate_size=1200)
         hook = os.path.join(work, "hook")
         os.makedirs(hook)
         with open(os.path.join(hook, "sitecustomize.py"), "w") as f:

@@ -21,7 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from helpers import ROOT  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
 from cluebench import resume, results  # noqa: E402
@@ -37,9 +37,6 @@ STEP = re.compile(r"global step (\d+)/")
 
 
 def build(work, clue_data):
-    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
-    import paddle
-
     rows = [r for _, r in read_jsonl(os.path.join(clue_data, "tnews_public", "dev.json"))]
     data = os.path.join(work, "tnews_public")
     os.makedirs(data)
@@ -47,14 +44,8 @@ def build(work, clue_data):
         with open(os.path.join(data, name), "w", encoding="utf-8") as f:
             for i, r in enumerate(part):
                 f.write(json.dumps(dict(r, id=i) if name == "test.json" else r, ensure_ascii=False) + "\n")
-    tokenizer = BertTokenizer(os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt"))
-    models = {}
-    for label, config in MODELS.items():
-        path = os.path.join(work, label.split()[0])
-        paddle.seed(0)
-        BertModel(BertConfig(vocab_size=len(tokenizer.vocab), **config)).save_pretrained(path)
-        tokenizer.save_pretrained(path)
-        models[label] = path
+    models = {label: save_random_bert(os.path.join(work, label.split()[0]), clue_data, **config)
+              for label, config in MODELS.items()}
     return data, models
 
 

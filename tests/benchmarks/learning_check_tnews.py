@@ -25,7 +25,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from helpers import ROOT  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
 from cluebench import results  # noqa: E402
@@ -40,9 +40,6 @@ def main():
     parser.add_argument("flags", nargs="*", help="more flags for run_clue_classifier.py, after --")
     opts = parser.parse_args()
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
-    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
-    import paddle
-
     dev = [r for _, r in read_jsonl(os.path.join(clue_data, "tnews_public", "dev.json"))]
     few = [r for _, r in read_jsonl(os.path.join(clue_data, "fewclue", "tnews", "train_few_all.json"))]
     train, evaluation = few + dev[:opts.dev_train], dev[opts.dev_train:]
@@ -52,12 +49,8 @@ def main():
         for name, records in (("train.json", train), ("dev.json", evaluation)):
             with open(os.path.join(data, name), "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        model = os.path.join(work, "model")
-        tokenizer = BertTokenizer(os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt"))
-        paddle.seed(0)
-        BertModel(BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=128, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=512)).save_pretrained(model)
-        tokenizer.save_pretrained(model)
+        model = save_random_bert(os.path.join(work, "model"), clue_data, hidden_size=128, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=512)
         runs = [("defaults", {}, [])]
         if opts.side_by_side:
             runs.insert(0, ("upstream's step", {"MKL_DEBUG_CPU_TYPE": "0"}, ["--to_static", "false"]))
