@@ -77,7 +77,9 @@ def provenance(data_files, world_size=1):
         except OSError:
             pass
     return {"python": sys.version.split()[0], "paddle": paddle.__version__, "paddlenlp": paddlenlp.__version__,
-            "device": {"name": name, "kind": device.split(":")[0], "count": world_size},
+            "device": {"name": name, "kind": device.split(":")[0], "count": world_size,
+                       # the CPU math settings: MKL's code path decides the rounding (README, Speed)
+                       **{k.lower(): os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE") if k in os.environ}},
             "git_commit": _git_commit(), "data_files": {os.path.abspath(p): file_sha256(p) for p in data_files}}
 
 

@@ -237,6 +237,8 @@ def test_visualdl_scalars_and_what_made_the_record(tiny_models, synthetic_data, 
     assert (made_by["python"], made_by["paddle"], made_by["paddlenlp"]) == (
         sys.version.split()[0], paddle.__version__, paddlenlp.__version__)
     assert made_by["device"]["kind"] == "cpu" and made_by["device"]["count"] == 1 and made_by["device"]["name"]
+    assert made_by["device"]["omp_num_threads"] == os.environ["OMP_NUM_THREADS"]
+    assert made_by["device"].get("mkl_debug_cpu_type") == os.environ.get("MKL_DEBUG_CPU_TYPE")
     commit = made_by["git_commit"]
     assert commit is None or len(commit.removesuffix("+changes")) == 40
     # the test sets: 24 examples each, predicted once with the best weights
