@@ -77,21 +77,21 @@ def main():
             return np.concatenate(out)
         return run
 
-    paths = {"eager": layer_path(model)}
-    static = training.static_forward(model, token_id=1)
-    static.eval()
-    paths["static program (--to_static true)"] = layer_path(static)
+    rows = []
+
+    def measure(name, run):
+        run()
+        start = time.perf_counter()
+        logits = run()
+        rows.append((name, len(lengths) / (time.perf_counter() - start), logits))
+
+    measure("eager", layer_path(model))  # first: to_static converts the layer itself
+    measure("static program (--to_static true)", layer_path(training.static_forward(model, token_id=1)))
     with tempfile.TemporaryDirectory() as folder:
         paddle.jit.save(model, os.path.join(folder, "m"), input_spec=[
             InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")])
-        paths["Paddle Inference, IR passes"] = predictor_path(folder, onednn=False)
-        paths["Paddle Inference, IR passes + oneDNN"] = predictor_path(folder, onednn=True)
-        rows = []
-        for name, run in paths.items():
-            run()
-            start = time.perf_counter()
-            logits = run()
-            rows.append((name, len(lengths) / (time.perf_counter() - start), logits))
+        measure("Paddle Inference, IR passes", predictor_path(folder, onednn=False))
+        measure("Paddle Inference, IR passes + oneDNN", predictor_path(folder, onednn=True))
     reference = rows[0][2]
     print(f"\n{opts.model} model, 1000 sequences of length 10-60, batch 32, paddle {paddle.__version__}, "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n")
