@@ -6,6 +6,7 @@ import pytest
 import cluebench  # noqa: F401  before paddle
 from cluebench import synthetic
 from cluebench.classification import TASKS
+from helpers import save_random_bert
 
 
 # Whole modules of end-to-end runs (scripts, subprocesses, real files): `pytest -m "not slow"` leaves them out.
@@ -49,16 +50,8 @@ def clue_data():
 @pytest.fixture(scope="session")
 def real_vocab_model(clue_data, tmp_path_factory):
     """A tiny random BERT over the real bert-base-chinese vocabulary."""
-    from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
-    import paddle
-
-    path = str(tmp_path_factory.mktemp("bert-real-vocab"))
-    vocab = os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt")
-    paddle.seed(1)
-    tokenizer = BertTokenizer(vocab)
-    BertModel(BertConfig(vocab_size=len(tokenizer.vocab), **synthetic.TINY_CONFIG)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_random_bert(str(tmp_path_factory.mktemp("bert-real-vocab")), clue_data, seed=1,
+                            **synthetic.TINY_CONFIG)
 
 
 @pytest.fixture

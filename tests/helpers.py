@@ -10,13 +10,13 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def save_random_bert(path, clue_data, **config):
-    """A random BERT (paddle.seed(0)) over the real files' bert-base-chinese vocabulary, saved with its tokenizer."""
+def save_random_bert(path, clue_data, seed=0, **config):
+    """A random BERT (paddle.seed(seed)) over the real files' bert-base-chinese vocabulary, saved with its tokenizer."""
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer
 
     tokenizer = BertTokenizer(os.path.join(clue_data, "vocab", "bert-base-chinese-vocab.txt"))
-    paddle.seed(0)
+    paddle.seed(seed)
     BertModel(BertConfig(vocab_size=len(tokenizer.vocab), **config)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

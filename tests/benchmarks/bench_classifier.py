@@ -21,10 +21,9 @@ from types import SimpleNamespace
 
 import cluebench  # noqa: F401  before paddle
 
-CONFIGS = {
-    "tiny (2L-64H)": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
-    "small (4L-312H)": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1200),
-}
+from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
+
+CONFIGS = {BENCH_LABELS[name]: config for name, config in BENCH_MODELS.items()}
 
 
 def padding_efficiency(length_batches):

@@ -22,6 +22,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from bench_models import BENCH_MODELS  # noqa: E402
 from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
@@ -56,8 +57,7 @@ def main():
         for name, rows in (("train.50k.json", train), ("dev.json", dev)):
             with open(os.path.join(data, name), "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        model = save_random_bert(os.path.join(work, "model"), clue_data, hidden_size=312, num_hidden_layers=4,
-                                 num_attention_heads=12, intermediate_size=1200)
+        model = save_random_bert(os.path.join(work, "model"), clue_data, **BENCH_MODELS["small"])
         hook = os.path.join(work, "hook")
         os.makedirs(hook)
         with open(os.path.join(hook, "sitecustomize.py"), "w") as f:

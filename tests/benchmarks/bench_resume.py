@@ -21,6 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
 from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
@@ -28,9 +29,7 @@ from cluebench import resume, results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "classification", "run_clue_classifier.py")
-MODELS = {"tiny (2L-64H)": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
-          "small (4L-312H)": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12,
-                                  intermediate_size=1200)}
+MODELS = {BENCH_LABELS[name]: config for name, config in BENCH_MODELS.items()}
 SAVED = re.compile(r"resume checkpoint at step (\d+): \S+ \(([\d.]+) MiB, ([\d.]+) s\)")
 RESUMED = re.compile(r"resuming from \S+: step (\d+),")
 STEP = re.compile(r"global step (\d+)/")

@@ -52,11 +52,7 @@ import sys
 import tempfile
 import time
 
-CONFIGS = {
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
-    "small": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1200),
-}
-LABEL = {"tiny": "tiny (2L-64H)", "small": "small (4L-312H)"}
+from bench_models import BENCH_LABELS as LABEL, BENCH_MODELS as CONFIGS
 BATCH, MAX_SEQ, NUM_LABELS = 32, 128, 15
 # The classifier script's defaults (classification/run_clue_classifier.py).
 HYPER = dict(learning_rate=1e-4, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.0, adam_epsilon=1e-6,

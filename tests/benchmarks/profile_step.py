@@ -21,9 +21,8 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 import cluebench  # noqa: E402,F401  before paddle
+from bench_models import BENCH_MODELS as CONFIGS  # noqa: E402
 
-CONFIGS = {"tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
-           "small": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1200)}
 CONTAINERS = ("GradNode", "RunProgram", "run_program", "pd_op.run_program")
 
 
