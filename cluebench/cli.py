@@ -9,6 +9,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
+from . import training
 from .fileio import Busy, DataError, OutputDirLock, check_writable, is_local_path
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
@@ -170,6 +171,8 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     if vocab_size and largest >= vocab_size:
         raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
                               f"{vocab_size} rows (vocab_size in its config)")
+    if paddle.get_device() == "cpu":  # a GPU broadcasts the mask at no cost
+        training.full_attention_masks(model)
     return tokenizer, model
 
 

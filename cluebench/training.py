@@ -117,6 +117,31 @@ def static_forward(model, token_id, choices=None):
     return static
 
 
+def full_attention_masks(model):
+    """Have every paddle.nn.TransformerEncoder of the model expand its attention mask once per forward
+    to [batch, heads, length, length], so each layer adds it to the attention scores shape for shape.
+
+    For the CPU: Paddle's CPU add broadcasts BERT's [batch, 1, 1, length] mask 30x slower than it adds
+    equal shapes (370 against 12 us at 32x2x40x40), once per layer and again in the backward. The
+    values added are the same, so are the numbers. Returns how many encoders were changed."""
+    changed = 0
+    for layer in model.sublayers(include_self=True):
+        if isinstance(layer, paddle.nn.TransformerEncoder):
+            # vars(): PaddleNLP's Layer.__setattr__ would wrap a new forward as an unbound function
+            vars(layer)["forward"] = _expanding_mask(layer.forward, layer.layers[0].self_attn.num_heads)
+            changed += 1
+    return changed
+
+
+def _expanding_mask(forward, heads):
+    def expanded(src, src_mask=None, *args, **kwargs):
+        if src_mask is not None and len(src_mask.shape) == 4 and 1 in src_mask.shape[1:3]:
+            # paddle.shape: the length is unknown (-1) in a static program's shapes
+            src_mask = paddle.expand(src_mask, [src_mask.shape[0], heads, paddle.shape(src)[1], src_mask.shape[3]])
+        return forward(src, src_mask, *args, **kwargs)
+    return expanded
+
+
 def override_dropout(model, p):
     """Set the embedding dropout and every encoder layer's residual/FFN dropouts to p; returns how many.
 

@@ -87,3 +87,33 @@ CPUINFO = "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: 25\nflags\t\t: f
 def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
     assert cluebench.mkl_cpu_type(CPUINFO.format(vendor=vendor, flags=flags)) == expected
     assert cluebench.mkl_cpu_type("") is None
+
+
+def test_full_attention_masks_keep_the_numbers():
+    """Each layer gets the mask as [batch, heads, length, length]; outputs and gradients stay bit for bit
+    (dropout on, padded rows), eagerly and as a static program."""
+    from paddlenlp.transformers import BertConfig, BertForSequenceClassification
+
+    ids = np.random.default_rng(0).integers(5, 90, (3, 7))
+    ids[0, 4:] = 0  # padding: the mask matters
+    config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=32, num_labels=3)
+
+    def outputs(model):
+        paddle.seed(3)  # the same dropout draws
+        logits = model(input_ids=paddle.to_tensor(ids), token_type_ids=paddle.zeros([3, 7], "int64"))
+        logits.sum().backward()
+        grads = [p.grad.numpy().copy() for p in model.parameters()]
+        model.clear_gradients()
+        return [logits.numpy()] + grads
+
+    paddle.seed(0)
+    model = BertForSequenceClassification(config)
+    reference = outputs(model)
+    seen = []
+    model.bert.encoder.layers[0].self_attn.register_forward_pre_hook(lambda layer, args: seen.append(args[3].shape))
+    assert training.full_attention_masks(model) == 1
+    for make in (lambda: model, lambda: training.static_forward(model, token_id=1)):  # to_static converts in place
+        for got, want in zip(outputs(make()), reference, strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert [list(shape) for shape in seen] == [[3, 4, 7, 7]] + [[-1, 4, -1, -1]] * 2  # eager; traced eval, train
