@@ -3,11 +3,14 @@
     CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/learning_check_tnews.py
     ... learning_check_tnews.py -- --to_static false     (more flags for the script after --)
     ... learning_check_tnews.py --side_by_side           (also upstream's training step, same run)
+    ... learning_check_tnews.py --side_by_side --seeds 42,1,2,3,4,5   (both, for each seed)
 
 --side_by_side first trains with upstream's step: the eager model (--to_static false) and MKL's
 own code path (MKL_DEBUG_CPU_TYPE=0), which on this machine gives upstream's losses at every
 logged step; then the suite's defaults. It prints both rows, their dev accuracy at every
-evaluation, and the wall-time ratio.
+evaluation, and the wall-time ratio; with several --seeds, also each seed's difference in best dev
+accuracy and both rows' mean and standard deviation (a change of rounding moves one run's best by
+as much as a change of seed does, so one seed says little).
 
 The official TNEWS train set is not in the test data, so: train on the FewCLUE TNEWS sample plus
 the first 6000 dev examples, evaluate on the other 4000 dev examples, and compare the best dev
@@ -19,6 +22,7 @@ import argparse
 import collections
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +41,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--dev_train", type=int, default=6000, help="dev examples moved into training")
     parser.add_argument("--side_by_side", action="store_true", help="upstream's training step first, then the defaults")
+    parser.add_argument("--seeds", default="42", help="comma-separated --seed values: every run for each")
     parser.add_argument("flags", nargs="*", help="more flags for run_clue_classifier.py, after --")
     opts = parser.parse_args()
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
@@ -55,30 +60,40 @@ def main():
         if opts.side_by_side:
             runs.insert(0, ("upstream's step", {"MKL_DEBUG_CPU_TYPE": "0"}, ["--to_static", "false"]))
         records = []
-        for name, env, flags in runs:
-            out = os.path.join(work, f"out{len(records)}")
-            subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
-                            "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
-                            "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
-                            "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps", "100",
-                            "--logging_steps", "100", "--save_best_model", "false", *flags, *opts.flags],
-                           check=True, env={**os.environ, **env})
-            records.append((name, results.read_record(os.path.join(out, results.FILENAME))))
+        for seed in opts.seeds.split(","):
+            for name, env, flags in runs:
+                out = os.path.join(work, f"out{len(records)}")
+                subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+                                "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
+                                "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
+                                "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps",
+                                "100", "--logging_steps", "100", "--save_best_model", "false", "--seed", seed,
+                                *flags, *opts.flags], check=True, env={**os.environ, **env})
+                records.append((name, seed, results.read_record(os.path.join(out, results.FILENAME))))
     counts = collections.Counter(str(r["label"]) for r in evaluation)
     label, n = counts.most_common(1)[0]
-    print(f"\n| run | train examples | eval examples | majority class ({label}) acc | best dev acc (step) | "
-          f"train ex/s | eval ex/s | wall time |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, record in records:
-        print(f"| {name} | {len(train)} | {len(evaluation)} | {100 * n / len(evaluation):.2f} | "
-              f"{record['best']['value']} ({record['best']['step']}) | "
+    print(f"\n{len(train)} train / {len(evaluation)} eval examples; majority class ({label}) "
+          f"accuracy {100 * n / len(evaluation):.2f}\n")
+    print("| run | seed | best dev acc (step) | train ex/s | eval ex/s | wall time |")
+    print("|---|---|---|---|---|---|")
+    for name, seed, record in records:
+        print(f"| {name} | {seed} | {record['best']['value']} ({record['best']['step']}) | "
               f"{record['throughput']['train_examples_per_s']:.0f} | {record['throughput']['eval_examples_per_s']:.0f} | "
               f"{record['wall_time_s']:.0f} s |")
-    if len(records) > 1:
+    if opts.side_by_side:
         print("\ndev accuracy at each evaluation:")
-        for name, record in records:
-            print(f"  {name:>16}: " + " ".join(results.best_result_text(h["metrics"]) for h in record["history"]))
-        print(f"\nwall time, upstream's step / defaults: {records[0][1]['wall_time_s'] / records[1][1]['wall_time_s']:.2f}x")
+        for name, seed, record in records:
+            print(f"  {name:>16}, seed {seed}: " + " ".join(results.best_result_text(h["metrics"])
+                                                          for h in record["history"]))
+        upstream, defaults = records[0::2], records[1::2]
+        wall = sum(r[2]["wall_time_s"] for r in upstream) / sum(r[2]["wall_time_s"] for r in defaults)
+        print(f"\nwall time, upstream's step / defaults: {wall:.2f}x")
+        if len(defaults) > 1:  # one run's best moves with any change of rounding: compare over seeds
+            diffs = [float(d[2]["best"]["value"]) - float(u[2]["best"]["value"]) for u, d in zip(upstream, defaults)]
+            print("best dev acc, defaults - upstream's step, by seed: " + ", ".join(f"{d:+.2f}" for d in diffs))
+            for name, rows in (("upstream's step", upstream), ("defaults", defaults)):
+                values = [float(r[2]["best"]["value"]) for r in rows]
+                print(f"  {name}: mean {statistics.mean(values):.2f}, sd {statistics.stdev(values):.2f}")
 
 
 if __name__ == "__main__":
