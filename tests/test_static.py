@@ -1,4 +1,5 @@
-"""training.static_forward: one static program with the eager numbers, and the eager path when translation fails."""
+"""training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
+training.full_attention_masks: the same numbers, on every CPU model the scripts load."""
 import numpy as np
 import paddle
 import pytest
@@ -117,3 +118,17 @@ def test_full_attention_masks_keep_the_numbers():
         for got, want in zip(outputs(make()), reference, strict=True):
             np.testing.assert_array_equal(got, want)
     assert [list(shape) for shape in seen] == [[3, 4, 7, 7]] + [[-1, 4, -1, -1]] * 2  # eager; traced eval, train
+
+
+def test_load_pretrained_gives_cpu_models_full_masks(tiny_models):
+    from paddlenlp.transformers import AutoModelForSequenceClassification
+
+    saved = paddle.get_device()
+    try:
+        paddle.set_device("cpu")
+        for arch, path in sorted(tiny_models.items()):
+            model = cli.load_pretrained(AutoModelForSequenceClassification, path, 32, num_classes=2)[1]
+            encoders = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.TransformerEncoder)]
+            assert len(encoders) == 1 and "forward" in vars(encoders[0]), arch
+    finally:
+        paddle.set_device(saved)

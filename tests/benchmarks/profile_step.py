@@ -7,8 +7,8 @@ A random BERT (tiny: 2 layers, hidden 64; small: 4 layers, hidden 312) over a 21
 vocabulary, 15 labels, batches of 32 random ids of length 36, AdamW with the classifier script's
 defaults, training.train_loop. --before is upstream's step: the eager model without the CPU
 executor flags or full attention masks (run it with MKL_DEBUG_CPU_TYPE=0 for MKL's own code
-path); the default is the scripts' --device cpu --to_static true. Prints steps/s (best of 2 runs) and the operators' shares
-of kernel time (wrappers that contain other operators left out).
+path); the default is the scripts' --device cpu --to_static true. Prints steps/s (best of 2
+runs) and the operators' shares of kernel time (wrappers that contain other operators left out).
 """
 import argparse
 import contextlib
