@@ -5,6 +5,7 @@ import hashlib
 import math
 import os
 import time
+import types
 
 import numpy as np
 import paddle
@@ -127,19 +128,19 @@ def full_attention_masks(model):
     changed = 0
     for layer in model.sublayers(include_self=True):
         if isinstance(layer, paddle.nn.TransformerEncoder):
-            # vars(): PaddleNLP's Layer.__setattr__ would wrap a new forward as an unbound function
-            vars(layer)["forward"] = _expanding_mask(layer.forward, layer.layers[0].self_attn.num_heads)
+            # vars(): PaddleNLP's Layer.__setattr__ would rewrap a new forward; a bound method follows
+            # the layer through a deepcopy
+            vars(layer)["forward"] = types.MethodType(_forward_with_full_mask, layer)
             changed += 1
     return changed
 
 
-def _expanding_mask(forward, heads):
-    def expanded(src, src_mask=None, *args, **kwargs):
-        if src_mask is not None and len(src_mask.shape) == 4 and 1 in src_mask.shape[1:3]:
-            # paddle.shape: the length is unknown (-1) in a static program's shapes
-            src_mask = paddle.expand(src_mask, [src_mask.shape[0], heads, paddle.shape(src)[1], src_mask.shape[3]])
-        return forward(src, src_mask, *args, **kwargs)
-    return expanded
+def _forward_with_full_mask(encoder, src, src_mask=None, *args, **kwargs):
+    if src_mask is not None and len(src_mask.shape) == 4 and 1 in src_mask.shape[1:3]:
+        heads = encoder.layers[0].self_attn.num_heads
+        # paddle.shape: the length is unknown (-1) in a static program's shapes
+        src_mask = paddle.expand(src_mask, [src_mask.shape[0], heads, paddle.shape(src)[1], src_mask.shape[3]])
+    return type(encoder).forward(encoder, src, src_mask, *args, **kwargs)
 
 
 def override_dropout(model, p):

@@ -1,5 +1,7 @@
 """training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
 training.full_attention_masks: the same numbers, on every CPU model the scripts load."""
+import copy
+
 import numpy as np
 import paddle
 import pytest
@@ -114,6 +116,8 @@ def test_full_attention_masks_keep_the_numbers():
     seen = []
     model.bert.encoder.layers[0].self_attn.register_forward_pre_hook(lambda layer, args: seen.append(args[3].shape))
     assert training.full_attention_masks(model) == 1
+    copied = copy.deepcopy(model).bert.encoder
+    assert vars(copied)["forward"].__self__ is copied  # a copy runs its own layers
     for make in (lambda: model, lambda: training.static_forward(model, token_id=1)):  # to_static converts in place
         for got, want in zip(outputs(make()), reference, strict=True):
             np.testing.assert_array_equal(got, want)
