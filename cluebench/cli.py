@@ -204,5 +204,6 @@ def run(main):
         # no message; 3 runs in 10 on a busy 2-core machine) once everything is written: run Python's
         # exit handlers (locks, log handlers), then leave without the native teardown.
         atexit._run_exitfuncs()
-        sys.stdout.flush(), sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(0)
