@@ -1,5 +1,5 @@
 """training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
-training.full_attention_masks: the same numbers, on every CPU model the scripts load."""
+training.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load."""
 import copy
 
 import numpy as np
@@ -92,9 +92,9 @@ def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
     assert cluebench.mkl_cpu_type("") is None
 
 
-def test_full_attention_masks_keep_the_numbers():
-    """Each layer gets the mask as [batch, heads, length, length]; outputs and gradients stay bit for bit
-    (dropout on, padded rows), eagerly and as a static program."""
+def tiny_bert_outputs():
+    """(model, outputs(model)): a 2-layer BERT and a function giving its logits and every gradient in
+    training mode (dropout on, padded rows) followed by its eval-mode logits."""
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
     ids = np.random.default_rng(0).integers(5, 90, (3, 7))
@@ -103,28 +103,65 @@ def test_full_attention_masks_keep_the_numbers():
                         intermediate_size=32, num_labels=3)
 
     def outputs(model):
+        inputs = dict(input_ids=paddle.to_tensor(ids), token_type_ids=paddle.zeros([3, 7], "int64"))
         paddle.seed(3)  # the same dropout draws
-        logits = model(input_ids=paddle.to_tensor(ids), token_type_ids=paddle.zeros([3, 7], "int64"))
+        logits = model(**inputs)
         logits.sum().backward()
         grads = [p.grad.numpy().copy() for p in model.parameters()]
         model.clear_gradients()
-        return [logits.numpy()] + grads
+        model.eval()
+        with paddle.no_grad():
+            evaluated = model(**inputs).numpy()
+        model.train()
+        return [logits.numpy()] + grads + [evaluated]
 
     paddle.seed(0)
-    model = BertForSequenceClassification(config)
+    return BertForSequenceClassification(config), outputs
+
+
+def assert_same_numbers(model, outputs, reference):
+    for make in (lambda: model, lambda: training.static_forward(model, token_id=1)):  # to_static converts in place
+        for got, want in zip(outputs(make()), reference, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_full_attention_masks_keep_the_numbers():
+    """Each layer gets the mask as [batch, heads, length, length]; outputs and gradients stay bit for bit
+    (dropout on, padded rows), eagerly and as a static program."""
+    model, outputs = tiny_bert_outputs()
     reference = outputs(model)
     seen = []
     model.bert.encoder.layers[0].self_attn.register_forward_pre_hook(lambda layer, args: seen.append(args[3].shape))
     assert training.full_attention_masks(model) == 1
     copied = copy.deepcopy(model).bert.encoder
     assert vars(copied)["forward"].__self__ is copied  # a copy runs its own layers
-    for make in (lambda: model, lambda: training.static_forward(model, token_id=1)):  # to_static converts in place
-        for got, want in zip(outputs(make()), reference, strict=True):
-            np.testing.assert_array_equal(got, want)
-    assert [list(shape) for shape in seen] == [[3, 4, 7, 7]] + [[-1, 4, -1, -1]] * 2  # eager; traced eval, train
+    assert_same_numbers(model, outputs, reference)
+    # eager: train, eval; traced: eval (static_forward's probe), train; then the static eval program again
+    assert [list(shape) for shape in seen] == [[3, 4, 7, 7]] * 2 + [[-1, 4, -1, -1]] * 2
 
 
-def test_load_pretrained_gives_cpu_models_full_masks(tiny_models):
+def test_eval_mode_runs_no_dropout(monkeypatch):
+    """skip_eval_dropout: no dropout operator in eval mode (eager or traced), all ten in training mode,
+    and the numbers of both modes bit for bit."""
+    calls = []
+    dropout = paddle.nn.functional.dropout
+    monkeypatch.setattr(paddle.nn.functional, "dropout", 
+                        lambda *a, **k: calls.append(k.get("training")) or dropout(*a, **k))
+    model, outputs = tiny_bert_outputs()
+    model.bert.encoder.layers[1].dropout1.mode = "downscale_in_infer"  # scales in eval mode: must stay
+    reference = outputs(model)
+    # embeddings, 2 layers x (attention, after attention, feed-forward, after feed-forward), classifier
+    assert calls == [True] * 10 + [False] * 10
+    assert training.skip_eval_dropout(model) == 9
+    copied = copy.deepcopy(model).dropout
+    assert vars(copied)["forward"].__self__ is copied
+    calls.clear()
+    assert_same_numbers(model, outputs, reference)
+    # eager: train, eval; traced: eval (the probe), train; the static programs then run without Python
+    assert calls == [True] * 10 + [False] + [False] + [True] * 10
+
+
+def test_load_pretrained_speeds_cpu_models_up(tiny_models):
     from paddlenlp.transformers import AutoModelForSequenceClassification
 
     saved = paddle.get_device()
@@ -132,7 +169,7 @@ def test_load_pretrained_gives_cpu_models_full_masks(tiny_models):
         paddle.set_device("cpu")
         for arch, path in sorted(tiny_models.items()):
             model = cli.load_pretrained(AutoModelForSequenceClassification, path, 32, num_classes=2)[1]
-            encoders = [layer for layer in model.sublayers() if isinstance(layer, paddle.nn.TransformerEncoder)]
-            assert len(encoders) == 1 and "forward" in vars(encoders[0]), arch
+            changed = {type(layer).__name__ for layer in model.sublayers() if "forward" in vars(layer)}
+            assert changed == {"TransformerEncoder", "Dropout", "MultiHeadAttention"}, arch
     finally:
         paddle.set_device(saved)

@@ -287,7 +287,7 @@ def paddle_child(name, work, repeats, static=True):
         return eval_batches[tuple(int(j) for j in indices)]
 
     model = AutoModelForSequenceClassification.from_pretrained(os.path.join(work, f"{name}_paddle"))
-    training.full_attention_masks(model)  # as cli.load_pretrained does on the CPU
+    training.speed_up(model)  # as cli.load_pretrained does
     if static:  # as the scripts run it by default
         model = training.static_forward(model, token_id=1)
     initial = {k: v.numpy().copy() for k, v in model.state_dict().items()}
