@@ -4,9 +4,10 @@
 
 The random 4-layer (small) or 2-layer (tiny) BERT classifier in eval mode over 1000 random
 sequences of length 10 to 60, in length-sorted batches of 32: eager, the suite's static program
-(training.static_forward, as --to_static true runs it), and Paddle Inference on the exported
-program with its IR passes, without and with oneDNN. Prints examples/s (the second of two
-passes), the largest logit difference from eager and the share of equal predictions.
+(training.static_forward, as --to_static true runs it; also of the model without training.speed_up,
+as upstream loads it), and Paddle Inference on the exported program with its IR passes, without
+and with oneDNN. Prints examples/s (the second of two passes), the largest logit difference from
+eager and the share of equal predictions.
 """
 import argparse
 import os
@@ -34,9 +35,12 @@ def main():
 
     cli.set_device("cpu")
     paddle.seed(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=15, **CONFIGS[opts.model]))
-    training.speed_up(model)  # as cli.load_pretrained does
+    config = BertConfig(vocab_size=21128, num_labels=15, **CONFIGS[opts.model])
+    model = training.speed_up(BertForSequenceClassification(config))  # as cli.load_pretrained does
     model.eval()
+    paddle.seed(0)
+    plain = BertForSequenceClassification(config)  # the same weights, as upstream's scripts load them
+    plain.eval()
     rng = np.random.RandomState(0)
     lengths = sorted(rng.randint(10, 60, 1000))
     batches = []
@@ -86,6 +90,7 @@ def main():
         rows.append((name, len(lengths) / (time.perf_counter() - start), logits))
 
     measure("eager", layer_path(model))  # first: to_static converts the layer itself
+    measure("static program, without training.speed_up", layer_path(training.static_forward(plain, token_id=1)))
     measure("static program (--to_static true)", layer_path(training.static_forward(model, token_id=1)))
     with tempfile.TemporaryDirectory() as folder:
         paddle.jit.save(model, os.path.join(folder, "m"), input_spec=[
