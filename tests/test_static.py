@@ -145,7 +145,7 @@ def test_eval_mode_runs_no_dropout(monkeypatch):
     and the numbers of both modes bit for bit."""
     calls = []
     dropout = paddle.nn.functional.dropout
-    monkeypatch.setattr(paddle.nn.functional, "dropout", 
+    monkeypatch.setattr(paddle.nn.functional, "dropout",
                         lambda *a, **k: calls.append(k.get("training")) or dropout(*a, **k))
     model, outputs = tiny_bert_outputs()
     model.bert.encoder.layers[1].dropout1.mode = "downscale_in_infer"  # scales in eval mode: must stay
