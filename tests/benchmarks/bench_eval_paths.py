@@ -5,9 +5,10 @@
 The random 4-layer (small) or 2-layer (tiny) BERT classifier in eval mode over 1000 random
 sequences of length 10 to 60, in length-sorted batches of 32: eager, the suite's static program
 (training.static_forward, as --to_static true runs it; also of the model without training.speed_up,
-as upstream loads it), and Paddle Inference on the exported program with its IR passes, without
-and with oneDNN. Prints examples/s (the second of two passes), the largest logit difference from
-eager and the share of equal predictions.
+as upstream loads it), and Paddle Inference on the exported program with its IR passes: with oneDNN
+off, with the predictor's own default (Paddle 3 turns oneDNN on for a CPU) and with oneDNN asked for.
+Prints examples/s (the second of two passes), the largest logit difference from eager and the share
+of equal predictions.
 """
 import argparse
 import os
@@ -58,7 +59,7 @@ def main():
                                        .numpy() for b in batches])
         return run
 
-    def predictor_path(folder, onednn):
+    def predictor_path(folder, onednn):  # onednn None: the predictor's default
         files = sorted(os.listdir(folder))
         program = next(os.path.join(folder, f) for f in files if f.endswith((".pdmodel", ".json")))
         config = inference.Config(program, os.path.join(folder, "m.pdiparams"))
@@ -68,6 +69,8 @@ def main():
         config.disable_glog_info()
         if onednn:
             config.enable_mkldnn()
+        elif onednn is False:
+            config.disable_mkldnn()
         predictor = inference.create_predictor(config)
         names = predictor.get_input_names()
 
@@ -95,7 +98,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         paddle.jit.save(model, os.path.join(folder, "m"), input_spec=[
             InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")])
-        measure("Paddle Inference, IR passes", predictor_path(folder, onednn=False))
+        measure("Paddle Inference, IR passes, oneDNN off", predictor_path(folder, onednn=False))
+        measure("Paddle Inference, IR passes (its defaults)", predictor_path(folder, onednn=None))
         measure("Paddle Inference, IR passes + oneDNN", predictor_path(folder, onednn=True))
     reference = rows[0][2]
     print(f"\n{opts.model} model, 1000 sequences of length 10-60, batch 32, paddle {paddle.__version__}, "
