@@ -1,6 +1,8 @@
 """training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
 training.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load."""
 import copy
+import ctypes
+import platform
 
 import numpy as np
 import paddle
@@ -90,6 +92,28 @@ CPUINFO = "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: 25\nflags\t\t: f
 def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
     assert cluebench.mkl_cpu_type(CPUINFO.format(vendor=vendor, flags=flags)) == expected
     assert cluebench.mkl_cpu_type("") is None
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc settings")
+def test_cpu_device_keeps_freed_memory_in_the_heap(monkeypatch):
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+
+    def mapped_afresh(mib):  # glibc's chunk header: bit 2 of the size word marks a block mmap gave
+        block = libc.malloc(mib << 20)
+        try:
+            return bool(ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t)).value & 2)
+        finally:
+            libc.free(block)
+
+    cli.set_device("cpu")
+    assert not mapped_afresh(1) and not mapped_afresh(31)  # from the heap, up to 32 MiB
+    assert mapped_afresh(33)
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):  # the user's own settings win
+        with monkeypatch.context() as env:
+            env.setenv(name, "131072")
+            assert cli.keep_freed_memory() is False
+    assert cli.keep_freed_memory() is True
 
 
 def tiny_bert_outputs():

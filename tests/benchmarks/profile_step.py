@@ -93,6 +93,7 @@ def main():
             with contextlib.redirect_stdout(text):
                 prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False,
                              time_unit="ms")
+            del prof  # Paddle 3 allows one profiler at a time: the next model's would be None
             os.chdir(cwd)
         top = operator_shares(text.getvalue())[:8]
         print(f"{name} ({'before' if opts.before else 'after'}, paddle {paddle.__version__}, "
