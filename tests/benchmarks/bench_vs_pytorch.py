@@ -42,11 +42,14 @@ defaults (100 tiny steps, 15 small, 2000 evaluation examples) it is sized for ab
 a quiet 2-core machine (a busy one took 12); each process's time goes to stderr. Peak RSS is each process's own. Both sides use
 OMP_NUM_THREADS threads (cluebench sets it to the core count unless it is set already), so
 `OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_vs_pytorch.py` compares one thread each.
+A shared machine's speed wanders by 10-40% from minute to minute: --rounds 5 runs the Paddle and the
+PyTorch child in turn five times, prints each side's median and every round's ratio.
 """
 import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,6 +172,12 @@ def cpu_model():
         return platform.processor() or platform.machine()
 
 
+def median_result(results):
+    """One child's result with each speed replaced by its median over rounds (the losses are the same in all)."""
+    speeds = ("train_steps_s", "train_ex_s", "eval_ex_s", "peak_rss_mib")
+    return dict(results[0], **{key: statistics.median(r[key] for r in results) for key in speeds})
+
+
 def run_child(cmd, what):
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -186,6 +195,8 @@ def main():
     parser.add_argument("--torch_python", default="/work/venv-torch/bin/python",
                         help="python of an environment with torch, transformers and numpy")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Paddle then PyTorch this many times, taking turns: medians and each round's ratio")
     parser.add_argument("--tiny_steps", type=int, default=100)
     parser.add_argument("--small_steps", type=int, default=15)
     parser.add_argument("--eval_examples", type=int, default=2000)
@@ -226,14 +237,20 @@ def main():
         info = run_child([sys.executable, __file__, "--child", "prepare", "--work", work] + sys.argv[1:],
                          "preparing the batches")
         threads = os.environ["OMP_NUM_THREADS"]
-        rows = {}
+        rows, per_round = {}, {}
         for name in opts.models:
             common = [__file__, "--model", name, "--work", work, "--repeats", str(opts.repeats)]
-            paddle_r = run_child([sys.executable] + common + ["--child", "paddle"], f"{name}, Paddle")
             eager_r = run_child([sys.executable] + common + ["--child", "paddle-eager"], f"{name}, Paddle eager")
-            torch_r = run_child([opts.torch_python] + common + ["--child", "torch"], f"{name}, PyTorch")
+            rounds = []  # taking turns, so that a slow spell of a shared machine falls on both sides
+            for number in range(1, opts.rounds + 1):
+                rounds.append((run_child([sys.executable] + common + ["--child", "paddle"],
+                                         f"{name}, Paddle (round {number})"),
+                               run_child([opts.torch_python] + common + ["--child", "torch"],
+                                         f"{name}, PyTorch (round {number})")))
             logits = {fw: np.load(os.path.join(work, f"{name}_{fw}_init_logits.npy")) for fw in ("paddle", "torch")}
+            paddle_r, torch_r = (median_result([r[side] for r in rounds]) for side in (0, 1))
             rows[name] = (paddle_r, torch_r, float(np.abs(logits["paddle"] - logits["torch"]).max()), eager_r)
+            per_round[name] = rounds
 
     header = ("model", "framework", "train steps/s", "train ex/s", "eval ex/s", "peak RSS MiB")
     print("| " + " | ".join(header) + " |")
@@ -245,6 +262,15 @@ def main():
                   f"{r['peak_rss_mib']:.0f} |")
         print(f"| {LABEL[name]} | ratio torch/paddle | {t['train_steps_s'] / p['train_steps_s']:.2f}x | "
               f"{t['train_ex_s'] / p['train_ex_s']:.2f}x | {t['eval_ex_s'] / p['eval_ex_s']:.2f}x | |")
+    if opts.rounds > 1:
+        print(f"\nEach round's ratio torch/paddle (the table above: each side's median over {opts.rounds} rounds)\n")
+        print("| model | round | train steps/s | eval ex/s |")
+        print("|---|---|---|---|")
+        for name, rounds in per_round.items():
+            for number, (p, t) in enumerate(rounds, 1):
+                print(f"| {LABEL[name]} | {number} | {t['train_steps_s'] / p['train_steps_s']:.2f}x "
+                      f"({p['train_steps_s']:.2f} / {t['train_steps_s']:.2f}) | "
+                      f"{t['eval_ex_s'] / p['eval_ex_s']:.2f}x ({p['eval_ex_s']:.0f} / {t['eval_ex_s']:.0f}) |")
     print()
     print("| model | params | initial loss, batch 0, no dropout: Paddle / PyTorch (abs diff) | "
           "max abs diff of initial eval logits | train loss of step 1 (dropout on) and mean over the warm-up run: "
@@ -257,8 +283,9 @@ def main():
     first = next(iter(rows.values()))
     print(f"\nTNEWS dev, max_seq_length {MAX_SEQ}, batch {BATCH}; steps: "
           + ", ".join(f"{LABEL[n]} {info[n]['steps']}" for n in rows)
-          + f"; eval examples {opts.eval_examples}; best of {opts.repeats} after a warm-up; "
-          f"threads {threads} (OMP_NUM_THREADS; torch.get_num_threads() = {first[1]['threads']}) on "
+          + f"; eval examples {opts.eval_examples}; best of {opts.repeats} after a warm-up"
+          + (f", median of {opts.rounds} rounds; " if opts.rounds > 1 else "; ")
+          + f"threads {threads} (OMP_NUM_THREADS; torch.get_num_threads() = {first[1]['threads']}) on "
           f"{os.cpu_count()} CPUs ({cpu_model()})")
     print(f"versions: paddle {info['versions']['paddle']}, paddlenlp {info['versions']['paddlenlp']}, "
           f"torch {torch_version}, transformers {transformers_version} "
