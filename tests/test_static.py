@@ -1,5 +1,6 @@
 """training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
-training.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load."""
+training.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load; the CPU
+settings of cli.set_device and cluebench's import (executor flags, freed memory kept, MKL's code path)."""
 import copy
 import json
 import os
@@ -98,7 +99,7 @@ def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
 
 
 MALLOC_PROBE = """
-import ctypes, json, sys
+import ctypes, json
 from cluebench import cli
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
