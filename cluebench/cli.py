@@ -64,15 +64,16 @@ def keep_freed_memory():
     trim the heap. Paddle's CPU allocator hands every tensor back to malloc when it dies, and glibc gave the
     larger ones back to the kernel (a fresh mapping each, or a trimmed heap), so each training step faulted
     its memory in again a page at a time. Same numbers; left alone where the user set glibc's own
-    MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or the C library has no mallopt. True when set."""
+    MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or the C library has no mallopt."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return False
+        return
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):  # no C library to load, or no mallopt in it
-        return False
+        return
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 2 ** 31 - 1)
 
 
 def init_distributed():

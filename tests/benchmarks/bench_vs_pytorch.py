@@ -205,6 +205,8 @@ def main():
     opts.models = [m for m in opts.models.split(",") if m]
     if not set(opts.models) <= set(CONFIGS):
         sys.exit(f"--models: choose among {', '.join(CONFIGS)}")
+    if opts.rounds < 1 or opts.repeats < 1:
+        sys.exit("--rounds and --repeats: at least 1")
     opts.steps = {"tiny": opts.tiny_steps, "small": opts.small_steps}
     if opts.child == "prepare":
         print(json.dumps(prepare(opts, opts.work)))
