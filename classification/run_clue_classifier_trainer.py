@@ -6,9 +6,10 @@ run_clue_classifier.py.
 import argparse
 import json
 import os
-import pickle
+import pickletools
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -151,37 +152,118 @@ def check_resumable(checkpoint, fingerprint):
                                     "--overwrite_output_dir to start over, or another --output_dir")
 
 
-def whole(checkpoint):
-    """Whether a checkpoint was written to the end. PaddleNLP writes the weights, the optimizer, the
-    scheduler, trainer_state.json and last the RNG states, each file straight to its name: a kill on
-    the way leaves a folder that makes resuming fail with a traceback."""
+# What PaddleNLP 2.8.1's Trainer writes into checkpoint-N, rank 0 alone, one file after the other, each
+# straight to its name: the weights, the optimizer and the scheduler (paddle.save pickles), trainer_state.json,
+# and last the RNG states of every rank in one pickle (gathered from the ranks first).
+WEIGHTS = "model_state.pdparams"
+OPTIMIZER_FILES = ("optimizer.pdopt", "scheduler.pdparams")  # not with --ignore_save_lr_and_optim
+STATE_FILE = "trainer_state.json"
+STATE_LIMIT = 16 << 20  # a few KiB in practice
+RNG_LIMIT = 1 << 20  # per rank; about 32 KiB in practice
+
+
+def rng_file(world_size):
+    return "rng_state.pth" if world_size == 1 else f"rng_state_{world_size}.pth"
+
+
+def open_regular(path):
+    """path opened for reading; OSError unless it is a non-empty regular file. Links, FIFOs and devices are
+    not PaddleNLP's and are never opened (O_NOFOLLOW and O_NONBLOCK hold if one replaces the file after lstat)."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise OSError(f"{path}: not a regular file")
+    f = open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK))
+    info = os.fstat(f.fileno())
+    if not (stat.S_ISREG(info.st_mode) and info.st_size > 0):
+        f.close()
+        raise OSError(f"{path}: not a regular file, or empty")
+    return f
+
+
+def read_bounded(path, limit):
+    with open_regular(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: over {limit} bytes")
+    return data
+
+
+def pickle_ends(path):
+    """Whether a paddle.save file starts and ends as a pickle (protocol 2+: PROTO first, STOP last): cheap on
+    gigabytes of weights, and nothing is unpickled (unpickling runs code)."""
+    with open_regular(path) as f:
+        head = f.read(2)
+        f.seek(-1, os.SEEK_END)
+        return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and f.read(1) == b"."
+
+
+def pickle_complete(data):
+    """Whether bytes are exactly one pickle, walked opcode by opcode to its STOP: parsed, never loaded."""
     try:
-        with open(os.path.join(checkpoint, "trainer_state.json"), encoding="utf-8") as f:
-            json.load(f)
-        with open(os.path.join(checkpoint, "rng_state.pth"), "rb") as f:
-            pickle.load(f)  # paddle.save's format; paddle.load would turn its uint32 arrays into tensors and fail
-        for name in ("model_state.pdparams", "optimizer.pdopt"):  # read whole: a damaged disk, not a kill
-            if os.path.exists(os.path.join(checkpoint, name)):
-                paddle.load(os.path.join(checkpoint, name), return_numpy=True)
-        return True
-    except Exception:  # missing, or cut short: either way not a checkpoint to resume from
+        ops = list(pickletools.genops(data))
+    except Exception:  # cut short, or not a pickle
         return False
+    return ops[-1][0].name == "STOP" and ops[-1][2] == len(data) - 1
+
+
+def whole(checkpoint, world_size, optimizer=True):
+    """Whether a checkpoint of a run on world_size ranks was written to the end: a kill on the way leaves a
+    folder that makes resuming fail with a traceback. Judged by the files' names and sizes, the pickles' first
+    and last bytes, a parse of trainer_state.json and a walk through the (small) RNG file, written last."""
+    def path(name):
+        return os.path.join(checkpoint, name)
+    try:
+        if not all(pickle_ends(path(name)) for name in [WEIGHTS, *(OPTIMIZER_FILES if optimizer else ())]):
+            return False
+        if not isinstance(json.loads(read_bounded(path(STATE_FILE), STATE_LIMIT)), dict):
+            return False
+        return pickle_complete(read_bounded(path(rng_file(world_size)), RNG_LIMIT * world_size))
+    except (OSError, ValueError, RecursionError):  # missing, cut short or not PaddleNLP's: not one to resume from
+        return False
+
+
+def saved_world_sizes(checkpoint):
+    """The numbers of ranks the RNG files in a checkpoint name."""
+    try:
+        names = os.listdir(checkpoint)
+    except OSError:
+        return []
+    return [int(m.group(1) or 1) for m in map(re.compile(r"rng_state(?:_(\d+))?\.pth").fullmatch, names) if m]
 
 
 def checkpoints_of(args):
     """(the newest whole checkpoint to resume from or None, the newer ones cut short by a kill).
-    A non-empty output directory without any checkpoint is refused."""
+    A non-empty output directory without any checkpoint is refused, and so is a whole checkpoint of a run
+    on another number of ranks: it is not cut short, and not to be removed."""
     if not (os.path.isdir(args.output_dir) and args.do_train and not args.overwrite_output_dir):
         return None, []
-    found = sorted((n for n in os.listdir(args.output_dir) if re.fullmatch(r"checkpoint-\d+", n)),
-                   key=lambda n: int(n.split("-")[1]), reverse=True)
+    found = []
+    for name in os.listdir(args.output_dir):
+        path = os.path.join(args.output_dir, name)
+        if not re.fullmatch(r"checkpoint-\d+", name):
+            continue
+        try:
+            real_folder = stat.S_ISDIR(os.lstat(path).st_mode)
+        except OSError:  # gone meanwhile
+            continue
+        if real_folder:
+            found.append(name)
+        else:  # a link leads out of the output directory: neither followed nor removed
+            logger.warning(f"skipped {path}: a link or a file, not a checkpoint folder; neither resumed nor removed")
+    found.sort(key=lambda n: int(n.split("-")[1]), reverse=True)
     # hidden entries are our lock and the leftovers of killed saves, not results
     if not found and [n for n in os.listdir(args.output_dir) if not n.startswith(".")]:
         raise DataError(args.output_dir, "output directory is not empty and holds no checkpoint; pass "
                                          "--overwrite_output_dir to train into it anyway")
+    optimizer = not args.ignore_save_lr_and_optim
     paths = [os.path.join(args.output_dir, n) for n in found]
-    last = next((p for p in paths if whole(p)), None)
-    return last, paths[:paths.index(last)] if last else paths
+    last = next((p for p in paths if whole(p, args.world_size, optimizer)), None)
+    cut_short = paths[:paths.index(last)] if last else paths
+    for path in cut_short:
+        other = next((n for n in saved_world_sizes(path) if n != args.world_size and whole(path, n, optimizer)), None)
+        if other:
+            raise DataError(path, f"checkpoint of a run on {other} rank(s), this run has {args.world_size}; pass "
+                                  "--overwrite_output_dir to start over, or another --output_dir")
+    return last, cut_short
 
 
 def main():
@@ -219,6 +301,7 @@ def main():
     where = argparse.Namespace(output_dir=args.output_dir, results_file=data_args.results_file)  # of the record
     if args.should_save:  # held until the process ends
         cli.claim_output_dir(args.output_dir, results.record_path(where))
+        # rank 0 alone removes; the others judged the same files alike, and a folder half removed is not whole
         for path in cut_short:
             shutil.rmtree(path)
             logger.info(f"removed {path}: cut short by a kill (not all of its files are whole)")
