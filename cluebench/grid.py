@@ -1,7 +1,8 @@
 """The CLUE hyper-parameter grid, where its logs and records live, and the scheduler that runs it.
 
 The scheduler keeps every card busy: it polls every second, starts as many jobs as fit, judges a
-card by its free memory and by what running jobs have claimed on it, gives reading-comprehension
+card by its free memory, what running jobs have claimed on it (the model's footprint: footprint.py)
+and a cap of jobs, and the host by its memory and cores (GpuPool), gives reading-comprehension
 jobs several cards, retries failures (an out-of-memory one with half the micro-batch), releases
 claims however a job ends, and stops cleanly on SIGINT/SIGTERM. A job whose results record is
 complete is done: restarting skips it before any GPU is looked at.
@@ -14,13 +15,11 @@ import collections
 import dataclasses
 import os
 import re
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
-from . import results, tasks
+from . import footprint, processes, results, tasks
+from .cards import ORDER as CUDA_ORDER, CardError, visible_cards
 from .fileio import Busy, is_local_path, write_json
 
 # ---------------------------------------------------------------- the grid (upstream's; rows from the registry)
@@ -155,67 +154,133 @@ def work_estimate(job):
     return spec.train_examples * job.epochs * spec.choices * length_cost * batch_cost
 
 
-def memory_gib(job, cards=1):
-    """Estimated GPU memory of one process of the job, for a base-size model (~110M parameters):
-    weights, gradients and AdamW state (~2.5 GiB with the CUDA context) plus activations, which grow
-    with tokens per micro-batch and, through attention, with sequence length."""
-    micro = job.batch_size // cards // (job.accumulation // cards if job.is_mrc else job.accumulation)
-    sequences = micro * tasks.get(job.task).choices
-    return 2.5 + sequences * job.max_seq_length * (1 + job.max_seq_length / 512) / 1024 * 0.9
-
-
 def card_options(job, wanted):
     """Card counts a reading-comprehension job can split over, most first: they must divide both the
     global batch and the accumulation steps, so each card keeps the same micro-batch."""
     return [k for k in range(wanted, 0, -1) if job.batch_size % k == 0 and job.accumulation % k == 0]
 
 
-def open_gpus(nvml):
-    """A GpuPool over every card NVML sees, or a SetupError saying why there is none."""
+# (cards, GiB of GPU memory claimed on each, GiB of host memory, CPU threads of each of its processes)
+Placement = collections.namedtuple("Placement", "cards gpu_gib host_gib threads")
+
+
+def usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def open_gpus(nvml, footprints=None, **options):
+    """A GpuPool over the cards NVML sees (those of CUDA_VISIBLE_DEVICES if set), or a SetupError saying
+    why there is none."""
     try:
-        gpus = GpuPool(nvml)
+        gpus = GpuPool(nvml, footprints, **options)
     except nvml.NVMLError as e:
         raise SetupError(f"no NVIDIA GPU can be used ({e}); on a CPU use --device cpu --slots N") from None
+    except CardError as e:
+        raise SetupError(str(e)) from None
     if not len(gpus):
         raise SetupError("NVML sees no GPU; on a CPU use --device cpu --slots N")
     return gpus
 
 
 class GpuPool:
-    """Cards seen through NVML (the real pynvml module or a fake one)."""
+    """Cards seen through NVML (the real pynvml module or a fake one), and the host they are in.
 
-    def __init__(self, nvml, margin_gib=1.0):
-        self.nvml, self.margin = nvml, margin_gib
+    A job starts where its card(s) have room by NVML's free memory and by the claims of the running jobs
+    (which NVML may not show yet), where fewer than max_jobs_per_gpu jobs run, and while the host has
+    room: available memory (psutil, and the host claims of running jobs) and CPU threads. Each process
+    gets an equal share of the cores, sized for every card running max_jobs_per_gpu processes."""
+
+    def __init__(self, nvml, footprints=None, *, max_jobs_per_gpu=1, host=None, cores=None, environ=None,
+                 margin_gib=1.0, host_margin_gib=2.0):
+        self.nvml, self.margin, self.host_margin = nvml, margin_gib, host_margin_gib
+        self.footprints = footprints or footprint.Footprints()
+        self.max_jobs = max_jobs_per_gpu
+        if host is None:
+            import psutil
+            host = psutil
+        self.host = host
         nvml.nvmlInit()
-        self.handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        self.cards = visible_cards(nvml, os.environ if environ is None else environ)
+        self.cores = cores or usable_cores()
+        self.threads = max(1, self.cores // max(1, len(self.cards) * max_jobs_per_gpu))
 
     def __len__(self):
-        return len(self.handles)
+        return len(self.cards)
+
+    def names(self, positions):
+        """A job's CUDA_VISIBLE_DEVICES: its cards in the user's terms (ordinals or UUIDs)."""
+        return ",".join(self.cards[c].name for c in positions)
+
+    def environment(self, placement):
+        return {"CUDA_VISIBLE_DEVICES": self.names(placement.cards), **CUDA_ORDER,
+                "OMP_NUM_THREADS": str(placement.threads), "FLAGS_allocator_strategy": "auto_growth"}
+
+    def describe(self):
+        shape = self.footprints.shape
+        return (f"{len(self)} GPUs ({self.names(range(len(self)))}), at most {self.max_jobs} job(s) a card, "
+                f"{self.threads} CPU threads a process of {self.cores} cores; model: {shape.describe()}")
 
     def refresh(self):
-        """Read (total, free) GiB per card once per scheduling round; within a round the claims of the
-        jobs just started stand for the memory NVML does not show yet."""
-        self.cards = [(info.total / GIB, info.free / GIB)
-                      for info in map(self.nvml.nvmlDeviceGetMemoryInfo, self.handles)]
+        """Read (total, free) GiB per card and of the host once per scheduling round; within a round the
+        claims of the jobs just started stand for the memory NVML and psutil do not show yet."""
+        self.memory = [(info.total / GIB, info.free / GIB)
+                       for info in (self.nvml.nvmlDeviceGetMemoryInfo(c.handle) for c in self.cards)]
+        vm = self.host.virtual_memory()
+        self.host_memory = (vm.total / GIB, vm.available / GIB)
 
-    def place(self, job, claims, running_on):
-        """(cards, GiB claimed per card) for the job, or None if it does not fit now."""
-        cards = self.cards
-        available = [min(free, total - claims[c]) - self.margin for c, (total, free) in enumerate(cards)]
-        order = sorted(range(len(cards)), key=lambda c: (-available[c], running_on[c], c))
+    def place(self, job, claims, running_on, host_claimed=0.0, threads_used=0):
+        """A Placement for the job, or None if it does not fit now. A job claiming more than a whole
+        card (or the host) by the estimate may still fit: it runs alone, and its real use decides (an
+        out-of-memory failure halves its micro-batch)."""
+        host_total, host_free = self.host_memory
+        host_room = min(host_free, host_total - host_claimed) - self.host_margin
+        room = [min(free, total - claims[c]) - self.margin if running_on[c] < self.max_jobs else -1.0
+                for c, (total, free) in enumerate(self.memory)]
+        order = sorted(range(len(self.cards)), key=lambda c: (-room[c], running_on[c], c))
         for k in card_options(job, tasks.get(job.task).grid.cards) if job.is_mrc else [1]:
-            need = memory_gib(job, k)
-            fitting = [c for c in order if available[c] >= need]
+            host_need = min(self.footprints.host(job, k), host_total - self.host_margin)
+            if host_need > host_room or threads_used + k * self.threads > max(self.cores, self.threads):
+                continue
+            fitting = [c for c in order if room[c] >= self.claim(job, [c] * k)]
             if len(fitting) >= k:
-                return fitting[:k], need
+                return Placement(fitting[:k], self.claim(job, fitting[:k]), host_need, self.threads)
         return None
+
+    def claim(self, job, positions):
+        """GiB the job claims on each of its cards: its footprint, at most a whole card (less the margin)."""
+        return min(self.footprints.gpu(job, len(positions)), min(self.memory[c][0] for c in positions) - self.margin)
+
+    def learn(self, running, pids_of, now, out):
+        """Read NVML's per-process memory of the jobs that have run a minute: later jobs of the same shape
+        claim what it shows. Where NVML cannot tell (no permission, another PID namespace), the estimate
+        stays. Returns whether anything new was learned."""
+        learned = False
+        for r in running:
+            if now - r.started < footprint.LEARN_AFTER_S:
+                continue
+            pids = pids_of(r.process)
+            used = 0.0
+            for c in r.cards:
+                try:
+                    processes = self.nvml.nvmlDeviceGetComputeRunningProcesses(self.cards[c].handle)
+                except self.nvml.NVMLError:
+                    return learned
+                used = max(used, sum(p.usedGpuMemory or 0 for p in processes if p.pid in pids) / GIB)
+            if used and self.footprints.learn(r.job, len(r.cards), used):
+                learned = True
+                out(f"> learned: a process of {r.job.task} {r.job.name} on {len(r.cards)} card(s) uses "
+                    f"{used:.1f} GiB; its shape ({footprint.key(r.job, len(r.cards))}) now claims "
+                    f"{self.footprints.gpu(r.job, len(r.cards)):.1f} GiB")
+        return learned
 
 
 class CpuPool:
-    """N CPU slots, one job each."""
+    """N CPU slots, one process each: a classification job takes one; with ranks=k > 1 a reading-comprehension
+    job takes up to k (as many as divide its batch and accumulation, card_options, and are free), one gloo
+    rank on each: the CPU stand-in for a multi-card job."""
 
-    def __init__(self, slots):
-        self.slots = slots
+    def __init__(self, slots, ranks=1):
+        self.slots, self.ranks = slots, ranks
 
     def __len__(self):
         return self.slots
@@ -223,18 +288,46 @@ class CpuPool:
     def refresh(self):
         pass
 
-    def place(self, job, claims, running_on):
+    def names(self, positions):
+        return ",".join(map(str, positions))
+
+    def environment(self, placement):
+        # several ranks: unset (None), as paddle.distributed.launch takes an empty CUDA_VISIBLE_DEVICES
+        # for one GPU named "" and fails to place a second rank
+        hidden = "" if len(placement.cards) == 1 else None
+        return {"CUDA_VISIBLE_DEVICES": hidden, "OMP_NUM_THREADS": str(placement.threads)}
+
+    def place(self, job, claims, running_on, host_claimed=0.0, threads_used=0):
         free = [s for s in range(self.slots) if running_on[s] == 0]
-        return ([free[0]], 0.0) if free else None
+        fitting = [k for k in (card_options(job, self.ranks) if job.is_mrc else [1]) if k <= len(free)]
+        # threads of each process: every slot's share of the cores, ranks being a process each
+        return Placement(free[:fitting[0]], 0.0, 0.0, max(1, usable_cores() // self.slots)) if fitting else None
 
 
 # ---------------------------------------------------------------- running jobs
-OOM = re.compile(r"out of memory|ResourceExhausted|cudaErrorMemoryAllocation|CUDA error\(2\)", re.I)
+# Out of GPU memory, in every form it takes in a log. On a crowded card it often shows at start-up as
+# a cuBLAS or cuDNN handle that cannot be made; NCCL reports it as an "unhandled cuda error", which
+# counts only beside one of the others (or its own "out of memory"): alone it is a broken link.
+OOM_PATTERNS = {
+    "paddle": re.compile(r"ResourceExhausted|Out of memory error on GPU", re.I),
+    "cuda": re.compile(r"\bout of memory\b|cudaErrorMemoryAllocation|CUDA error\(2\)|CUDA_ERROR_OUT_OF_MEMORY", re.I),
+    "cublas": re.compile(r"CUBLAS_STATUS_(?:ALLOC_FAILED|NOT_INITIALIZED)"),
+    "cudnn": re.compile(r"CUDNN_STATUS_(?:ALLOC_FAILED|NOT_INITIALIZED)"),
+}
+
+
+def out_of_memory(lines):
+    """The name of the first out-of-memory form in a log tail, or None."""
+    text = "".join(lines)
+    return next((name for name, pattern in OOM_PATTERNS.items() if pattern.search(text)), None)
+
+
 # The one line of bad input: `error: ...` from the training scripts, `PROG: error: ...` from argparse,
 # the wrappers and the warm-up.
 ERROR_LINE = re.compile(r"^(?:[\w.-]+: )?error: ")
 DATA_ERROR_EXIT = 2
 BUSY_WAIT_S = 120  # before a job whose output directory is held by another run is tried again
+DEFAULT_STOP_GRACE = 120.0  # seconds a stopped job has to write its resume checkpoint before SIGKILL
 
 
 def wrapper_messages(process):
@@ -250,70 +343,67 @@ def wrapper_messages(process):
 ATTEMPT = "---- another attempt"  # job_paths.sh's line between the attempts of a job in one log
 
 
-def tail(path, lines=15):
-    """The last lines of a job's log, from its latest attempt only."""
+TAIL_BYTES = 1 << 16
+
+
+def tail(path, lines=15, start=0):
+    """The last lines of a job's log (read from its last 64 KiB, and from byte `start` on), from its
+    latest attempt only."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            last = list(collections.deque(f, maxlen=lines))
+        with open(path, "rb") as f:
+            f.seek(max(start, f.seek(0, os.SEEK_END) - TAIL_BYTES))
+            last = f.read(TAIL_BYTES).decode("utf-8", "replace").splitlines(keepends=True)[-lines:]
     except OSError:
         return []
     starts = [i for i, line in enumerate(last) if line.startswith(ATTEMPT)]
     return last[starts[-1] + 1:] if starts else last
 
 
+def rank_logs(directory, job):
+    """{path: size} of the rank logs of a multi-card job (paddle.distributed.launch's workerlog.N, where
+    a rank's out-of-memory error is; the job's own log has the launcher's lines). Launch appends to
+    them: the sizes at a job's start mark where its attempt begins."""
+    ranks = os.path.join(directory, job.task, job.name + ".ranks")
+    if os.path.islink(ranks) or not os.path.isdir(ranks):
+        return {}
+    paths = [os.path.join(ranks, n) for n in sorted(os.listdir(ranks))[:256] if re.fullmatch(r"workerlog\.\d+", n)]
+    return {p: os.path.getsize(p) for p in paths if os.path.isfile(p) and not os.path.islink(p)}
+
+
+def rank_tails(directory, job, since):
+    """The last lines each rank logged in this attempt (since: rank_logs at its start)."""
+    return [line for path in rank_logs(directory, job) for line in tail(path, 8, since.get(path, 0))]
+
+
 class ProcessLauncher:
-    """Starts a wrapper in its own process group, so a stop reaches the job's whole tree."""
+    """Starts a wrapper in a session of its own, with a job token its descendants inherit, so a stop
+    reaches every process of the job, ranks in other sessions too (processes.py)."""
 
     def __init__(self, tools_dir):
         self.tools_dir = tools_dir
 
     def start(self, argv, env):
-        # the wrapper's own complaints (bad arguments) come before its log exists: keep them in an
-        # unnamed file, which no leftover grandchild can make a read of block
-        messages = tempfile.TemporaryFile()
-        process = subprocess.Popen(argv, cwd=self.tools_dir, env=dict(os.environ, **env),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=messages,
-                                   start_new_session=True)
-        process.messages = messages
-        return process
+        return processes.start(argv, env, self.tools_dir)
 
     @staticmethod
-    def stop(process, grace=15.0):
-        """SIGTERM to the job's process group, SIGKILL after grace; returns when no process of the
-        group is left running. The wrapper shell dies at once, while its Python first finishes the
-        step and writes its checkpoint: waiting for the wrapper alone left that write running."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                process.poll()  # reaps the wrapper
-                if not group_running(process.pid):
-                    return
-                time.sleep(0.05)
+    def pids(process):
+        return processes.job_processes(process)
+
+    @staticmethod
+    def stop(process, grace=DEFAULT_STOP_GRACE):
+        """SIGTERM to every process of the job, SIGKILL after grace; returns the PIDs that survived
+        (normally none) once no process of the job runs. The wrapper shell dies at once, while its
+        Python first finishes the step and writes its checkpoint: waiting for the wrapper alone left
+        that write running."""
+        return processes.stop(process, grace)
+
+    @staticmethod
+    def stop_all(running, grace=DEFAULT_STOP_GRACE):
+        """stop() of many jobs at once, with one deadline; their survivors, in order."""
+        return processes.stop_all(running, grace)
 
 
-def group_running(pgid):
-    """Whether a process of group pgid is still running (zombies, waiting for their reaper, are not)."""
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:  # no /proc: ask the kernel, zombies included
-        try:
-            os.killpg(pgid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+group_running = processes.group_running
 
 
 @dataclasses.dataclass
@@ -321,20 +411,25 @@ class Running:
     job: Job
     process: object
     cards: list
-    claim: float
+    placement: Placement
     started: float
+    rank_logs: dict = dataclasses.field(default_factory=dict)  # their sizes when the job started
 
 
 class Scheduler:
     """pool: a GpuPool or CpuPool, or a function making one (called only if some job is pending)."""
 
     def __init__(self, jobs, directory, model, pool, launcher, *, device="gpu", extra_args=(), retries=2,
-                 poll=1.0, job_timeout=None, clock=time.monotonic, sleep=time.sleep, out=print):
+                 poll=1.0, job_timeout=None, stop_grace=DEFAULT_STOP_GRACE, clock=time.monotonic, sleep=time.sleep,
+                 out=print):
         self.jobs, self.dir, self.model, self.pool, self.launcher = list(jobs), directory, model, pool, launcher
         self.device, self.extra_args, self.retries, self.poll = device, list(extra_args), retries, poll
         self.job_timeout = job_timeout  # minutes, or None: no limit
+        self.stop_grace = stop_grace  # seconds a stopped job has for its checkpoint, then SIGKILL
+        self.lingering = []  # stopped jobs with processes that survived SIGKILL: their claims stay
         self.clock, self.sleep, self.out = clock, sleep, out
-        self.claims, self.running_on = [], []
+        self.claims, self.running_on = [], []  # per card: GiB claimed, jobs running
+        self.host_claimed, self.threads_used = 0.0, 0
         self.running = []
         self.attempts = collections.Counter()
         self.failures = {}  # job name -> reason, for the summary and the state file
@@ -358,14 +453,17 @@ class Scheduler:
         self.claims, self.running_on = [0.0] * len(self.pool), [0] * len(self.pool)
         while (pending or self.running) and self.stopping is None:
             self._reap(pending)
+            if hasattr(self.pool, "learn") and self.pool.learn(self.running, self._pids, self.clock(), self.out):
+                self._reclaim()
             self._launch(pending)
             if pending or self.running:
                 self.sleep(self.poll)
         if self.stopping is not None:
-            self.out(f"stopping on signal {self.stopping}: ending {len(self.running)} running jobs")
-            for r in list(self.running):
-                self.launcher.stop(r.process)
-                self._release(r)
+            self.out(f"stopping on signal {self.stopping}: ending {len(self.running)} running jobs "
+                     f"(grace {self.stop_grace:g} s for their checkpoints)")
+            running = list(self.running)  # all at once: a grid of 8 jobs must not take 8 graces
+            for r, survivors in zip(running, self._stop(running)):
+                self._ended(r, survivors)
             self._write_state()
             return None
         self._write_state()
@@ -377,56 +475,100 @@ class Scheduler:
         for job in list(pending):
             if self.not_before.get(job, 0) > self.clock():
                 continue
-            placed = self.pool.place(job, self.claims, self.running_on)
+            placed = self.pool.place(job, self.claims, self.running_on, self.host_claimed, self.threads_used)
             if placed is None:
                 continue
-            cards, claim = placed
-            env = {"CLUE_RUN_DIR": self.dir, "CLUE_CARDS": str(len(cards)), "PYTHON": sys.executable,
-                   "PYTHONUNBUFFERED": "1"}
-            if self.device == "gpu":
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, cards))
-                env["FLAGS_allocator_strategy"] = "auto_growth"
-            else:
-                env["CUDA_VISIBLE_DEVICES"] = ""
-                env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self.pool)))
+            env = {"CLUE_RUN_DIR": self.dir, "CLUE_CARDS": str(len(placed.cards)), "PYTHON": sys.executable,
+                   "PYTHONUNBUFFERED": "1", **self.pool.environment(placed)}
             argv = job.command(self.model) + ["--device", self.device] + self.extra_args
             if job in self.fresh:  # a killed or failed job otherwise resumes from its checkpoint
                 argv += ["--resume", "never"]
             os.makedirs(os.path.join(self.dir, job.task), exist_ok=True)
+            logs = rank_logs(self.dir, job)
             process = self.launcher.start(argv, env)
-            for c in cards:
-                self.claims[c] += claim
-                self.running_on[c] += 1
-            self.running.append(Running(job, process, cards, claim, self.clock()))
+            self._account(placed, +1)
+            self.running.append(Running(job, process, placed.cards, placed, self.clock(), logs))
             pending.remove(job)
-            where = f"{self.device} {','.join(map(str, cards))}"
+            where = f"{self.device} {self.pool.names(placed.cards)}"
             self.out(f"> start {job.task} {job.name} (accumulation {job.accumulation}) on {where}")
 
+    def _account(self, placed, sign):
+        for c in placed.cards:
+            self.claims[c] += sign * placed.gpu_gib
+            self.running_on[c] += sign
+        self.host_claimed += sign * placed.host_gib
+        self.threads_used += sign * placed.threads * len(placed.cards)
+
+    def _reclaim(self):
+        """Running jobs of a shape whose footprint is now known claim that instead of the estimate."""
+        for r in self.running:
+            claim = self.pool.claim(r.job, r.cards)
+            if claim != r.placement.gpu_gib:
+                self._account(r.placement, -1)
+                r.placement = r.placement._replace(gpu_gib=claim)
+                self._account(r.placement, +1)
+
     def _release(self, r):
-        for c in r.cards:
-            self.claims[c] -= r.claim
-            self.running_on[c] -= 1
+        self._account(r.placement, -1)
+        (self.running if r in self.running else self.lingering).remove(r)
+
+    def _stop(self, running):
+        """Stop these jobs together, one deadline for all; per job, the PIDs that survived SIGKILL."""
+        stop_all = getattr(self.launcher, "stop_all", None)
+        if stop_all:
+            survivors = stop_all([r.process for r in running], grace=self.stop_grace)
+        else:  # a launcher that stops one job at a time (as the tests' fake)
+            survivors = [self.launcher.stop(r.process, grace=self.stop_grace) for r in running]
+        return [sorted(s or []) for s in survivors]
+
+    def _ended(self, r, survivors):
+        """A stopped job's cards are free once no process of it is left; until then they stay claimed."""
+        if not survivors:
+            self._release(r)
+            return
         self.running.remove(r)
+        self.lingering.append(r)
+        self.out(f"> {r.job.task} {r.job.name}: processes {', '.join(map(str, survivors))} survived SIGKILL; "
+                 f"{self.device} {self.pool.names(r.cards)} stays claimed until they exit")
+
+    def _release_lingering(self):
+        pids_of = getattr(self.launcher, "pids", None)
+        for r in list(self.lingering):
+            if not (pids_of and pids_of(r.process)):
+                self.out(f"> {r.job.task} {r.job.name}: its last processes have exited; "
+                         f"{self.device} {self.pool.names(r.cards)} released")
+                self._release(r)
+
+    def _pids(self, process):
+        """The PIDs of a job's processes (its ranks too, where the launcher can tell)."""
+        pids_of = getattr(self.launcher, "pids", None)
+        return set(pids_of(process)) if pids_of else {process.pid}
 
     def _reap(self, pending):
         ended = False
+        self._release_lingering()
         for r in list(self.running):
             code = r.process.poll()
             minutes = (self.clock() - r.started) / 60
             timed_out = code is None and self.job_timeout is not None and minutes > self.job_timeout
             if code is None and not timed_out:
                 continue
-            if timed_out:
-                self.launcher.stop(r.process)  # its whole process group, as on a stop
             ended = True
-            self._release(r)
+            pids_of = getattr(self.launcher, "pids", None)
+            if timed_out or pids_of and pids_of(r.process):
+                # past its time, or ended leaving processes behind (a rank whose launcher died): stop
+                # every process of it, as on a signal, before its cards are given to another job
+                self._ended(r, self._stop([r])[0])
+            else:
+                self._release(r)
             job = r.job
             key = job.task + "/" + job.name
             if not timed_out and code == 0 and is_complete(self.dir, job):
                 self.failures.pop(key, None)
                 self.out(f"> done {job.task} {job.name} in {minutes:.1f} min")
                 continue
-            lines = tail(log_path(self.dir, job)) + wrapper_messages(r.process)
+            lines = tail(log_path(self.dir, job)) + rank_tails(self.dir, job, r.rank_logs) + \
+                wrapper_messages(r.process)
             self.attempts[key] += 1
             error = next((line.strip() for line in reversed(lines) if ERROR_LINE.match(line)), None)
             retry = False
@@ -438,7 +580,7 @@ class Scheduler:
                 self.not_before[job] = self.clock() + BUSY_WAIT_S
             elif code == DATA_ERROR_EXIT or error:
                 kind, reason = "data error", error or f"exit {code}"
-            elif OOM.search("".join(lines)) and (job.batch_size // job.accumulation) % 2 == 0:
+            elif out_of_memory(lines) and (job.batch_size // job.accumulation) % 2 == 0:
                 smaller = dataclasses.replace(job, accumulation=job.accumulation * 2)
                 self.fresh.add(smaller)
                 self.out(f"> out of memory: {job.task} {job.name}; again with accumulation {smaller.accumulation}")

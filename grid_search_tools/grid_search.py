@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from cluebench import grid, slurm
+from cluebench import footprint, grid, slurm
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +53,9 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
     p.add_argument("--slots", type=bounded(int, 1), help="with --device cpu: jobs run at once (default 2, at most "
                                                          f"{MAX_SLOTS})")
+    p.add_argument("--max_jobs_per_gpu", type=bounded(int, 1), metavar="N",
+                   help="jobs sharing one card at most (default 1, as upstream: a fine-tuning job keeps its card "
+                        "busy, and a second one mostly time-slices with it); 2 can help small models")
     p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
     p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
@@ -64,8 +67,15 @@ def parse_args(argv=None):
                    help="retries of a failed job (data errors and time limits are not retried)")
     p.add_argument("--poll", type=bounded(float, 0, False), default=1.0, help="seconds between scheduling rounds")
     p.add_argument("--job_timeout", type=bounded(float, 0, False), metavar="MINUTES",
-                   help="end a job that runs longer (its whole process group) and record it in failures.json; "
+                   help="end a job that runs longer (every process of it) and record it in failures.json; "
                         "not retried, as it would run out of time again (default: no limit)")
+    p.add_argument("--stop_grace", type=bounded(float, 0, False), metavar="SECONDS",
+                   help="on a stop (SIGINT/SIGTERM, --job_timeout), how long a job's processes get SIGTERM to write "
+                        "their resume checkpoint before SIGKILL (default: sized from the model: 30 s and its "
+                        "checkpoint at 50 MB/s, 55 s for ernie-3.0-medium-zh)")
+    p.add_argument("--cpu_ranks", type=bounded(int, 1), metavar="K",
+                   help="with --device cpu: run each reading-comprehension job as K gloo ranks "
+                        "(paddle.distributed.launch), one slot each, as on K cards (default 1, at most --slots)")
     p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
     p.add_argument("--skip_warmup", action="store_true", help="do not check data and model or build caches first")
     slurm.add_arguments(p)
@@ -82,6 +92,14 @@ def parse_args(argv=None):
     if (args.slots or 0) > MAX_SLOTS:
         p.error(f"--slots {args.slots}: at most {MAX_SLOTS}")
     args.slots = args.slots or 2
+    if args.cpu_ranks is not None and args.device == "gpu":
+        p.error("--cpu_ranks is for --device cpu; on GPUs a job's ranks are its cards")
+    if (args.cpu_ranks or 1) > args.slots:
+        p.error(f"--cpu_ranks {args.cpu_ranks}: at most --slots ({args.slots})")
+    args.cpu_ranks = args.cpu_ranks or 1
+    if args.max_jobs_per_gpu is not None and args.device == "cpu":
+        p.error("--max_jobs_per_gpu is for --device gpu; on a CPU, --slots says how many jobs run")
+    args.max_jobs_per_gpu = args.max_jobs_per_gpu or 1
     if os.path.exists(args.output_root) and not os.path.isdir(args.output_root):
         p.error(f"--output_root {args.output_root} is a file, not a directory")
     try:
@@ -117,15 +135,23 @@ def main(argv=None):
         code = subprocess.run(command).returncode
         if code != 0:  # it said why in one line; bad data or model (2) stays a bad-input exit
             return 2 if code == 2 else 1
+    # what a job needs (GPU and host memory, checkpoint size) follows from the model's shape
+    shape, warning = footprint.model_shape(args.model) if pending else (footprint.BASE, None)
+    if warning:
+        print(f"grid_search: warning: {warning}", flush=True)
+    stop_grace = args.stop_grace or footprint.stop_grace(shape)
     if args.device == "gpu":
         def pool():  # NVML is imported only when some job is pending
             import pynvml
-            return grid.open_gpus(pynvml)
+            gpus = grid.open_gpus(pynvml, footprint.Footprints(shape, os.path.join(directory, footprint.FOOTPRINTS)),
+                                  max_jobs_per_gpu=args.max_jobs_per_gpu)
+            print(gpus.describe(), flush=True)
+            return gpus
     else:
-        pool = grid.CpuPool(args.slots)
+        pool = grid.CpuPool(args.slots, ranks=args.cpu_ranks)
     scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,
                                extra_args=extra, retries=args.retries, poll=args.poll, job_timeout=args.job_timeout,
-                               out=lambda line: print(line, flush=True))
+                               stop_grace=stop_grace, out=lambda line: print(line, flush=True))
     handlers = {sig: signal.signal(sig, scheduler.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         failed = scheduler.run()

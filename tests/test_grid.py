@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from cluebench import grid, results
+from cluebench import footprint, grid, results
 from helpers import load_script
 
 GIB = 1 << 30
@@ -50,14 +50,32 @@ def test_run_dir_never_inside_the_model(tmp_path):
 
 
 class FakeNVML:
-    """GPUs with a total and externally used memory; running fake jobs add their use to their cards."""
+    """GPUs with a total and externally used memory; running fake jobs add their use to their cards.
+    Handles are NVML indices; bus_order[i] is the place of NVML's card i in PCI bus order (CUDA's
+    ordinal under CUDA_DEVICE_ORDER=PCI_BUS_ID), by default the same."""
 
     NVMLError = pynvml.NVMLError  # what grid.open_gpus catches, as on the real module
 
-    def __init__(self, totals_gib, used_gib=None):
+    def __init__(self, totals_gib, used_gib=None, bus_order=None):
         self.total = [t * GIB for t in totals_gib]
         self.external = [u * GIB for u in (used_gib or [0] * len(totals_gib))]
+        self.bus_order = list(bus_order or range(len(totals_gib)))
         self.jobs = []  # FakeProcess objects holding memory
+
+    def nvmlDeviceGetPciInfo(self, h):
+        return SimpleNamespace(busId=f"00000000:{0x18 + 0x10 * self.bus_order[h]:02X}:00.0".encode())
+
+    def nvmlDeviceGetUUID(self, h):
+        return f"GPU-{self.bus_order[h]:x}{h:x}c0ffee-0000-0000-0000-00000000000{h:x}"
+
+    def handles_of(self, visible):
+        """NVML indices of a CUDA_VISIBLE_DEVICES the scheduler gave (ordinals in PCI order, or UUIDs)."""
+        names = [n for n in visible.split(",") if n]
+        return [next(h for h in range(len(self.total)) if self.nvmlDeviceGetUUID(h) == n) if n.startswith("GPU-")
+                else self.bus_order.index(int(n)) for n in names]
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        return [SimpleNamespace(pid=p.pid, usedGpuMemory=p.memory) for p in self.jobs if h in p.cards and p.running]
 
     def nvmlInit(self):
         pass
@@ -76,7 +94,8 @@ class FakeNVML:
 class FakeProcess:
     def __init__(self, launcher, argv, env):
         self.argv, self.env, self.launcher = argv, env, launcher
-        self.cards = [int(c) for c in env["CUDA_VISIBLE_DEVICES"].split(",")] if env.get("CUDA_VISIBLE_DEVICES") else []
+        self.cards = launcher.nvml.handles_of(env["CUDA_VISIBLE_DEVICES"]) if launcher.nvml else []
+        self.pid = 1000 + len(launcher.started)
         self.polls, self.running, self.memory = 0, True, 0
         self.round = launcher.round  # the scheduling round it started in
         self.outcome = launcher.outcome(self)
@@ -85,7 +104,7 @@ class FakeProcess:
         if not self.running:
             return self.code
         self.polls += 1
-        self.memory = 3 * GIB  # allocated once started
+        self.memory = self.launcher.memory_gib * GIB  # allocated once started
         if self.polls < self.launcher.duration:
             return None
         self.running = False
@@ -101,8 +120,8 @@ class FakeProcess:
 
 
 class FakeLauncher:
-    def __init__(self, directory, nvml=None, duration=2, outcomes=None):
-        self.dir, self.nvml, self.duration = directory, nvml, duration
+    def __init__(self, directory, nvml=None, duration=2, outcomes=None, memory_gib=3):
+        self.dir, self.nvml, self.duration, self.memory_gib = directory, nvml, duration, memory_gib
         self.outcomes = outcomes or {}  # job name/task -> list of (code, log) for successive attempts
         self.started, self.stopped = [], []
         self.round = 0  # counted by the scheduler's sleeps (make() below)
@@ -124,14 +143,24 @@ class FakeLauncher:
             self.nvml.jobs.append(process)
         return process
 
-    def stop(self, process):
-        process.running, process.code = False, -15
+    def stop(self, process, grace=None):
+        process.running, process.code, process.grace = False, -15, grace
         self.stopped.append(process)
 
 
+def fake_host(total_gib=1024, available_gib=None):
+    """psutil's virtual_memory() of a host with that much memory."""
+    memory = SimpleNamespace(total=total_gib * GIB, available=(total_gib if available_gib is None else available_gib) * GIB)
+    return SimpleNamespace(virtual_memory=lambda: memory)
+
+
 def make(tmp_path, jobs, nvml, **kwargs):
-    launcher = FakeLauncher(str(tmp_path), nvml, **{k: kwargs.pop(k) for k in ("duration", "outcomes") if k in kwargs})
-    pool = grid.GpuPool(nvml) if nvml else grid.CpuPool(kwargs.pop("slots", 2))
+    """A Scheduler over fake jobs; with nvml, a GpuPool of a roomy 64-core host taking up to 8 jobs a card
+    (so memory decides) unless pool= options say otherwise."""
+    launcher = FakeLauncher(str(tmp_path), nvml, **{k: kwargs.pop(k) for k in ("duration", "outcomes", "memory_gib")
+                                                    if k in kwargs})
+    options = dict(dict(max_jobs_per_gpu=8, host=fake_host(), cores=64, environ={}), **kwargs.pop("pool", {}))
+    pool = grid.GpuPool(nvml, **options) if nvml else grid.CpuPool(kwargs.pop("slots", 2))
     lines = []
 
     def sleep(seconds):
@@ -147,15 +176,15 @@ def cls_job(task="tnews", lr=2e-5, bs=32, accumulation=1):
 
 
 def test_jobs_go_only_where_they_fit(tmp_path):
-    # a classification job of batch 32 at length 128 needs ~7 GiB: card 0 has 5 free, card 1 has 16
-    need = grid.memory_gib(cls_job())
-    assert 6.5 < need < 7.5
+    # a classification job of batch 32 at length 128 of a base model needs ~6 GiB: card 0 has 5 free, card 1 16
+    need = footprint.gpu_gib(footprint.BASE, cls_job())
+    assert 5.5 < need < 6.5
     nvml = FakeNVML([16, 16], used_gib=[11, 0])
     jobs = [cls_job(lr=lr) for lr in (1e-5, 2e-5, 3e-5)]
     scheduler, launcher, _ = make(tmp_path, jobs, nvml, duration=3)
     assert scheduler.run() == 0
     assert [p.cards for p in launcher.started] == [[1], [1], [1]]
-    # two fit on card 1 at once (2 x 7 GiB + 1 GiB margin <= 16): the first two start together, the
+    # two fit on card 1 at once (2 x 6 GiB + 1 GiB margin <= 16): the first two start together, the
     # third when they end (their third poll, in round 3)
     assert [p.round for p in launcher.started] == [0, 0, 3]
     assert scheduler.claims == [0.0, 0.0] and scheduler.running_on == [0, 0]
@@ -242,7 +271,7 @@ def test_finished_grid_launches_nothing(tmp_path):
 
 
 def test_stop_then_restart_completes_every_job_once(tmp_path):
-    nvml = FakeNVML([16])  # two jobs fit at a time: two waves
+    nvml = FakeNVML([13])  # two jobs fit at a time: two waves
     jobs = [cls_job(lr=lr, bs=bs) for lr in (1e-5, 2e-5) for bs in (16, 32)]
     scheduler, launcher, _ = make(tmp_path, jobs, nvml, duration=2)
     rounds = [0]
@@ -260,7 +289,7 @@ def test_stop_then_restart_completes_every_job_once(tmp_path):
     done_before = {j.name for j in jobs if grid.is_complete(str(tmp_path), j)}
     assert done_before == {"1e-05_16_0.1", "2e-05_16_0.1"}
 
-    again, launcher2, _ = make(tmp_path, jobs, FakeNVML([16]))
+    again, launcher2, _ = make(tmp_path, jobs, FakeNVML([13]))
     assert again.run() == 0
     relaunched = {launcher2.job_of(p.argv).name for p in launcher2.started}
     assert sorted(relaunched) == ["1e-05_32_0.1", "2e-05_32_0.1"] and len(launcher2.started) == 2  # none twice

@@ -57,6 +57,8 @@ def test_job_past_its_time_limit_is_ended_and_not_retried(tmp_path):
     assert [p.round for p in launcher.started] == [0] and launcher.stopped == launcher.started
     assert launcher.round == 3 and scheduler.claims == [0.0] and scheduler.running_on == [0]
     assert lines[1:] == ["> start tnews 2e-05_32_0.1 (accumulation 1) on gpu 0",
+                         "> learned: a process of tnews 2e-05_32_0.1 on 1 card(s) uses 3.0 GiB; its shape "
+                         "(tnews/32/128/1) now claims 3.3 GiB",
                          "> time limit: tnews 2e-05_32_0.1: exceeded the time limit of 2 min; not retried. "
                          "Last lines of its log:"]
     with open(tmp_path / "failures.json") as f:

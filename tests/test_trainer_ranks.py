@@ -239,6 +239,7 @@ def contents(folder):
 
 
 @NO_GPU
+@pytest.mark.slow
 def test_a_killed_two_rank_run_resumes_from_its_newest_whole_checkpoint(tiny_models, synthetic_data, tmp_path):
     model, data, out = tiny_models["ernie"], synthetic_data, tmp_path / "out"
     reference = launch(SCRIPT, tmp_path / "reference", tmp_path / "reference-logs", model, data)
