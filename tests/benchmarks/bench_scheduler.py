@@ -3,11 +3,15 @@
     .venv/bin/python tests/benchmarks/bench_scheduler.py [--gpus 8] [--gib 32] [--seeds 3]
 
 The simulator: each job has a work amount (seconds on one dedicated card) drawn from its task's
-official train-set size, epochs, sequence length, choices and batch size, and an actual memory
-need drawn around the scheduler's estimate (x0.85..1.15). A card's compute is shared evenly by
-the jobs on it; a job on k cards advances at k x its slowest card's share. A job's memory shows
-in NVML 60 s after it starts; if a card then holds more than it has, that job dies of
-out-of-memory. Our policy is grid.Scheduler itself (1 s polls); upstream's is spec section 9:
+official train-set size, epochs, sequence length, choices and batch size (a medium model: half a
+base model's, by its layers), and an actual memory need drawn around the scheduler's estimate for
+the model (x0.85..1.15). Sharing a card: a job alone keeps its card busy a fraction u of the time
+(--busy, per model: the rest is its host side, data, Python and kernel launches); k jobs on a card
+together do min(1, k u) of a card's work, less --overhead per extra job (context switches between
+their CUDA contexts, their caches evicting each other), shared evenly. A job on k cards advances at
+k x its slowest card's share. A job's memory shows in NVML 60 s after it starts; if a card then
+holds more than it has, that job dies of out-of-memory. u and the overhead are assumptions, not
+measurements (no GPU here): the table shows where packing starts to pay under them. Our policy is grid.Scheduler itself (1 s polls); upstream's is spec section 9:
 15 s rounds, one launch per round, a card needs 15 GiB free, 120 s blocking waits (5 tries), one
 card per job, reading-comprehension jobs reserve their card (leaked if they fail).
 Printed: makespan over the lower bound max(total work / cards, longest job on its most cards).
@@ -38,23 +42,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-from cluebench import grid, results, slurm, tasks  # noqa: E402
+from cluebench import footprint, grid, results, slurm, tasks  # noqa: E402
 
 GIB = 1 << 30
 SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included
+MEDIUM = footprint.Shape(6, 768, 3072, 40000, 12, 2048, 4, 16, "ernie-3.0-medium-zh")
+MODELS = {"base": footprint.BASE, "medium": MEDIUM}
 
 
-def work_seconds(job, rng):
-    """Seconds on one dedicated card: the scheduler's size estimate, off by up to 10% either way."""
-    return grid.work_estimate(job) / SEQ_PER_S * rng.uniform(0.9, 1.1)
+def work_seconds(job, rng, shape=footprint.BASE):
+    """Seconds on one dedicated card: the scheduler's size estimate, off by up to 10% either way, scaled by
+    the model's layers against a base model's."""
+    return grid.work_estimate(job) / SEQ_PER_S * rng.uniform(0.9, 1.1) * shape.layers / footprint.BASE.layers
+
+
+def actual_memory(jobs, rng, shape=footprint.BASE):
+    """GiB one process of each job really needs: the estimate, off by up to 15% either way."""
+    return {(j.task, j.name): footprint.gpu_gib(shape, j) * rng.uniform(0.85, 1.15) for j in jobs}
 
 
 class Cluster:
     """Simulated cards, clock and jobs; also the fake NVML module and the launcher for grid.Scheduler."""
 
-    def __init__(self, cards, gib, work, memory, directory, alloc_delay=60.0):
+    def __init__(self, cards, gib, work, memory, directory, alloc_delay=60.0, shape=footprint.BASE, busy=1.0,
+                 overhead=0.0):
         self.total, self.now, self.alloc_delay = gib * GIB, 0.0, alloc_delay
         self.cards, self.work, self.memory, self.dir = cards, work, memory, directory
+        self.shape, self.busy, self.overhead = shape, busy, overhead
         self.procs, self.busy_card_seconds = [], 0.0
 
     # ---- NVML
@@ -71,11 +85,25 @@ class Cluster:
         used = sum(p.mem for p in self.procs if p.alive and p.allocated and card in p.cards)
         return SimpleNamespace(total=self.total, used=used, free=self.total - used)
 
+    def nvmlDeviceGetPciInfo(self, card):
+        return SimpleNamespace(busId=f"00000000:{card + 1:02x}:00.0")
+
+    def nvmlDeviceGetUUID(self, card):
+        return f"GPU-{card:08x}"
+
+    def nvmlDeviceGetComputeRunningProcesses(self, card):
+        return [SimpleNamespace(pid=id(p), usedGpuMemory=p.mem) for p in self.procs
+                if p.alive and p.allocated and card in p.cards]
+
+    def pids(self, proc):
+        return {id(proc)}
+
     # ---- processes
     def start_job(self, job, cards):
         key = (job.task, job.name)
         scale = (job.batch_size // job.accumulation) / (job.batch_size // grid_job(job).accumulation)
-        mem = self.memory[key] * GIB * max(scale, 0.5) * (grid.memory_gib(job, len(cards)) / grid.memory_gib(job, 1))
+        mem = self.memory[key] * GIB * max(scale, 0.5) * (footprint.gpu_gib(self.shape, job, len(cards)) /
+                                                          footprint.gpu_gib(self.shape, job, 1))
         proc = SimpleNamespace(job=job, cards=cards, left=self.work[key], mem=mem, alive=True, allocated=False,
                                alloc_at=self.now + self.alloc_delay, code=None)
         self.procs.append(proc)
@@ -87,12 +115,16 @@ class Cluster:
         proc.poll = lambda p=proc: p.code
         return proc
 
-    def stop(self, proc):
+    def stop(self, proc, grace=None):
         proc.alive, proc.code = False, -15
+
+    def share(self, k):
+        """A job's speed on a card it shares with k - 1 others, as a fraction of its speed alone."""
+        return min(1.0, 1.0 / (k * self.busy)) * max(0.0, 1.0 - self.overhead * (k - 1))
 
     def rate(self, p):
         load = collections.Counter(c for q in self.procs if q.alive for c in q.cards)
-        return len(p.cards) * min(1.0 / load[c] for c in p.cards)
+        return len(p.cards) * min(self.share(load[c]) for c in p.cards)
 
     def next_event(self):
         times = [p.alloc_at for p in self.procs if p.alive and not p.allocated]
@@ -149,24 +181,27 @@ def write_log(directory, job, text):
         f.write(text)
 
 
-def simulate_ours(jobs, cards, gib, work, memory):
+def simulate_ours(jobs, cards, gib, work, memory, shape=footprint.BASE, max_jobs=1, busy=1.0, overhead=0.0):
     with tempfile.TemporaryDirectory() as directory:
-        cluster = Cluster(cards, gib, work, memory, directory)
+        cluster = Cluster(cards, gib, work, memory, directory, shape=shape, busy=busy, overhead=overhead)
 
         def sleep(seconds):  # nothing changes between events: jump to the next one (at least one poll)
             event = cluster.next_event()
             cluster.advance(max(cluster.now + seconds, event if event is not None else cluster.now + seconds))
 
-        scheduler = grid.Scheduler(jobs, directory, "model", grid.GpuPool(cluster, margin_gib=1.0), cluster,
+        host = SimpleNamespace(virtual_memory=lambda: SimpleNamespace(total=2048 * GIB, available=2048 * GIB))
+        pool = grid.GpuPool(cluster, footprint.Footprints(shape), max_jobs_per_gpu=max_jobs, host=host, cores=64,
+                            environ={})
+        scheduler = grid.Scheduler(jobs, directory, "model", pool, cluster,
                                    retries=5, poll=1.0, clock=lambda: cluster.now, sleep=sleep, out=lambda s: None)
         failed = scheduler.run()
         ooms = sum(1 for p in cluster.procs if p.code == 1)
         return cluster.now, failed, ooms, cluster.busy_card_seconds
 
 
-def simulate_upstream(jobs, cards, gib, work, memory):
+def simulate_upstream(jobs, cards, gib, work, memory, busy=1.0, overhead=0.0):
     with tempfile.TemporaryDirectory() as directory:
-        cluster = Cluster(cards, gib, work, memory, directory)
+        cluster = Cluster(cards, gib, work, memory, directory, busy=busy, overhead=overhead)
         queue, running, tries, reserved, failed = collections.deque(jobs), [], collections.Counter(), set(), 0
         while queue or running:
             for p in list(running):
@@ -244,7 +279,7 @@ def multi_node(jobs, gpus, gib, seeds, node_counts):
     for seed in range(seeds):
         rng = random.Random(seed)  # the same draws as the single-node table
         work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
-        memory = {(j.task, j.name): grid.memory_gib(j) * rng.uniform(0.85, 1.15) for j in jobs}
+        memory = actual_memory(jobs, rng)
         longest = max(work[(j.task, j.name)] / slurm.cards(j) for j in jobs)
         for n in node_counts:
             bound = max(sum(work.values()) / (n * gpus), longest)
@@ -278,22 +313,49 @@ def main():
     parser.add_argument("--gib", type=float, default=32)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--nodes", type=int, nargs="*", default=[2, 4, 8], help="node counts of the multi-node table")
+    parser.add_argument("--busy", type=float, nargs=2, default=[0.9, 0.6], metavar=("BASE", "MEDIUM"),
+                        help="fraction of its card's time a job alone keeps it busy, base and medium model")
+    parser.add_argument("--overhead", type=float, default=0.1, help="throughput a card loses per extra job on it")
+    parser.add_argument("--max_jobs", type=int, nargs="*", default=[1, 2, 4], help="--max_jobs_per_gpu values")
     opts = parser.parse_args()
     jobs = grid.full_grid()
+    busy = dict(zip(MODELS, opts.busy))
+    print(f"Packing: {opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs, mean of {opts.seeds} seeds; a job alone "
+          f"keeps its card busy {opts.busy[0]:.0%} (base) / {opts.busy[1]:.0%} (medium) of the time, a card loses "
+          f"{opts.overhead:.0%} of its throughput per extra job (assumed, not measured)\n")
+    print("| model | --max_jobs_per_gpu | makespan (h) | vs 1 | card use | OOM kills | failed |")
+    print("|---|---|---|---|---|---|---|")
+    for model, shape in MODELS.items():
+        alone = None
+        for m in opts.max_jobs:
+            total = collections.Counter()
+            for seed in range(opts.seeds):
+                rng = random.Random(seed)
+                work = {(j.task, j.name): work_seconds(j, rng, shape) for j in jobs}
+                makespan, failed, ooms, used = simulate_ours(jobs, opts.gpus, opts.gib, work,
+                                                             actual_memory(jobs, rng, shape), shape, m, busy[model],
+                                                             opts.overhead)
+                total.update(makespan=makespan / opts.seeds, use=used / (makespan * opts.gpus) / opts.seeds,
+                             ooms=ooms / opts.seeds, failed=(failed or 0) / opts.seeds)
+            alone = alone or total["makespan"]
+            print(f"| {model} | {m} | {total['makespan'] / 3600:.2f} | {total['makespan'] / alone:.2f} | "
+                  f"{total['use']:.1%} | {total['ooms']:.1f} | {total['failed']:.1f} |")
+    print(f"\nOne job a card (the default) against upstream's policy, base model:\n")
     print("| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in range(opts.seeds):
         rng = random.Random(seed)
         work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
-        memory = {(j.task, j.name): grid.memory_gib(j) * rng.uniform(0.85, 1.15) for j in jobs}
+        memory = actual_memory(jobs, rng)
         longest = max(work[(j.task, j.name)] / (tasks.get(j.task).grid.cards if j.is_mrc else 1) for j in jobs)
         bound = max(sum(work.values()) / opts.gpus, longest)
         for name, simulate in (("ours", simulate_ours), ("upstream", simulate_upstream)):
-            makespan, failed, ooms, busy = simulate(jobs, opts.gpus, opts.gib, work, memory)
+            makespan, failed, ooms, used = simulate(jobs, opts.gpus, opts.gib, work, memory, busy=busy["base"],
+                                                    overhead=opts.overhead)
             print(f"| {seed} | {name} | {makespan / 3600:.2f} | {bound / 3600:.2f} | {makespan / bound:.3f} | "
-                  f"{busy / (makespan * opts.gpus):.1%} | {ooms} | {failed} |")
+                  f"{used / (makespan * opts.gpus):.1%} | {ooms} | {failed} |")
     print(f"\n{opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs. Resuming a finished 134-job grid with "
-          f"grid_search.py: {resume_seconds():.2f} s.")
+          f"grid_search.py, report and submission included: {resume_seconds():.2f} s.")
     if not opts.nodes:
         return
     print(f"\nSeveral nodes of {opts.gpus} GPUs ({opts.gib:g} GiB), mean of {opts.seeds} seeds:\n")
