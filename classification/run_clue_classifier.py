@@ -12,7 +12,7 @@ from paddlenlp.data import DataCollatorWithPadding
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, results, resume, runner, training
+from cluebench import classification as clue, cli, precision, results, resume, runner, training
 
 
 def parse_args(argv=None):
@@ -48,6 +48,7 @@ def parse_args(argv=None):
                    help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
                         "faster steps on a CPU; false: the eager path")
     p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
+    precision.add_flag(p)
     resume.add_flags(p)
     return p.parse_args(argv)
 
@@ -89,7 +90,8 @@ class ClassifierRun(runner.TaskRun):
 
     def logits(self, model, features):
         return runner.forward_sorted(model, [len(f["input_ids"]) for f in features], self.args.batch_size,
-                                     lambda indices: self.collate([features[i] for i in indices]))
+                                     lambda indices: self.collate([features[i] for i in indices]),
+                                     autocast=self.precision.autocast)
 
     def evaluate(self, model, examples, features, tokenizer):
         tic = time.time()

@@ -5,7 +5,7 @@ import argparse
 import numpy as np
 import paddle
 
-from . import cli, mrc, results, resume, runner
+from . import cli, mrc, precision, results, resume, runner
 from .fast_tokenizer import TextEncoder
 from .fileio import check_writable, clean_leftovers
 
@@ -43,6 +43,7 @@ def parser(description, **defaults):
                    help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
                         "faster steps on a CPU; false: the eager path")
     p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
+    precision.add_flag(p)
     resume.add_flags(p)
     return p
 
@@ -89,7 +90,8 @@ class ReadingRun(runner.TaskRun):
     def outputs(self, model, feats, tokenizer, per_token=False):
         """The model's outputs for every feature, in order (runner.forward_sorted)."""
         return runner.forward_sorted(model, feats.lengths(), self.args.eval_batch_size,
-                                     make_collate(feats, tokenizer.pad_token_id, []), per_token)
+                                     make_collate(feats, tokenizer.pad_token_id, []), per_token,
+                                     self.precision.autocast)
 
 
 def features(args, task, split, tokenizer, build, world_size, doc_stride=None):

@@ -93,10 +93,11 @@ class Checkpointer:
         return self._fingerprint
 
     # ------------------------------------------------------------ restore
-    def restore(self, model, optimizer, scheduler, tracker):
+    def restore(self, model, optimizer, scheduler, tracker, precision=None):
         """Load the checkpoint this run left, if any, into the live objects; returns the progress dict
-        (epoch, batch, step, examples, train_time_s) to go on from, or None to start at step 0."""
-        self.parts = (model, optimizer, scheduler, tracker)
+        (epoch, batch, step, examples, train_time_s) to go on from, or None to start at step 0.
+        precision: the run's precision.Precision; its loss scale is saved and restored with the rest."""
+        self.parts = (model, optimizer, scheduler, tracker, precision)
         if not os.path.exists(self.path):
             return None
         try:
@@ -116,6 +117,8 @@ class Checkpointer:
         optimizer.set_state_dict(_tensors(state["optimizer"]))
         scheduler.set_state_dict(state["scheduler"])
         tracker.__dict__.update(state["tracker"])
+        if precision is not None:
+            precision.set_state_dict(state.get("precision", {}))
         python_rng, numpy_rng = state["rng"][self.rank]  # Paddle's is reseeded by step (training.py)
         random.setstate(python_rng)
         np.random.set_state(numpy_rng)
@@ -146,7 +149,7 @@ class Checkpointer:
             raise Preempted(self.path)
 
     def save(self, progress):
-        model, optimizer, scheduler, tracker = self.parts
+        model, optimizer, scheduler, tracker, precision = self.parts
         rng = (random.getstate(), np.random.get_state())
         if self.world_size > 1:
             every = []
@@ -158,7 +161,8 @@ class Checkpointer:
             state = {"format": FORMAT, "fingerprint": self.fingerprint, "progress": dict(progress),
                      "model": {k: v.numpy() for k, v in _unwrap(model).state_dict().items()},
                      "optimizer": _arrays(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
-                     "tracker": dict(tracker.__dict__), "rng": every, "elapsed_s": self.elapsed()}
+                     "tracker": dict(tracker.__dict__), "rng": every, "elapsed_s": self.elapsed(),
+                     "precision": precision.state_dict() if precision is not None else {}}
             with atomic_write(self.path, "wb") as f:
                 pickle.dump(state, f, protocol=4)
             logger.info(f"resume checkpoint at step {progress['step']}: {self.path} "

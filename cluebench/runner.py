@@ -12,7 +12,8 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import cli, results, resume, training
+from . import cli, precision, results, resume, training
+from .precision import Precision
 from .fileio import atomic_save_pretrained
 
 
@@ -28,6 +29,7 @@ class TaskRun:
     log_template = ""  # train_loop's line every --logging_steps
     unit = "examples"  # what a feature is, for the line that counts them
     choices = None  # inputs are [batch, length], or [batch, choices, length] for a multiple-choice model
+    precision = Precision()  # run() sets the run's (--use_amp)
 
     def __init__(self, args):
         self.args = args
@@ -70,19 +72,22 @@ class TaskRun:
         raise NotImplementedError
 
 
-def forward_sorted(model, lengths, batch_size, collate, per_token=False):
+def forward_sorted(model, lengths, batch_size, collate, per_token=False, autocast=Precision().autocast):
     """The model's outputs for every feature, in feature order, computed in eval mode on length-sorted
     batches (little padding): one array [features, ...] per output, or with per_token a list of
     per-feature arrays cut to each feature's length (question answering's start and end logits).
-    collate(indices) -> numpy batch with input_ids and token_type_ids."""
+    collate(indices) -> numpy batch with input_ids and token_type_ids; autocast: the run's Precision.autocast
+    (outputs come back as fp32 arrays whatever it computed in)."""
     outputs = None
     model.eval()
     with paddle.no_grad():
         for index in training.length_sorted_batches(lengths, batch_size):
             batch = collate(index)
-            out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
-                        token_type_ids=paddle.to_tensor(batch["token_type_ids"]))
-            arrays = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else [out])]
+            with autocast():
+                out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
+                            token_type_ids=paddle.to_tensor(batch["token_type_ids"]))
+            arrays = [(o if o.dtype == paddle.float32 else o.astype("float32")).numpy()
+                      for o in (out if isinstance(out, (tuple, list)) else [out])]
             if outputs is None:
                 outputs = [[None] * len(lengths) for _ in arrays]
             for store, array in zip(outputs, arrays):
@@ -142,8 +147,9 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
             model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
             gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
             eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
-            seed=args.seed, checkpoint=checkpoint, progress=checkpoint.restore(model, optimizer, scheduler, tracker),
-            on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step))
+            seed=args.seed, checkpoint=checkpoint,
+            progress=checkpoint.restore(model, optimizer, scheduler, tracker, task.precision),
+            on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step), precision=task.precision)
     model = training.unwrap(model)
     tracker.restore_best(model)
     return model, tracker, dict(stats, checkpoint=checkpoint)
@@ -211,12 +217,14 @@ def run(args, task):
     cli.print_arguments(args)
     cli.check_training_flags(args, zero_steps_ok=task.zero_steps_ok)
     cli.set_device(args.device)
+    precision.check(args)
+    task.precision = Precision.of(args)
     rank, world_size = cli.init_distributed()
     task.check(rank)
     cli.set_seed(args.seed)
     tokenizer, model = task.load_model()
     if args.to_static:
-        model = training.static_forward(model, tokenizer.cls_token_id, task.choices)
+        model = training.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
     splits = read_splits(args, task, tokenizer, rank, world_size)
     # checked, now ours: nothing was written before this point
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):

@@ -14,6 +14,7 @@ from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
 
 from . import results
+from .precision import Precision
 
 
 def unwrap(model):
@@ -90,13 +91,14 @@ def build_optimizer(model, args, total_steps):
     return scheduler, optimizer
 
 
-def static_forward(model, token_id, choices=None):
+def static_forward(model, token_id, choices=None, autocast=contextlib.nullcontext):
     """The model with its forward run as one static program (paddle.jit.to_static): the same kernels and
     random draws, so the same numbers, with far less Python per operator. Inputs are [batch, length], or
     [batch, choices, length] for a multiple-choice model. Train and eval mode each get their program.
 
     Tried at once on a dummy input in eval mode (no random draw): a model the translator cannot handle
-    runs eagerly, with a warning, rather than failing at the first training step."""
+    runs eagerly, with a warning, rather than failing at the first training step; under autocast (the run's
+    Precision.autocast), so the program tried is of the precision the run uses."""
     shape = [None, None] if choices is None else [None, choices, None]
     spec = [paddle.static.InputSpec(shape, "int64", name) for name in ("input_ids", "token_type_ids")]
     # full_graph: the whole forward translated once for any batch and length (the default, SOT, guards on
@@ -106,7 +108,7 @@ def static_forward(model, token_id, choices=None):
     was_training = model.training
     try:
         model.eval()
-        with paddle.no_grad():
+        with paddle.no_grad(), autocast():
             static(input_ids=dummy, token_type_ids=paddle.zeros_like(dummy))
     except Exception as e:  # noqa: BLE001  any translation failure: the eager path always works
         logger.warning(f"--to_static: {type(e).__name__} translating {type(model).__name__}; running eagerly "
@@ -259,15 +261,17 @@ def reseed_for_step(seed, step):
 
 def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps, epochs, gas,
                logging_steps, log_template, evaluate, eval_steps=None, rank=0, seed=None, checkpoint=None,
-               progress=None, on_log=None):
+               progress=None, on_log=None, precision=None):
     """Run optimizer steps until total_steps; returns {"steps", "examples", "train_time_s"}.
 
     compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
     optimizer steps and at the last step, or after every epoch when eval_steps is None.
     log_template fields: step, total, epoch, batch (0-based), batch1, rank, loss, lr, speed.
     seed: reseed Paddle after every step (reseed_for_step); checkpoint: a resume.Checkpointer, told of
-    every update; progress: where a resumed run goes on; on_log(step, loss, lr) at every logged step.
+    every update; progress: where a resumed run goes on; on_log(step, loss, lr) at every logged step;
+    precision: a precision.Precision (--use_amp), fp32 without one.
     """
+    precision = precision or Precision()
     model.train()
     progress = dict(progress or {"epoch": 0, "batch": 0, "step": 0, "examples": 0, "train_time_s": 0.0})
     step, examples, train_time = progress["step"], progress["examples"], progress["train_time_s"]
@@ -292,12 +296,13 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
             group_size = min(gas, n_batches - group_start)
             updates = batch_index - group_start + 1 == group_size
             with (contextlib.nullcontext() if updates else sync_free()):
-                loss = compute_loss(model, batch)
-                (loss / group_size if group_size > 1 else loss).backward()
+                with precision.autocast():
+                    loss = compute_loss(model, batch)
+                precision.backward(loss / group_size if group_size > 1 else loss)
             examples += len(batch["input_ids"])
             if not updates:
                 continue
-            optimizer.step()
+            precision.step(optimizer)
             scheduler.step()
             optimizer.clear_grad()
             step += 1
