@@ -40,6 +40,7 @@ if _cpu_type:
 # Warnings raised by the pinned dependencies at import time, not by our code.
 for _message, _category in [
     ("Setuptools is replacing distutils", UserWarning),
+    ("pkg_resources is deprecated as an API", UserWarning),  # jieba, with Python 3.12's setuptools
     ("The pynvml package is deprecated", FutureWarning),
     ("amp_guard can only be enabled on CUDAPlace", UserWarning),
     ("AmpScaler can only be enabled on CUDAPlace", UserWarning),
