@@ -1,4 +1,4 @@
-"""Every command the README shows, run as written on a fresh copy of the project.
+"""Every command the README and docs/ show, run as written on a fresh copy of the project.
 
 Only what a CPU-only test machine needs is changed: the local tiny model for the built-in name and
 for /models/my-model, the synthetic data for ~/clue and /shared/clue, a scratch folder for /runs and
@@ -19,6 +19,7 @@ from cluebench import results
 from helpers import ROOT
 
 README = os.path.join(ROOT, "README.md")
+DOCS = sorted(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
 SETUP = ("python3 -m venv", ".venv/bin/python -m pytest")
 ON_PURPOSE = "tests/benchmarks/"
 TRAINING = re.compile(r"(run_clue_classifier(_trainer)?|mrc/run_\w+)\.py")
@@ -27,9 +28,12 @@ SLURM_JOBS = " --tasks tnews --learning_rates 2e-05 --batch_sizes 32"  # a job n
 
 
 def readme_commands():
-    """[(block number, [command, ...])]: the bash blocks, continuation lines joined, comments dropped."""
-    with open(README, encoding="utf-8") as f:
-        text = f.read()
+    """[(block number, [command, ...])]: the bash blocks of the README, then of docs/, continuation lines
+    joined, comments dropped."""
+    text = ""
+    for path in [README, *DOCS]:
+        with open(path, encoding="utf-8") as f:
+            text += f.read() + "\n"
     blocks = []
     for number, block in enumerate(re.findall(r"^ *```bash\n(.*?)^ *```", text, re.S | re.M)):
         joined = re.sub(r"\\\n\s*", "", block)
