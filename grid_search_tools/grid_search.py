@@ -77,6 +77,9 @@ def parse_args(argv=None):
                    help="with --device cpu: run each reading-comprehension job as K gloo ranks "
                         "(paddle.distributed.launch), one slot each, as on K cards (default 1, at most --slots)")
     p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
+    p.add_argument("--check", action="store_true",
+                   help="first contact with this host: a few minutes of short jobs, a PASS/FAIL/SKIP table "
+                        "(python -m cluebench.check), and exit; -- --use_amp X adds the mixed-precision row")
     p.add_argument("--skip_warmup", action="store_true", help="do not check data and model or build caches first")
     slurm.add_arguments(p)
     p.epilog = "Flags after '--' are passed to every training script, e.g. -- --max_steps 10"
@@ -111,6 +114,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.check:
+        from cluebench import check  # a few minutes of short jobs instead of the grid
+        amp = args.job_args[args.job_args.index("--use_amp"):][:2] if "--use_amp" in args.job_args else []
+        return check.main([args.model, "--device", args.device, *amp,
+                           *(["--data_dir", args.data_dir] if args.data_dir else [])])
     os.environ["PYTHON"] = sys.executable  # the wrappers and extract_result.sh run this interpreter
     # jobs run in grid_search_tools/: paths the user gave relative to where they stand must not move
     if os.path.exists(args.model):
