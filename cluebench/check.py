@@ -117,13 +117,31 @@ class Host:
         before = self.card_used_gib()  # the card's memory before the jobs: what they add is theirs
         started = [(self.start(self.argv(script, os.path.join(self.work, f"{name}-{i}"), *extra)),
                     os.path.join(self.work, f"{name}-{i}")) for i in range(k)]
-        host_gib, card_gib = watch([proc for (proc, _), _ in started],
-                                   None if before is None else lambda: self.card_used_gib() - before)
+        procs = [proc for (proc, _), _ in started]
+        host_gib, card_gib = watch(procs, None if before is None else lambda: self.card_added_gib(procs, before))
         if k == 1:
             self.peak_host_gib = max(self.peak_host_gib or 0.0, host_gib)
             if card_gib is not None:
                 self.peak_card_gib = max(self.peak_card_gib or 0.0, card_gib)
         return [finish(proc, log, out) for (proc, log), out in started]
+
+    def card_added_gib(self, procs, before):
+        """What the processes hold of the first card: NVML's memory of each of their processes, or, where NVML
+        shows no processes (in some containers), the card's used memory above `before`."""
+        import pynvml
+        pids = set()
+        for proc in procs:
+            try:
+                root = psutil.Process(proc.pid)
+                pids |= {root.pid, *(child.pid for child in root.children(recursive=True))}
+            except psutil.Error:
+                pass
+        try:
+            running = pynvml.nvmlDeviceGetComputeRunningProcesses(self.cards()[0].handle)
+        except pynvml.NVMLError:
+            running = []
+        own = sum(p.usedGpuMemory or 0 for p in running if p.pid in pids) / 2 ** 30
+        return own if own else self.card_used_gib() - before
 
     def card_used_gib(self):
         """NVML's used memory of the first visible card (None on a CPU)."""

@@ -96,3 +96,26 @@ def test_grid_search_check_runs_the_check_with_its_flags(monkeypatch):
     assert grid_search.main(["some-model", "--check", "--device", "cpu", "--data_dir", "/data", "--",
                              "--use_amp", "fp16"]) == 0
     assert seen == [["some-model", "--device", "cpu", "--use_amp", "fp16", "--data_dir", "/data"]]
+
+
+def test_card_memory_is_the_jobs_own_by_nvml_or_else_the_cards_rise(monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import types
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        listed = [types.SimpleNamespace(pid=child.pid, usedGpuMemory=3 * 2 ** 30),
+                  types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=5 * 2 ** 30)]  # not the job's
+        fake = types.SimpleNamespace(NVMLError=RuntimeError, nvmlDeviceGetComputeRunningProcesses=lambda h: listed,
+                                     nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=9 * 2 ** 30))
+        monkeypatch.setitem(sys.modules, "pynvml", fake)
+        host = StandIn()
+        monkeypatch.setattr(host, "cards", lambda: [types.SimpleNamespace(handle=0)])
+        assert host.card_added_gib([child], before=2.0) == 3.0
+        listed.clear()  # NVML shows no processes (a container): the card's rise instead
+        assert host.card_added_gib([child], before=2.0) == 7.0
+    finally:
+        child.kill()
+        child.wait()
