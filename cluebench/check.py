@@ -12,7 +12,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,8 @@ import time
 
 import psutil
 
-from . import footprint, grid, results, synthetic
+from . import footprint, grid, processes, results, synthetic
+from .grid import GIB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSIFIER = os.path.join(ROOT, "classification", "run_clue_classifier.py")
@@ -62,7 +62,7 @@ class Host:
     def __init__(self, args, work):
         self.args, self.work = args, work
         self.data = args.data_dir or self._synthetic()
-        self.runs = 0
+        self.runs, self.started = 0, []
         self.reference = None  # the classification job with --to_static true: what resume and AMP compare to
         self.peak_host_gib = None
         self.peak_card_gib = None
@@ -102,10 +102,11 @@ class Host:
                 *common, *extra]
 
     def start(self, argv, cards=1):
+        """A child with its job token (processes.start), so that a stop reaches its ranks too."""
         self.runs += 1
         log = open(os.path.join(self.work, f"{self.runs:02d}.log"), "w+", encoding="utf-8")
-        proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=self.env(cards), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = processes.start([sys.executable, *argv], self.env(cards), ROOT, output=log)
+        self.started.append(proc)
         return proc, log
 
     def job(self, script, name, *extra):
@@ -129,18 +130,12 @@ class Host:
         """What the processes hold of the first card: NVML's memory of each of their processes, or, where NVML
         shows no processes (in some containers), the card's used memory above `before`."""
         import pynvml
-        pids = set()
-        for proc in procs:
-            try:
-                root = psutil.Process(proc.pid)
-                pids |= {root.pid, *(child.pid for child in root.children(recursive=True))}
-            except psutil.Error:
-                pass
+        pids = {pid for proc in procs for pid in processes.job_processes(proc)}
         try:
             running = pynvml.nvmlDeviceGetComputeRunningProcesses(self.cards()[0].handle)
         except pynvml.NVMLError:
             running = []
-        own = sum(p.usedGpuMemory or 0 for p in running if p.pid in pids) / 2 ** 30
+        own = sum(p.usedGpuMemory or 0 for p in running if p.pid in pids) / GIB
         return own if own else self.card_used_gib() - before
 
     def card_used_gib(self):
@@ -148,7 +143,7 @@ class Host:
         if self.args.device == "cpu":
             return None
         import pynvml
-        return pynvml.nvmlDeviceGetMemoryInfo(self.cards()[0].handle).used / 2 ** 30
+        return pynvml.nvmlDeviceGetMemoryInfo(self.cards()[0].handle).used / GIB
 
 
 def watch(procs, card_added=None, until=None):
@@ -158,32 +153,21 @@ def watch(procs, card_added=None, until=None):
     host, card, deadline = 0.0, None, time.monotonic() + LIMIT_S
     while any(p.poll() is None for p in procs):
         if time.monotonic() > deadline:
-            for p in procs:
-                stop(p, signal.SIGKILL)
+            processes.stop_all(procs, grace=0)
             raise Failed(f"no end after {LIMIT_S} s; killed")
         total = 0
-        for p in procs:
+        for pid in {pid for p in procs for pid in processes.job_processes(p)}:
             try:
-                tree = [psutil.Process(p.pid)]
-                tree += tree[0].children(recursive=True)
-                total += sum(q.memory_info().rss for q in tree)
-            except psutil.Error:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:  # ended meanwhile
                 pass
-        host = max(host, total / 2 ** 30)
+        host = max(host, total / GIB)
         if card_added is not None:
             card = max(card or 0.0, card_added())
         if until is not None and until():
             break
         time.sleep(0.2 if until is None else 0.02)
     return host, card
-
-
-def stop(proc, sig):
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def finish(proc, log, out):
@@ -204,7 +188,7 @@ def read(path):
 
 def reason(text):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return next((line for line in lines if "error:" in line), lines[-1] if lines else "no output")[:240]
+    return next((line for line in lines if grid.ERROR_LINE.match(line)), lines[-1] if lines else "no output")[:240]
 
 
 def steps_per_s(record):
@@ -253,9 +237,9 @@ def row_cards(host):
         raise Failed(f"NVML shows {len(seen)} cards, Paddle {len(cuda)}")
     for card, (ordinal, memory, name) in zip(seen, cuda):
         nvml_name = cards._text(pynvml.nvmlDeviceGetName(card.handle)).replace(" ", "_")
-        nvml_gib = pynvml.nvmlDeviceGetMemoryInfo(card.handle).total / 2 ** 30
-        if name != nvml_name or abs(int(memory) / 2 ** 30 - nvml_gib) > 0.02 * nvml_gib:
-            raise Failed(f"CUDA {ordinal} is {name} ({int(memory) / 2 ** 30:.1f} GiB) but NVML's card in that place, "
+        nvml_gib = pynvml.nvmlDeviceGetMemoryInfo(card.handle).total / GIB
+        if name != nvml_name or abs(int(memory) / GIB - nvml_gib) > 0.02 * nvml_gib:
+            raise Failed(f"CUDA {ordinal} is {name} ({int(memory) / GIB:.1f} GiB) but NVML's card in that place, "
                          f"{card.bus_id}, is {nvml_name} ({nvml_gib:.1f} GiB)")
     return f"{len(seen)} cards, the same in NVML and CUDA, in PCI bus order: " + ", ".join(c.bus_id for c in seen)
 
@@ -343,7 +327,8 @@ def row_resume(host):
     watch([proc], until=trained)
     if proc.poll() is not None:
         raise Failed(f"the job ended before it could be stopped (exit {proc.returncode}); try more --steps")
-    stop(proc, signal.SIGTERM)
+    processes.stop(proc, grace=LIMIT_S)  # SIGTERM: the job writes its resume checkpoint and ends
+    proc.wait()
     log.close()
     stopped = re.search(r"SIGTERM: stopped at step (\d+)", read(log.name))
     if proc.returncode != 143 or not stopped:
@@ -390,7 +375,7 @@ def main(argv=None):
     args = parse_args(argv)
     work = args.workdir or tempfile.mkdtemp(prefix="cluebench-check-")
     os.makedirs(work, exist_ok=True)
-    started, table = time.time(), []
+    started, table, host = time.time(), [], None
     try:
         host = Host(args, work)
         for number, (name, row) in enumerate(ROWS, 1):
@@ -406,7 +391,12 @@ def main(argv=None):
                 status, detail = "FAIL", f"{type(e).__name__}: {e}"
             table.append((name, status, detail))
             print(f"check {number}/{len(ROWS)}: {name}: {status} ({time.time() - tic:.0f} s)", flush=True)
-    finally:
+    except KeyboardInterrupt:
+        print("check: interrupted; no job of it is left running", file=sys.stderr)
+        return 130
+    finally:  # a Ctrl-C leaves no job of the check running
+        if host is not None:
+            processes.stop_all([p for p in host.started if p.poll() is None], grace=5)
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     width = max(len(name) for name, _, _ in table)

@@ -32,17 +32,20 @@ KILL_WAIT_S = 5.0  # after SIGKILL: what still runs then is stuck (uninterruptib
 RELEASE_BEFORE_S = 10.0
 
 
-def start(argv, env, cwd):
+def start(argv, env, cwd, output=None):
     """The wrapper in a session of its own, with a fresh job token in its environment (process.token).
     env: variables set over this process's environment, a value of None removing one. The token is
-    this process's PID and a random part, so what a grid started can be told by its PID."""
+    this process's PID and a random part, so what a grid started can be told by its PID. output: a file
+    for the process's stdout and stderr; without it, stdout is dropped (the wrapper writes its own log)
+    and stderr kept in process.messages."""
     token = f"{os.getpid()}-{secrets.token_hex(8)}"
     environment = {k: v for k, v in {**os.environ, **env, TOKEN: token}.items() if v is not None}
     # the wrapper's own complaints (bad arguments) come before its log exists: keep them in an
     # unnamed file, which no leftover grandchild can make a read of block
-    messages = tempfile.TemporaryFile()
-    process = subprocess.Popen(argv, cwd=cwd, env=environment,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=messages,
+    messages = tempfile.TemporaryFile() if output is None else None
+    process = subprocess.Popen(argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL if output is None else output,
+                               stderr=messages if output is None else subprocess.STDOUT,
                                start_new_session=True)
     process.messages, process.token = messages, token
     return process

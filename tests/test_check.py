@@ -100,11 +100,11 @@ def test_grid_search_check_runs_the_check_with_its_flags(monkeypatch):
 
 def test_card_memory_is_the_jobs_own_by_nvml_or_else_the_cards_rise(monkeypatch):
     import os
-    import subprocess
     import sys
     import types
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    from cluebench import processes
+    child = processes.start([sys.executable, "-c", "import time; time.sleep(30)"], {}, ".")
     try:
         listed = [types.SimpleNamespace(pid=child.pid, usedGpuMemory=3 * 2 ** 30),
                   types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=5 * 2 ** 30)]  # not the job's
