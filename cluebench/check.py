@@ -53,6 +53,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.steps < 4:
         p.error("--steps: at least 4 (the resume row stops a job half-way)")
+    if args.workdir and os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
+        p.error(f"--workdir {args.workdir}: not a directory")
     return args
 
 

@@ -88,6 +88,14 @@ def test_too_few_steps_to_stop_half_way_is_a_flag_error(capsys):
     assert exit_.value.code == 2 and "--steps: at least 4" in capsys.readouterr().err
 
 
+def test_a_workdir_that_is_a_file_is_a_flag_error(tmp_path, capsys):
+    (tmp_path / "f").write_text("someone's file")
+    with pytest.raises(SystemExit) as exit_:
+        check.parse_args(["m", "--workdir", str(tmp_path / "f")])
+    assert exit_.value.code == 2 and "not a directory" in capsys.readouterr().err
+    assert (tmp_path / "f").read_text() == "someone's file"
+
+
 def test_grid_search_check_runs_the_check_with_its_flags(monkeypatch):
     from helpers import load_script
     grid_search = load_script("grid_search_tools/grid_search.py")
