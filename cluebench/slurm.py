@@ -34,9 +34,9 @@ from . import grid, tasks
 
 SCRIPTS = ("warmup.sbatch", "report.sbatch", "submit.sh")
 ARRAY_SCRIPT = re.compile(r"^(cls|rc\d+)\.sbatch$")
-TIME = re.compile(r"^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2}|UNLIMITED|INFINITE)$", re.I)  # sbatch --time's forms
-MEMORY = re.compile(r"^\d+[KMGT]?$")
-NAME = re.compile(r"^[\w.,+-]+$")  # partitions (comma lists) and accounts
+TIME = re.compile(r"^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2}|UNLIMITED|INFINITE)\Z", re.I)  # sbatch --time's forms
+MEMORY = re.compile(r"^\d+[KMGT]?\Z")  # \Z: $ would let a final line break through
+NAME = re.compile(r"^[\w.,+-]+\Z", re.ASCII)  # partitions (comma lists) and accounts
 
 
 # ---------------------------------------------------------------- flags (grid_search.py's)
@@ -304,11 +304,38 @@ def submit_script(arrays, warmup, model, device):
     return "\n".join(lines) + "\n"
 
 
+def check_script_value(what, value):
+    """A SetupError naming what when value cannot go into a generated script as it is: a control character
+    (a line break would start a new #SBATCH line or command) or bytes that are not UTF-8 (surrogateescape)."""
+    text = str(value)
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise grid.SetupError(f"{what} {text!r}: has the control character {bad!r}, which a Slurm script cannot hold")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise grid.SetupError(f"{what} {ascii(text)}: is not UTF-8 (a file name's raw bytes); rename it") from None
+
+
 def write(jobs, directory, model, *, device="gpu", flags=(), data_dir=None, root=".", options=None, tools,
           python, warmup=True, out=print):
     """Write RUN_DIR/slurm/ for the jobs (flags: what every job gets after --device); returns its path, or
     None when every job is complete (nothing written). Scripts of an earlier writing are replaced."""
     options, python = options or {}, os.path.abspath(python)
+    values = [("the model", model), ("the run folder", directory), ("the tools folder", tools),
+              ("the Python", python), ("--data_dir", data_dir), ("--output_root", root), ("--device", device)]
+    values += [(f"--{key}", value) for key, value in options.items()] + [("a job flag", f) for f in flags]
+    values += [("a job name", f"{j.task}/{j.name}") for j in jobs]
+    for what, value in values:
+        if value is not None:
+            check_script_value(what, value)
+    try:
+        return _write(jobs, directory, model, device, flags, data_dir, root, options, tools, python, warmup, out)
+    except OSError as e:  # a full or read-only disk: one line naming the file
+        raise grid.SetupError(f"{e.filename}: cannot write: {e.strerror} (errno {e.errno})") from None
+
+
+def _write(jobs, directory, model, device, flags, data_dir, root, options, tools, python, warmup, out):
     arrays, complete = plan(jobs, directory, device)
     folder = os.path.join(directory, "slurm")
     logs = os.path.join(folder, "logs")

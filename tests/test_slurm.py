@@ -201,17 +201,27 @@ def test_each_element_runs_exactly_its_job(tmp_path, fake_tools):
     assert proc.returncode != 0 and "not an array element: submit this script with sbatch" in proc.stderr
 
 
-def test_a_line_break_in_the_model_path_runs_nothing(tmp_path, fake_tools):
-    model = "/models/odd\ntouch pwned;/m"  # RUN_DIR is named after the last part only
-    _, folder, _ = write(tmp_path, model=model, tools=str(fake_tools))
-    for name in os.listdir(folder):
-        if name.endswith((".sbatch", ".sh")):
-            assert "\ntouch" not in read(folder, name).replace("MODEL=" + shlex.quote(model), ""), name
-    proc = element(os.path.join(folder, "cls.sbatch"), 0, tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert not (fake_tools / "pwned").exists() and not (tmp_path / "pwned").exists()
-    job = slurm.plan(grid.full_grid(), "nowhere")[0][1].jobs[0]
-    assert (tmp_path / "run_cls.sh").read_text().startswith("\n".join(job.command(model)[2:]) + "\n")
+@pytest.mark.parametrize("what, kwargs", [
+    ("the model", {"model": "/models/odd\ntouch pwned;/m"}),
+    ("the model", {"model": "/models/tab\there"}),
+    ("--partition", {"options": {"partition": "gpu\n"}}),
+    ("a job flag", {"flags": ["--note", "a\x1bb"]}),
+])
+def test_a_control_character_in_a_script_value_is_refused(tmp_path, what, kwargs):
+    with pytest.raises(grid.SetupError, match=f"^{what} .*control character"):
+        write(tmp_path, **kwargs)
+    assert not (tmp_path / "my runs").exists()  # nothing written
+
+
+def test_a_non_utf8_model_folder_is_one_line(tmp_path):
+    with pytest.raises(grid.SetupError, match=r"^the model '/models/\\udcff': is not UTF-8"):
+        write(tmp_path, model=os.fsdecode(b"/models/\xff"))
+
+
+def test_a_trailing_line_break_in_a_slurm_flag_is_refused(tmp_path):
+    proc = grid_search(tmp_path, "--slurm", "--partition", "gpu\n")
+    assert (proc.returncode, proc.stderr.splitlines()[-1]) == (
+        2, "grid_search.py: error: --partition 'gpu\\n': letters, digits and . , + - _ only")
 
 
 @pytest.mark.slow  # subprocesses and a signal
