@@ -12,7 +12,7 @@ import paddle
 from paddlenlp.utils.log import logger
 
 from . import training
-from .fileio import Busy, DataError, OutputDirLock, check_writable, is_local_path
+from .fileio import Busy, DataError, OutputDirLock, WriteError, check_writable, environment_write_error, is_local_path
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
@@ -205,16 +205,77 @@ def claim_output_dir(path, *other_outputs, rank=0):
         if os.path.isdir(other):
             raise DataError(other, "is a directory; a file is to be written there")
         check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")
-    return OutputDirLock(path, log=logger.info).acquire()
+    lock = OutputDirLock(path, log=logger.info)
+    try:
+        return lock.acquire()
+    except OSError as e:  # a full or read-only disk under the lock file: its write names no file
+        if environment_write_error(e) is None:
+            raise
+        with contextlib.suppress(OSError):  # the empty lock file this run made, so that a rerun is not Busy
+            if os.path.getsize(lock.path) == 0:
+                os.remove(lock.path)
+        raise WriteError(lock.path, environment_write_error(e)) from None
+
+
+# MKL_DEBUG_CPU_TYPE values MKL knows, with the CPU flags each needs: a type the CPU lacks dies of SIGILL
+# in the first matrix multiply, an unknown one ends the run with MKL's own message.
+_MKL_TYPES = {"0": (), "1": (), "2": ("sse4_2",), "3": ("sse4_2",), "4": ("avx",), "5": ("avx2", "fma"),
+              "6": ("avx512f",), "7": ("avx512f",)}
+MAX_THREADS_PER_CORE = 4  # OMP_NUM_THREADS above this many per usable core is a typo, not a setting
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read(1 << 16)
+    except OSError:
+        return None
+    return set(text.split("\nflags", 1)[1].split("\n", 1)[0].split()) if "\nflags" in text else None
+
+
+def check_environment(omp=None, mkl=None, cpu_flags=None):
+    """A DataError naming the variable when OMP_NUM_THREADS or MKL_DEBUG_CPU_TYPE (as the user gave them,
+    before this package or Paddle set them) cannot be used; checked before step one."""
+    import cluebench
+
+    omp = cluebench.OMP_GIVEN if omp is None else omp
+    mkl = cluebench.MKL_GIVEN if mkl is None else mkl
+    if omp is not None:
+        cores = len(os.sched_getaffinity(0))
+        text = omp.strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS_PER_CORE * cores:
+            raise DataError(f"OMP_NUM_THREADS={omp!r}", f"must be a whole number of threads from 1 to "
+                                                       f"{MAX_THREADS_PER_CORE * cores} ({cores} usable cores); "
+                                                       "unset it to let the suite choose")
+    if mkl is not None:
+        if mkl.strip() not in _MKL_TYPES:
+            raise DataError(f"MKL_DEBUG_CPU_TYPE={mkl!r}", "is not a CPU type MKL knows (0 to 7; 0 keeps MKL's "
+                                                          "own choice); unset it to let the suite choose")
+        flags = _cpu_flags() if cpu_flags is None else cpu_flags
+        missing = [f for f in _MKL_TYPES[mkl.strip()] if flags is not None and f not in flags]
+        if missing:
+            raise DataError(f"MKL_DEBUG_CPU_TYPE={mkl!r}", f"asks for {', '.join(missing)}, which this CPU lacks "
+                                                          "(MKL would die of SIGILL); unset it")
 
 
 def run(main):
     """Run a script's main(); bad input ends it with one clear line and exit status 2."""
+    # A path that is not UTF-8 (surrogateescape) is printed as \udcNN escapes, not a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
+        check_environment()
         main()
     except DataError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(Busy.EXIT if isinstance(e, Busy) else 2)
+    except Exception as e:  # a write that the disk refused where no DataError was made (Paddle's, a lock)
+        cause = environment_write_error(e)
+        if cause is None:
+            raise
+        print(f"error: {WriteError(cause.filename or 'a file', cause)}", file=sys.stderr, flush=True)
+        sys.exit(2)
     if paddle.distributed.get_world_size() > 1:  # ranks leave together: one exiting while rank 0 still
         paddle.distributed.barrier()            # predicts and writes can abort the other's gloo teardown
         # Even together, Paddle's native teardown after Python's own sometimes aborts a rank (SIGABRT,

@@ -2,6 +2,7 @@
 output directory for the length of a run."""
 import atexit
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -21,6 +22,10 @@ FILE_MODE = 0o666 & ~_UMASK
 TMP_SUFFIX = ".tmp"
 SCRATCH_PREFIX = ".saving-"
 STALE_AFTER_S = 24 * 3600  # a temporary file of another host is removed only when this old
+NAME_MAX = 255  # bytes in one path component, on every file system a run writes to
+# Failures of a write that are the environment's, not a bug: said in one line (WriteError), never a traceback.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                          errno.EFBIG, errno.EIO})
 
 
 class DataError(ValueError):
@@ -31,6 +36,38 @@ class DataError(ValueError):
         if field is not None:
             where += f": field '{field}'"
         super().__init__(f"{where}: {message}")
+
+
+class WriteError(DataError):
+    """A file could not be written (a full, read-only or over-quota disk, a name too long): what to do next."""
+
+    def __init__(self, path, error):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "free space and rerun: the run resumes from its checkpoint"
+        elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            hint = "make it writable (or write elsewhere) and rerun"
+        else:
+            hint = "rerun once it can be written"
+        super().__init__(path, f"cannot write: {error.strerror} (errno {error.errno}); {hint}")
+
+
+def environment_write_error(error):
+    """The OSError of a write failure that error is, or was raised while handling (zipfile's `seek of closed
+    file` after a full disk), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def check_name_length(path, what="file"):
+    """A DataError unless each component of path fits NAME_MAX bytes (UTF-8), before any work is done."""
+    for part in os.fsencode(path).split(b"/"):
+        if len(part) > NAME_MAX:
+            raise DataError(path, f"{what} name has a component of {len(part)} bytes; file systems allow {NAME_MAX}")
 
 
 def _undecodable(path, data, error):
@@ -119,8 +156,12 @@ def _owner_tag():
 
 
 def _scratch_name(path):
-    """A hidden name beside path that says which process made it: .NAME.HOST-PID.XXXX.tmp"""
-    return f".{os.path.basename(path)}.{_owner_tag()}."
+    """A hidden name beside path that says which process made it: .NAME.HOST-PID.XXXXXXXX.tmp, NAME cut so the
+    whole fits NAME_MAX bytes (clean_leftovers reads the owner from the end of the name)."""
+    tail = f".{_owner_tag()}."
+    room = NAME_MAX - len(os.fsencode("." + tail + TMP_SUFFIX)) - 8  # mkstemp's 8 random characters
+    name = os.fsencode(os.path.basename(path))[:max(room, 0)]
+    return "." + os.fsdecode(name) + tail
 
 
 @contextlib.contextmanager
@@ -129,19 +170,35 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     if os.path.isdir(path):
         raise DataError(path, "is a directory, where a file is to be written")
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_scratch_name(path), suffix=TMP_SUFFIX, dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_scratch_name(path), suffix=TMP_SUFFIX, dir=directory)
+    except OSError as e:
+        raise _as_write_error(path, e)
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+        # A name that is not UTF-8 (surrogateescape) is written as \udcNN: in JSON, the same string again.
+        text = "b" not in mode
+        errors = "backslashreplace" if text else None
+        with os.fdopen(fd, mode, encoding=encoding if text else None, errors=errors) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as e:  # the old file stays; the half-written one goes
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+        raise _as_write_error(path, e)
+
+
+def _as_write_error(path, error):
+    """error as a WriteError naming path when the environment caused it, else error itself."""
+    cause = environment_write_error(error) if isinstance(error, Exception) else None
+    if cause is None or isinstance(error, DataError):
+        return error
+    wrapped = WriteError(path, cause)
+    wrapped.__suppress_context__ = True
+    return wrapped
 
 
 def write_json(path, obj, **dump_options):
@@ -169,13 +226,18 @@ def atomic_save_pretrained(output_dir, *objects):
     Each file appears whole or not at all; files that output_dir already holds
     for other reasons (predictions, the results record) are left alone.
     """
-    os.makedirs(output_dir, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner_tag()}.", dir=output_dir)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner_tag()}.", dir=output_dir)
+    except OSError as e:
+        raise _as_write_error(output_dir, e)
     try:
         for obj in objects:
             obj.save_pretrained(scratch)
         for name in os.listdir(scratch):
             os.replace(os.path.join(scratch, name), os.path.join(output_dir, name))
+    except Exception as e:  # the files of the previous save stay whole
+        raise _as_write_error(output_dir, e)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
