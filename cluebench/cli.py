@@ -12,7 +12,8 @@ import paddle
 from paddlenlp.utils.log import logger
 
 from . import training
-from .fileio import Busy, DataError, OutputDirLock, WriteError, check_writable, environment_write_error, is_local_path
+from .fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable,
+                     environment_write_error, is_local_path)
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
@@ -200,8 +201,10 @@ def claim_output_dir(path, *other_outputs, rank=0):
     Rank 0 alone owns it; the other ranks get a context that does nothing."""
     if rank != 0:
         return contextlib.nullcontext()
+    check_name_length(path, "output directory")
     check_writable(path)
     for other in other_outputs:
+        check_name_length(other)
         if os.path.isdir(other):
             raise DataError(other, "is a directory; a file is to be written there")
         check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")

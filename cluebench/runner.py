@@ -14,7 +14,7 @@ from paddlenlp.utils.log import logger
 
 from . import cli, precision, results, resume, training
 from .precision import Precision
-from .fileio import atomic_save_pretrained
+from .fileio import DataError, atomic_save_pretrained
 
 
 class TaskRun:
@@ -110,6 +110,28 @@ def read_splits(args, task, tokenizer, rank, world_size):
     for split in wanted:
         splits[split] = task.read(split, tokenizer, world_size)
     return splits
+
+
+def largest_token_id(features):
+    """The largest input id of a split's features (-1 if none): a flat column of MRC features, or the
+    classification features' lists."""
+    columns = getattr(features, "columns", None)
+    if columns is not None:
+        values = columns.get("input_ids.values", columns.get("input_ids"))  # ragged, or one row per feature
+        return int(values.max()) if values is not None and values.size else -1
+    return max((max(f["input_ids"], default=-1) for f in features), default=-1)
+
+
+def check_token_ids(splits, vocab_size, model_path):
+    """A DataError naming the model before step one when a feature holds an id past its embedding table
+    (a tokenizer whose added tokens the model lacks): the lookup would fail mid-run, or read garbage on a GPU."""
+    if not vocab_size:
+        return
+    for split, (_, features) in splits.items():
+        largest = largest_token_id(features)
+        if largest >= vocab_size:
+            raise DataError(model_path, f"the {split} features hold token id {largest}, but the model's embedding "
+                                        f"table has {vocab_size} rows (vocab_size in its config)")
 
 
 def fit(args, task, model, tokenizer, splits, rank, world_size):
@@ -223,9 +245,11 @@ def run(args, task):
     task.check(rank)
     cli.set_seed(args.seed)
     tokenizer, model = task.load_model()
+    vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if args.to_static:
         model = training.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
     splits = read_splits(args, task, tokenizer, rank, world_size)
+    check_token_ids(splits, vocab_size, args.model_name_or_path)
     # checked, now ours: nothing was written before this point
     with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
         tracker = stats = None

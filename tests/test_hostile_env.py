@@ -203,3 +203,23 @@ def test_a_name_that_is_not_utf8_is_printed(capsys):
     with pytest.raises(SystemExit):
         cli.run(lambda: (_ for _ in ()).throw(DataError(name, "model directory not found")))
     assert capsys.readouterr().err == "error: /out/\\udcff: model directory not found\n"
+
+
+# ---------------------------------------------------------------- token ids past the embedding table
+def test_a_token_id_past_the_embedding_table_is_refused_before_step_one():
+    from cluebench import runner
+
+    class Ragged:  # MRC features: one flat column
+        columns = {"input_ids.values": np.array([1, 7, 3], np.int32)}
+
+    runner.check_token_ids({"dev": (None, Ragged())}, 8, "/m")
+    with pytest.raises(DataError, match=r"^/m: the test features hold token id 8, but the model's embedding table "
+                                        r"has 8 rows"):
+        runner.check_token_ids({"dev": (None, Ragged()), "test": (None, [{"input_ids": [1, 8]}, {"input_ids": []}])},
+                               8, "/m")
+
+
+def test_an_output_name_over_255_bytes_is_refused_before_work(tmp_path):
+    with pytest.raises(DataError, match="component of 300 bytes; file systems allow 255"):
+        cli.claim_output_dir(str(tmp_path / "out"), str(tmp_path / ("r" * 300)))
+    assert os.listdir(tmp_path) == []
