@@ -124,6 +124,7 @@ def test_a_write_failure_anywhere_is_one_line(code, capsys):
            "make it writable (or write elsewhere) and rerun\n")
 
 
+@pytest.mark.slow  # a real training run, twice
 def test_a_real_run_on_a_full_disk_then_a_rerun(tiny_models, synthetic_data, capsys):
     """End to end: training writes into a disk with no room; one line, exit 2; with room again it completes."""
     with _tmpfs("4m") as disk:
@@ -177,6 +178,7 @@ def test_a_bad_mkl_debug_cpu_type_is_one_line(value, flags, message):
     cli.check_environment(omp="2", mkl="5", cpu_flags={"avx2", "fma"})
 
 
+@pytest.mark.slow  # a subprocess importing Paddle
 def test_quiet_start_and_an_unusable_home():
     """Importing the suite and Paddle prints nothing (no OMP_NUM_THREADS warning); a HOME that is a file is
     one warning line, and the caches go to the temporary directory."""

@@ -218,6 +218,7 @@ def test_a_non_utf8_model_folder_is_one_line(tmp_path):
         write(tmp_path, model=os.fsdecode(b"/models/\xff"))
 
 
+@pytest.mark.slow  # a subprocess
 def test_a_trailing_line_break_in_a_slurm_flag_is_refused(tmp_path):
     proc = grid_search(tmp_path, "--slurm", "--partition", "gpu\n")
     assert (proc.returncode, proc.stderr.splitlines()[-1]) == (
