@@ -120,3 +120,60 @@ def test_heatmap_of_many_dropouts_keeps_four_panels(tmp_path, monkeypatch):
     panels = [ax for ax in drawn["fig"].axes if ax.get_title().startswith("dropout")]
     assert len(panels) == 4 and "0.0" in {ax.get_title().split()[1] for ax in panels}
     report.pyplot().close(drawn["fig"])
+
+
+# ---------------------------------------------------------------- the output directory's lock
+def lock_of(tmp_path, **owner):
+    from cluebench.fileio import HOST, OutputDirLock, _boot_id, _process_start
+
+    fields = {"host": HOST, "pid": os.getpid(), "started": "then", "proc_start": _process_start(os.getpid()),
+              "boot_id": _boot_id(), **owner}
+    (tmp_path / OutputDirLock.NAME).write_text(json.dumps(fields))
+    return OutputDirLock(str(tmp_path), log=said.append)
+
+
+said = []
+
+
+@pytest.mark.parametrize("owner, why", [({"proc_start": 1}, "pid reused by another process"),
+                                        ({"boot_id": "another-boot"}, "from before a reboot")])
+def test_a_live_pid_of_another_process_or_boot_is_a_stale_lock(tmp_path, owner, why):
+    said.clear()
+    lock = lock_of(tmp_path, **owner)
+    with lock.acquire():
+        assert said == [f"{tmp_path}: taking over the stale lock of pid {os.getpid()} ({why})"]
+    assert not (tmp_path / lock.NAME).exists()
+
+
+def test_a_live_owner_keeps_its_lock(tmp_path):
+    from cluebench.fileio import Busy
+
+    with pytest.raises(Busy) as error:
+        lock_of(tmp_path).acquire()
+    assert "output directory is in use by pid" in str(error.value) and "host is gone" not in str(error.value)
+
+
+def test_another_hosts_lock_says_how_to_release_it(tmp_path):
+    from cluebench.fileio import Busy
+
+    with pytest.raises(Busy) as error:
+        lock_of(tmp_path, host="elsewhere", pid=1).acquire()
+    assert str(error.value).endswith("use another --output_dir; if that host is gone, remove the lock file")
+    assert f"(lock {tmp_path}/.cluebench.lock)" in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["huge", "link"])
+def test_a_huge_or_linked_lock_is_not_read(tmp_path, kind):
+    from cluebench.fileio import OutputDirLock
+
+    path = tmp_path / OutputDirLock.NAME
+    target = tmp_path / "elsewhere"
+    target.write_text(json.dumps({"host": "elsewhere", "pid": 1}) + " " * (0 if kind == "link" else 8192))
+    if kind == "link":
+        path.symlink_to(target)
+    else:
+        os.replace(target, path)
+    os.utime(path, (0, 0), follow_symlinks=False)  # old: not a lock being written right now
+    said.clear()
+    with OutputDirLock(str(tmp_path), log=said.append).acquire():
+        assert said == [f"{tmp_path}: taking over an unreadable lock"]
