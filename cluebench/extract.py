@@ -9,7 +9,6 @@ size, then the larger dropout: a fixed rule, not the order in which files are li
 """
 import argparse
 import csv
-import glob
 import os
 import re
 import sys
@@ -17,8 +16,9 @@ import sys
 from . import grid, results
 from .fileio import atomic_write
 
-# Accuracy (NN.NN) or CMRC2018's EM/F1: percentages, as results.best_result_text writes them.
-VALUE = re.compile(r"\d{1,3}(\.\d+)?(/\d{1,3}(\.\d+)?)?")
+VALUE = results.RESULT  # NN.NN or EM/F1 in ASCII digits, as results.best_result_text writes them
+# LR_BS_DROPOUT in ASCII digits: int() and float() would take full-width ones
+NAME = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?_[1-9][0-9]*_([0-9]+\.?[0-9]*|\.[0-9]+)", re.ASCII)
 
 
 def score(value):
@@ -37,23 +37,31 @@ def check_value(value):
 
 def hyperparameters(stem):
     """(lr, bs, dropout) texts of a LR_BS_DROPOUT file name, or None."""
+    if not NAME.fullmatch(stem):
+        return None
     parts = tuple(stem.split("_"))
-    try:
-        ok = len(parts) == 3 and float(parts[0]) > 0 and int(parts[1]) > 0 and 0 <= float(parts[2]) < 1
-    except ValueError:
-        ok = False
-    return parts if ok else None
+    return parts if float(parts[0]) > 0 and 0 <= float(parts[2]) < 1 else None
 
 
 def warn(path, why, then="skipped"):
     print(f"extract: warning: {path}: {why}; {then}", file=sys.stderr)
 
 
+def job_files(directory, task):
+    """[path] of the task's .json and .log files, by exact name (os.scandir, never a glob: a model or
+    root named "m[1]" or "runs?" is a name, not a pattern); links and folders are not job files."""
+    try:
+        entries = list(os.scandir(os.path.join(directory, task)))
+    except OSError:
+        return []
+    return sorted(e.path for e in entries if e.name.endswith((".json", ".log")) and e.is_file(follow_symlinks=False))
+
+
 def task_results(directory, task):
     """[(value, (lr, bs, dropout), source)] for every finished job of the task: its record, else its log.
     A file that cannot be read as one (a bad name, a bad value) is skipped with a warning naming it."""
     found = []
-    paths = glob.glob(os.path.join(directory, task, "*.json")) + glob.glob(os.path.join(directory, task, "*.log"))
+    paths = job_files(directory, task)
     for stem in sorted({os.path.basename(p).rsplit(".", 1)[0] for p in paths}):
         base = os.path.join(directory, task, stem)
         parts = hyperparameters(stem)
@@ -62,11 +70,12 @@ def task_results(directory, task):
             continue
         record = results.read_record(base + ".json")
         if record is not None:  # a complete record is the job's result; a bad value in it is not replaced
-            best = record.get("best")
-            value = best.get("value") if isinstance(best, dict) else None
-            why = "no best.value" if value is None else check_value(value)
+            value = record["best"].get("value") if isinstance(record.get("best"), dict) else None
+            why = results.record_problem(record)
+            if why is None and check_value(value):
+                why = f"best.value: {check_value(value)}"
             if why:
-                warn(base + ".json", f"best.value: {why}" if value is not None else why)
+                warn(base + ".json", why)
             else:
                 found.append((value, parts, "record"))
             continue

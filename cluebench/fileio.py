@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 
@@ -316,11 +317,36 @@ class Busy(DataError):
     EXIT = 75  # EX_TEMPFAIL
 
 
-class OutputDirLock:
-    """One run per output directory: .cluebench.lock holds the owner's host and pid.
+def _process_start(pid):
+    """A process's start time in clock ticks since boot (/proc/PID/stat field 22), or None: with the boot id
+    it tells a live owner from another process that got its pid after it died."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat_line = f.read(4096).decode("ascii", "replace")
+        return int(stat_line.rsplit(")", 1)[1].split()[19])  # fields after the name start at field 3
+    except (OSError, ValueError, IndexError):
+        return None
 
-    A second run is refused with a line naming the owner; a lock of a dead process on this host is
-    taken over (and said). release() (also at exit) removes it."""
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read(64).strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+LOCK_MAX_BYTES = 4096  # a lock holds a few fields; the folder is shared, so no more is read
+
+
+class OutputDirLock:
+    """One run per output directory: .cluebench.lock holds the owner's host, pid, process start time and
+    boot id.
+
+    A second run is refused with a line naming the owner; a lock of this host whose process is dead, or
+    whose pid now belongs to another process (another start time or boot), is taken over (and said). A lock
+    of another host cannot be judged from here: the line says to remove it if that host is gone.
+    release() (also at exit) removes it."""
 
     NAME = ".cluebench.lock"
 
@@ -328,9 +354,23 @@ class OutputDirLock:
         self.directory, self.path, self.log = directory, os.path.join(directory, self.NAME), log
         self.held = False
 
+    def _stale(self, owner):
+        """Why owner's lock is stale ("dead", "pid reused"), or None if it may be live (or is another host's)."""
+        if owner.get("host") != HOST or not isinstance(owner.get("pid"), int) or isinstance(owner["pid"], bool):
+            return None
+        if owner["pid"] <= 0 or not _pid_alive(owner["pid"]):
+            return "dead"
+        boot, start = owner.get("boot_id"), owner.get("proc_start")
+        if boot is not None and boot != _boot_id():
+            return "from before a reboot"
+        if start is not None and start != _process_start(owner["pid"]):
+            return "pid reused by another process"
+        return None
+
     def acquire(self):
         os.makedirs(self.directory, exist_ok=True)
-        me = {"host": HOST, "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        me = {"host": HOST, "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "proc_start": _process_start(os.getpid()), "boot_id": _boot_id()}
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
@@ -338,16 +378,18 @@ class OutputDirLock:
                 owner = self._read_owner()
                 if owner is None and self._age() < 10:  # being written by a run starting right now
                     owner = {"pid": "?", "host": "?", "started": "just now"}
-                if owner is None or (owner.get("host") == HOST and str(owner.get("pid")).isdigit()
-                                      and not _pid_alive(int(owner["pid"]))):
-                    what = "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} (dead)"
+                why = "unreadable" if owner is None else self._stale(owner)
+                if why:
+                    what = "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} ({why})"
                     self.log(f"{self.directory}: taking over {what}")
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path)
                     continue
+                other = owner.get("host") not in (HOST, "?")
                 raise Busy(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
                                            f"{owner.get('host')} since {owner.get('started')} "
-                                           f"(lock {self.path}); use another --output_dir") from None
+                                           f"(lock {self.path}); use another --output_dir"
+                                           + ("; if that host is gone, remove the lock file" if other else "")) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True
@@ -366,19 +408,27 @@ class OutputDirLock:
 
     def _age(self):
         try:
-            return time.time() - os.path.getmtime(self.path)
+            return time.time() - os.lstat(self.path).st_mtime  # the lock's own age, not a link's target
         except OSError:
             return 0.0
 
     def _read_owner(self):
-        if os.path.isdir(self.path):
+        """The lock's fields, read bounded and without following a link (the folder is shared), or None."""
+        if os.path.isdir(self.path) and not os.path.islink(self.path):
             raise DataError(self.path, "is a directory, where the run's lock file goes; remove it")
         try:
-            with open(self.path, encoding="utf-8") as f:
-                owner = json.load(f)
-            return owner if isinstance(owner, dict) and "pid" in owner else None
-        except (OSError, ValueError):
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             return None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = f.read(LOCK_MAX_BYTES + 1)
+        try:
+            owner = json.loads(data.decode("utf-8")) if len(data) <= LOCK_MAX_BYTES else None
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return owner if isinstance(owner, dict) and "pid" in owner else None
 
     def release(self):
         if self.held:

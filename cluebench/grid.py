@@ -343,10 +343,10 @@ def wrapper_messages(process):
 ATTEMPT = "---- another attempt"  # job_paths.sh's line between the attempts of a job in one log
 
 
-TAIL_BYTES = 1 << 16
+TAIL_BYTES, TAIL_LINES, TAIL_LINE_CHARS = 1 << 16, 20, 500
 
 
-def tail(path, lines=15, start=0):
+def tail(path, lines=TAIL_LINES, start=0):
     """The last lines of a job's log (read from its last 64 KiB, and from byte `start` on), from its
     latest attempt only."""
     try:
@@ -357,6 +357,12 @@ def tail(path, lines=15, start=0):
         return []
     starts = [i for i, line in enumerate(last) if line.startswith(ATTEMPT)]
     return last[starts[-1] + 1:] if starts else last
+
+
+def kept_tail(lines):
+    """What failures.json keeps of a log's tail: its last TAIL_LINES lines, each cut to TAIL_LINE_CHARS, so
+    a job that wrote megabytes on one line costs a few KiB there (tail() reads at most 64 KiB a file)."""
+    return [line.rstrip("\n")[:TAIL_LINE_CHARS] for line in lines[-TAIL_LINES:]]
 
 
 def rank_logs(directory, job):
@@ -570,7 +576,7 @@ class Scheduler:
             lines = tail(log_path(self.dir, job)) + rank_tails(self.dir, job, r.rank_logs) + \
                 wrapper_messages(r.process)
             self.attempts[key] += 1
-            error = next((line.strip() for line in reversed(lines) if ERROR_LINE.match(line)), None)
+            error = next((line.strip()[:TAIL_LINE_CHARS] for line in reversed(lines) if ERROR_LINE.match(line)), None)
             retry = False
             if timed_out:
                 kind, reason = "time limit", f"exceeded the time limit of {self.job_timeout:g} min"
@@ -590,7 +596,7 @@ class Scheduler:
                 kind, reason = "failed", f"exit {code}" if code else "exit 0 without a results record"
                 retry = self.attempts[key] <= self.retries
             self.failures[key] = {"task": job.task, "job": job.name, "kind": kind, "reason": reason,
-                                  "attempts": self.attempts[key], "log_tail": [line.rstrip("\n") for line in lines]}
+                                  "attempts": self.attempts[key], "log_tail": kept_tail(lines)}
             if retry:
                 self.out(f"> failed ({reason}) {job.task} {job.name}; retry {self.attempts[key]} of {self.retries}")
                 pending.append(job)
@@ -599,8 +605,8 @@ class Scheduler:
                 self.out(f"> failed ({reason}) {job.task} {job.name}; giving up. Last lines of its log:")
             else:
                 self.out(f"> {kind}: {job.task} {job.name}: {reason}; not retried. Last lines of its log:")
-            for line in lines[-5:]:
-                self.out("    " + line.rstrip("\n"))
+            for line in kept_tail(lines)[-5:]:
+                self.out("    " + line)
         if ended:
             self._write_state()
 

@@ -8,7 +8,6 @@ only (a warning names it), never the tables.
 """
 import contextlib
 import csv
-import glob
 import io
 import os
 from importlib import resources
@@ -66,7 +65,7 @@ def configurations(directory, task):
     every job of the task that left a record or a log."""
     with contextlib.redirect_stderr(io.StringIO()):  # extract has warned about these files already
         found = {hyper: (value, source) for value, hyper, source in extract.task_results(directory, task)}
-    for path in glob.glob(os.path.join(directory, task, "*.json")) + glob.glob(os.path.join(directory, task, "*.log")):
+    for path in extract.job_files(directory, task):
         hyper = extract.hyperparameters(os.path.basename(path).rsplit(".", 1)[0])
         if hyper is not None:
             found.setdefault(hyper, None)
@@ -104,18 +103,38 @@ def save(fig, path):
         plt.close(fig)
 
 
+TOP_CURVES = 10  # lines a person can tell apart; the other configurations are drawn as one grey band
+
+
+def top_curves(curves, best_hyper, n=TOP_CURVES):
+    """(the n configurations with the highest best dev score, the best first; the rest), each a list of
+    hyper-parameters: sorting once, no per-record work beyond it."""
+    ranked = sorted(curves, key=lambda h: (h != best_hyper, -curves[h][3], grid_order(h)))
+    return ranked[:n], ranked[n:]
+
+
 def draw_curves(path, task, curves, best_hyper):
     """curves: {(lr, bs, dropout): (steps, values, best_step, best_value)}; the best job's line (when it is
     among them) black and thick, with its best point starred. Colour tells the learning rate, line style the
-    batch size, marker the dropout, so 24 lines stay apart; the legend names each."""
+    batch size, marker the dropout, so the lines stay apart; the legend names each. Only the top
+    TOP_CURVES get a line and a legend entry; the rest are one grey collection (one artist, however many)."""
+    from matplotlib.collections import LineCollection
+
     plt = pyplot()
-    lrs = sorted({h[0] for h in curves}, key=float)
-    bss = sorted({h[1] for h in curves}, key=int)
-    dropouts = sorted({h[2] for h in curves}, key=float, reverse=True)
+    top, rest = top_curves(curves, best_hyper)
+    lrs = sorted({h[0] for h in top}, key=float)
+    bss = sorted({h[1] for h in top}, key=int)
+    dropouts = sorted({h[2] for h in top}, key=float, reverse=True)
     styles, markers = ("-", "--", ":", "-."), ("", "o", "s", "^")
     fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
+    if rest:
+        lines = [list(zip(curves[h][0], curves[h][1])) for h in rest]
+        ax.add_collection(LineCollection(lines, colors="0.6", linewidths=0.6, alpha=0.3, zorder=1,
+                                         label=f"the other {len(rest):,} configurations"))
+        ax.autoscale_view()
     # the best first, so that it heads the legend (its zorder puts it on top of the others)
-    for hyper, (steps, values, best_step, best_value) in sorted(curves.items(), key=lambda c: c[0] != best_hyper):
+    for hyper in top:
+        steps, values, best_step, best_value = curves[hyper]
         name = "_".join(hyper)
         if hyper == best_hyper:
             ax.plot(steps, values, color="black", linewidth=3, zorder=3, label=f"{name} (best)")
@@ -125,13 +144,31 @@ def draw_curves(path, task, curves, best_hyper):
             ax.plot(steps, values, color=plt.get_cmap("tab10")(lrs.index(hyper[0]) % 10),
                     linestyle=styles[bss.index(hyper[1]) % len(styles)],
                     marker=markers[dropouts.index(hyper[2]) % len(markers)], markersize=3, linewidth=1.2,
-                    alpha=0.75, label=name)
+                    alpha=0.75, label=name, zorder=2)
+    if rest:
+        ax.text(0.99, 0.01, f"top {len(top)} of {len(curves):,} configurations", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize="small")
     ax.set_xlabel("step")
     ax.set_ylabel(f"dev {metric_name(task)} (%)")
     ax.set_title(f"{task.upper()}: dev {metric_name(task)} of every configuration (LR_BS_DROPOUT)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", ncol=1 if len(curves) <= 20 else 2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     save(fig, path)
+
+
+HEATMAP_PANELS, HEATMAP_LABELS = 4, 64
+
+
+def heatmap_dropouts(cells, best_hyper, n=HEATMAP_PANELS):
+    """The dropouts given a panel: the best job's, then those of the highest scores, n at most."""
+    ranked = sorted((h for h, v in cells.items() if v is not None), key=lambda h: -extract.score(cells[h]))
+    shown = [best_hyper[2]]
+    for h in ranked:
+        if len(shown) >= n:
+            break
+        if h[2] not in shown:
+            shown.append(h[2])
+    return set(shown)
 
 
 def draw_heatmap(path, task, cells, best_hyper):
@@ -144,18 +181,25 @@ def draw_heatmap(path, task, cells, best_hyper):
     lrs = sorted({h[0] for h in cells}, key=float)
     bss = sorted({h[1] for h in cells}, key=int)
     dropouts = sorted({h[2] for h in cells}, key=float, reverse=True)  # the grid's order: 0.1, then 0.0
+    shown = heatmap_dropouts(cells, best_hyper)
+    note = "" if len(shown) == len(dropouts) else f" ({len(shown)} of {len(dropouts)} dropouts: the best ones)"
+    dropouts = [d for d in dropouts if d in shown]
+    cells = {h: v for h, v in cells.items() if h[2] in shown}
+    labelled = len(lrs) * len(bss) <= HEATMAP_LABELS  # a number per cell only while one can read it
+    row, column = {lr: i for i, lr in enumerate(lrs)}, {bs: j for j, bs in enumerate(bss)}
     scores = [extract.score(v) for v in cells.values() if v is not None]
     low, high = min(scores), max(scores)
-    fig, axes = plt.subplots(1, len(dropouts), figsize=(1.3 * len(bss) * len(dropouts) + 2.5, 0.7 * len(lrs) + 2),
+    fig, axes = plt.subplots(1, len(dropouts), figsize=(min(1.3 * len(bss) * len(dropouts) + 2.5, 24),
+                                                        min(0.7 * len(lrs) + 2, 16)),
                              squeeze=False, layout="constrained")
     for ax, dropout in zip(axes[0], dropouts):
         table = np.full((len(lrs), len(bss)), np.nan)
         for (lr, bs, d), value in cells.items():
             if d == dropout and value is not None:
-                table[lrs.index(lr), bss.index(bs)] = extract.score(value)
+                table[row[lr], column[bs]] = extract.score(value)
         image = ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=low, vmax=high, aspect="auto")
         for (i, j), s in np.ndenumerate(table):
-            if not np.isnan(s):
+            if labelled and not np.isnan(s):
                 value = cells[(lrs[i], bss[j], dropout)]
                 dark = high > low and (s - low) / (high - low) < 0.5  # viridis is dark at its low end
                 ax.text(j, i, value.replace("/", "\n"), ha="center", va="center", fontsize=9,
@@ -169,7 +213,7 @@ def draw_heatmap(path, task, cells, best_hyper):
         ax.set_ylabel("learning rate")
         ax.set_title(f"dropout {dropout}")
     fig.colorbar(image, ax=axes[0].tolist(), label=f"best dev {metric_name(task)} (%)")
-    fig.suptitle(f"{task.upper()}: best dev {metric_name(task)} per configuration")
+    fig.suptitle(f"{task.upper()}: best dev {metric_name(task)} per configuration{note}")
     save(fig, path)
 
 

@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +19,9 @@ from .fileio import file_sha256, write_json
 SCHEMA = "cluebench.results/1"
 FILENAME = "clue_results.json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the PaddleNLP logger colours its lines
+# Accuracy (NN.NN) or CMRC2018's EM/F1 in ASCII digits: float() takes full-width or Arabic-Indic digits too,
+# and such a value must not win a task.
+RESULT = re.compile(r"[0-9]{1,3}(\.[0-9]+)?(/[0-9]{1,3}(\.[0-9]+)?)?", re.ASCII)
 
 
 def best_result_text(metrics):
@@ -125,16 +129,89 @@ def write_record(path, record):
     write_json(path, _strict(record), ensure_ascii=False, indent=2, allow_nan=False)
 
 
+MAX_RECORD_BYTES = 64 << 20  # a record is a few KiB (its predictions a list of names): far more is not one
+
+
+def _load(path):
+    """The JSON at path, read bounded and without following a link (the run folder is shared), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = f.read(MAX_RECORD_BYTES + 1)
+    if len(data) > MAX_RECORD_BYTES:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
 def read_record(path):
     """The record at path if it is a complete one of this schema, else None."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return None
+    record = _load(path)
     if not isinstance(record, dict) or record.get("schema") != SCHEMA or record.get("status") != "complete":
         return None
     return record
+
+
+def is_number(value):
+    """A JSON number that is finite; not a bool (JSON true is no score) and not a string."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metrics_problem(field, metrics):
+    if not isinstance(metrics, dict):
+        return f"{field}: not an object"
+    bad = next((k for k, v in metrics.items() if not is_number(v)), None)
+    return None if bad is None else f"{field}.{bad}: not a finite number"
+
+
+def record_problem(record):
+    """The first field of a complete record that the tools cannot use, said for a person ("best.value: ..."),
+    or None. Every tool that reads records (extract, report, submission) checks it before using one.
+    best.value is required (it is the result); any other field may be absent (a tool goes without it),
+    but one that is there must have its type."""
+    for key in ("task", "model", "script"):
+        if key in record and not isinstance(record[key], str):
+            return f"{key}: not a string"
+    hyper = record.get("hyperparameters", {})
+    if not isinstance(hyper, dict):
+        return "hyperparameters: not an object"
+    bad = next((k for k, v in hyper.items() if not (v is None or isinstance(v, (str, int, float)))), None)
+    if bad is not None:
+        return f"hyperparameters.{bad}: not a scalar"
+    best = record.get("best")
+    if not isinstance(best, dict):
+        return "best: not an object"
+    why = _metrics_problem("best.metrics", best.get("metrics", {}))
+    if why:
+        return why
+    if "step" in best and not (is_number(best["step"]) and best["step"] >= 0):
+        return "best.step: not a non-negative number"
+    if "value" not in best:
+        return "no best.value"
+    if not isinstance(best["value"], str) or not RESULT.fullmatch(best["value"]):
+        return f"best.value: {best.get('value')!r} is not a result (NN.NN or EM/F1)"
+    history = record.get("history", [])
+    if not isinstance(history, list):
+        return "history: not a list"
+    for i, h in enumerate(history):
+        if not isinstance(h, dict) or not is_number(h.get("step")):
+            return f"history[{i}].step: not a number"
+        why = _metrics_problem(f"history[{i}].metrics", h.get("metrics", {}))
+        if why:
+            return why
+    predictions = record.get("predictions", [])
+    if not isinstance(predictions, list) or not all(isinstance(p, str) for p in predictions):
+        return "predictions: not a list of strings"
+    for key in ("data", "throughput"):
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            return f"{key}: not an object"
+    return None
 
 
 if __name__ == "__main__":  # `python -m cluebench.results complete PATH`: exit 0 if PATH is a complete record

@@ -238,6 +238,20 @@ def test_failure_retries_and_releases_claims(tmp_path):
                      "    boom", "    Traceback: x"]
 
 
+def test_failures_json_keeps_a_bounded_tail(tmp_path):
+    # a job that wrote megabytes on one line, then many lines: failures.json keeps 20 lines of 500 characters
+    job = cls_job()
+    flood = "x" * (4 << 20) + "\n" + "".join(f"line {i} " + "y" * 900 + "\n" for i in range(100))
+    scheduler, _, lines = make(tmp_path, [job], FakeNVML([16]), retries=0, outcomes={f"tnews/{job.name}": [(1, flood)]})
+    assert scheduler.run() == 1
+    with open(tmp_path / "failures.json") as f:
+        (failure,) = json.load(f)
+    assert len(failure["log_tail"]) == 20 and failure["log_tail"][-1].startswith("line 99 ")
+    assert {len(line) for line in failure["log_tail"]} == {500}
+    assert os.path.getsize(tmp_path / "failures.json") < 16 << 10
+    assert max(len(line) for line in lines) < 600
+
+
 def test_out_of_memory_halves_the_micro_batch(tmp_path):
     nvml = FakeNVML([16])
     job = cls_job(bs=64)
