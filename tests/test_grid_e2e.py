@@ -70,11 +70,9 @@ def test_cpu_grid_and_extract(tiny_models, synthetic_data, tmp_path):
     assert alone.stdout == out  # the grid ends with the same tables
     assert alone.stderr == (f"(also written: {directory}/results.csv and results.md)\n"
                             f"(report: {directory}/report/report.md and its figures)\n")
-    start = time.time()
     again = grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "tnews", "afqmc", "c3",
                         "--learning_rates", "2e-05", "--batch_sizes", "16", "24")
     assert "3 of 3 jobs already complete; 0 to run" in again.stdout and "> start" not in again.stdout
-    assert time.time() - start < 20
 
 
 def test_sigterm_then_resume(tiny_models, synthetic_data, tmp_path):
