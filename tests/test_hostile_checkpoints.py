@@ -1,0 +1,170 @@
+"""A resume checkpoint in a folder others can write runs no code and is checked before it is loaded: an old
+pickle, a FIFO, a link, a damaged or altered file and a checkpoint of another model are each one clear
+DataError line; a round trip gives back the exact state (in process, a tiny model: fast)."""
+import os
+import pickle
+import random
+import types
+import zipfile
+
+import numpy as np
+import paddle
+import pytest
+
+from cluebench import resume, training
+from cluebench.fileio import DataError
+
+
+def live(width=4):
+    paddle.seed(0)
+    with paddle.utils.unique_name.guard():  # the names a fresh process gives (the optimizer's state uses them)
+        model = paddle.nn.Linear(width, 2)
+        scheduler = paddle.optimizer.lr.LinearWarmup(0.1, 2, 0.0, 0.1)
+        optimizer = paddle.optimizer.AdamW(scheduler, parameters=model.parameters())
+    tracker = training.BestTracker("acc", keep_state=True)
+    return model, optimizer, scheduler, tracker
+
+
+def step(model, optimizer, scheduler):
+    loss = model(paddle.ones([3, model.weight.shape[0]])).sum()
+    loss.backward()
+    optimizer.step()
+    optimizer.clear_grad()
+    scheduler.step()
+
+
+def checkpointer(tmp_path, fp=None):
+    args = types.SimpleNamespace(output_dir=str(tmp_path), checkpoint_minutes=0, resume="auto")
+    return resume.Checkpointer(args, lambda: fp or {"run": 1})
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model, optimizer, scheduler, tracker = live()
+    step(model, optimizer, scheduler)
+    tracker.update(model, {"acc": 50.0}, 1, 0)
+    random.seed(3)
+    np.random.seed(4)
+    c = checkpointer(tmp_path)
+    c.restore(model, optimizer, scheduler, tracker)
+    c.save({"epoch": 0, "batch": 1, "step": 1})
+    return tmp_path / resume.FILENAME, (model, optimizer, scheduler, tracker)
+
+
+def restore(tmp_path, width=4):
+    parts = live(width)
+    return checkpointer(tmp_path).restore(*parts), parts
+
+
+def test_round_trip_gives_back_the_exact_state(saved, tmp_path):
+    path, (model, optimizer, _, tracker) = saved
+    expected_py, expected_np = random.getstate(), np.random.get_state()
+    random.seed(9)
+    np.random.seed(9)
+    progress, (model2, optimizer2, scheduler2, tracker2) = restore(tmp_path)
+    assert progress == {"epoch": 0, "batch": 1, "step": 1}
+    assert random.getstate() == expected_py and np.random.get_state()[2] == expected_np[2]
+    assert (np.random.get_state()[1] == expected_np[1]).all()
+    for k, v in model.state_dict().items():
+        assert (model2.state_dict()[k].numpy() == v.numpy()).all()
+    before, after = resume._arrays(optimizer.state_dict()), resume._arrays(optimizer2.state_dict())
+    assert before.keys() == after.keys() and before["LR_Scheduler"] == after["LR_Scheduler"]
+    assert all((before[k] == after[k]).all() for k in before if k != "LR_Scheduler")
+    assert tracker2.history == tracker.history and tracker2.state.keys() == tracker.state.keys()
+
+
+def refused(tmp_path, *needles, width=4):
+    with pytest.raises(DataError) as e:
+        restore(tmp_path, width)
+    message = str(e.value)
+    assert "\n" not in message and all(n in message for n in needles), message
+    return message
+
+
+def test_an_old_pickle_is_refused_never_loaded(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "ran"),))
+    (tmp_path / resume.FILENAME).write_bytes(pickle.dumps({"format": 1, "x": Boom()}, protocol=4))
+    refused(tmp_path, "older format", "--resume never")
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / resume.FILENAME)  # open() of it would hang
+    refused(tmp_path, "FIFO")
+
+
+def test_a_link_is_refused_even_to_a_good_checkpoint(saved, tmp_path):
+    path, _ = saved
+    os.rename(path, tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", path)
+    refused(tmp_path, "symbolic link")
+    path.unlink()
+    os.symlink("/nonexistent/x", path)  # dangling: refused too, not taken for no checkpoint
+    refused(tmp_path, "symbolic link")
+
+
+def test_a_directory_is_refused(tmp_path):
+    (tmp_path / resume.FILENAME).mkdir()
+    refused(tmp_path, "a directory")
+
+
+def rewrite(path, change):
+    """path's members, changed by change(dict of name -> array), written back (digest kept as it was)."""
+    with np.load(path, allow_pickle=False) as archive:
+        members = {n: archive[n] for n in archive.files}
+    change(members)
+    with open(path, "wb") as f:
+        np.savez(f, **members)
+
+
+def test_an_altered_array_fails_the_digest(saved, tmp_path):
+    path, _ = saved
+    rewrite(path, lambda m: m.__setitem__("a0", m["a0"] + 1))
+    refused(tmp_path, "digest does not match")
+
+
+def test_an_extra_member_is_refused(saved, tmp_path):
+    path, _ = saved
+    rewrite(path, lambda m: m.__setitem__("payload", np.zeros(3)))
+    refused(tmp_path, "unexpected members", "payload")
+
+
+def test_an_oversized_member_is_refused_before_it_is_read(saved, tmp_path):
+    path, _ = saved
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z:  # 80 MiB of zeros, compressed
+        with z.open("a999.npy", "w", force_zip64=True) as f:
+            chunk = bytes(2**20)
+            for _ in range(80):
+                f.write(chunk)
+    refused(tmp_path, "holding more than")
+
+
+def test_a_damaged_file_is_one_line(saved, tmp_path):
+    path, _ = saved
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    refused(tmp_path, "unreadable resume checkpoint")
+
+
+def test_a_checkpoint_of_another_model_names_the_entry(saved, tmp_path):
+    # the same fingerprint, other shapes: weights are checked before anything is loaded
+    refused(tmp_path, "entry 'model.weight'", "shape", width=5)
+
+
+def test_a_missing_weight_names_the_entry(saved, tmp_path):
+    path, _ = saved
+
+    def drop(members):
+        state = resume._decode(__import__("json").loads(members["__document__"].tobytes()), members)
+        del state["model"]["bias"]
+        for name in [n for n in members if n.startswith("a")]:
+            del members[name]
+        arrays = {}
+        document = __import__("json").dumps(resume._encode(state, arrays)).encode()
+        members.clear()
+        members.update(arrays, __document__=np.frombuffer(document, np.uint8),
+                       __digest__=np.frombuffer(resume._digest(document, arrays).encode(), np.uint8))
+    rewrite(path, drop)
+    refused(tmp_path, "entry 'model.bias'", "missing")
