@@ -168,3 +168,44 @@ def test_a_missing_weight_names_the_entry(saved, tmp_path):
                        __digest__=np.frombuffer(resume._digest(document, arrays).encode(), np.uint8))
     rewrite(path, drop)
     refused(tmp_path, "entry 'model.bias'", "missing")
+
+
+# ------------------------------------------------------------ feature caches (a shared cache folder)
+def cache(tmp_path, ids=(1, 2, 3), **extra):
+    from cluebench import mrc
+    key = {"task": "c3", "split": "dev", "tokenizer": {"vocab_size": 10}}
+    columns = {"input_ids.values": np.array(ids, np.int32), "input_ids.splits": np.array([0, len(ids)]),
+               "token_type_ids.values": np.zeros(len(ids), np.int8), "token_type_ids.splits": np.array([0, len(ids)]),
+               "labels": np.array([0])}
+    path = str(tmp_path / "c3.npz")
+    mrc.save_cached(path, key, mrc.Features(columns))
+    if extra:
+        with zipfile.ZipFile(path, "a") as z:
+            for name, data in extra.items():
+                z.writestr(name, data)
+    return mrc, path, key
+
+
+def test_a_good_cache_loads(tmp_path):
+    mrc, path, key = cache(tmp_path)
+    assert len(mrc.load_cached(path, key)) == 1
+
+
+def test_a_cache_with_an_extra_member_is_stale_unread(tmp_path, monkeypatch):
+    mrc, path, key = cache(tmp_path, **{"huge.npy": b"x" * 1000})
+    reads = []
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda self, name: reads.append(name))
+    assert mrc.load_cached(path, key) is None and reads == []  # refused from the zip directory alone
+
+
+@pytest.mark.parametrize("ids", [(1, 10), (-1, 2)])
+def test_a_cache_with_ids_outside_the_vocabulary_is_stale(tmp_path, ids):
+    mrc, path, key = cache(tmp_path, ids)
+    assert mrc.load_cached(path, key) is None  # rebuilt, with a warning naming it
+
+
+def test_a_fifo_cache_is_stale_without_opening_it(tmp_path):
+    mrc, path, key = cache(tmp_path)
+    os.unlink(path)
+    os.mkfifo(path)
+    assert mrc.load_cached(path, key) is None
