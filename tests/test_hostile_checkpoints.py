@@ -209,3 +209,37 @@ def test_a_fifo_cache_is_stale_without_opening_it(tmp_path):
     os.unlink(path)
     os.mkfifo(path)
     assert mrc.load_cached(path, key) is None
+
+
+# ------------------------------------------------------------ the Trainer variant's checkpoint-N folders
+@pytest.fixture(scope="module")
+def trainer_script():
+    from helpers import load_script
+    return load_script("classification/run_clue_classifier_trainer.py")
+
+
+def checkpoint_folder(tmp_path):
+    folder = tmp_path / "checkpoint-2"
+    folder.mkdir(mode=0o755)
+    (folder / "optimizer.pdopt").write_bytes(b"\x80\x04.")
+    os.chmod(folder / "optimizer.pdopt", 0o644)
+    return folder
+
+
+def test_an_own_checkpoint_may_be_resumed(trainer_script, tmp_path):
+    trainer_script.check_owned(str(checkpoint_folder(tmp_path)))
+
+
+def test_a_checkpoint_file_others_can_write_is_not_resumed(trainer_script, tmp_path):
+    folder = checkpoint_folder(tmp_path)
+    os.chmod(folder / "optimizer.pdopt", 0o646)
+    with pytest.raises(DataError, match=r"optimizer.pdopt: is writable by other users: not resumed"):
+        trainer_script.check_owned(str(folder))
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user needs root")
+def test_a_checkpoint_file_of_another_user_is_not_resumed(trainer_script, tmp_path):
+    folder = checkpoint_folder(tmp_path)
+    os.chown(folder / "optimizer.pdopt", 12345, -1)
+    with pytest.raises(DataError, match=r"optimizer.pdopt: is owned by uid 12345, not by this user"):
+        trainer_script.check_owned(str(folder))
