@@ -354,8 +354,10 @@ def check_entries(path, state, model, world_size):
                 if tuple(np.shape(array)) != params.get(key):
                     refuse(f"optimizer.master_weights.{key}", "does not fit a parameter of the model")
             continue
-        owner = next((p for p in params if name.startswith(p + "_")), None)
-        if owner is None or not isinstance(value, np.ndarray) or value.shape not in (params[owner], (1,), ()):
+        # an accumulator is named PARAM_KIND_N and has the parameter's shape, or is one number (beta powers)
+        fits = isinstance(value, np.ndarray) and any(
+            name.startswith(p + "_") and value.shape in (shape, (1,), ()) for p, shape in params.items())
+        if not fits:
             refuse(f"optimizer.{name}", "does not fit a parameter of the model")
     if len(state["rng"]) != world_size or not all(isinstance(r, tuple) and len(r) == 2 for r in state["rng"]):
         refuse("rng", f"does not hold the random states of {world_size} rank(s)")

@@ -1,6 +1,7 @@
 """A resume checkpoint in a folder others can write runs no code and is checked before it is loaded: an old
 pickle, a FIFO, a link, a damaged or altered file and a checkpoint of another model are each one clear
 DataError line; a round trip gives back the exact state (in process, a tiny model: fast)."""
+import json
 import os
 import pickle
 import random
@@ -153,21 +154,36 @@ def test_a_checkpoint_of_another_model_names_the_entry(saved, tmp_path):
     refused(tmp_path, "entry 'model.weight'", "shape", width=5)
 
 
-def test_a_missing_weight_names_the_entry(saved, tmp_path):
-    path, _ = saved
-
-    def drop(members):
-        state = resume._decode(__import__("json").loads(members["__document__"].tobytes()), members)
-        del state["model"]["bias"]
-        for name in [n for n in members if n.startswith("a")]:
-            del members[name]
+def edit_state(path, change):
+    """The checkpoint's state changed by change(state) and written back with a recomputed digest, as one
+    who can write the folder could do."""
+    def rebuild(members):
+        state = resume._decode(json.loads(members["__document__"].tobytes()), members)
+        change(state)
         arrays = {}
-        document = __import__("json").dumps(resume._encode(state, arrays)).encode()
+        document = json.dumps(resume._encode(state, arrays)).encode()
         members.clear()
         members.update(arrays, __document__=np.frombuffer(document, np.uint8),
                        __digest__=np.frombuffer(resume._digest(document, arrays).encode(), np.uint8))
-    rewrite(path, drop)
+    rewrite(path, rebuild)
+
+
+def test_a_missing_weight_names_the_entry(saved, tmp_path):
+    path, _ = saved
+    edit_state(path, lambda state: state["model"].pop("bias"))
     refused(tmp_path, "entry 'model.bias'", "missing")
+
+
+def test_an_optimizer_entry_of_no_parameter_names_the_entry(saved, tmp_path):
+    path, _ = saved
+    edit_state(path, lambda state: state["optimizer"].__setitem__("other.w_0_moment1_0", np.zeros(3, np.float32)))
+    refused(tmp_path, "entry 'optimizer.other.w_0_moment1_0'", "does not fit")
+
+
+def test_a_state_of_the_wrong_kind_names_the_entry(saved, tmp_path):
+    path, _ = saved
+    edit_state(path, lambda state: state.__setitem__("rng", "x"))
+    refused(tmp_path, "entry 'rng'")
 
 
 # ------------------------------------------------------------ feature caches (a shared cache folder)
