@@ -122,7 +122,7 @@ class Checkpointer:
                 state.get("fingerprint", {}), self.fingerprint)
             raise DataError(self.path, f"resume checkpoint of a different run: {reason}; pass --resume never to "
                                        "start over, or another --output_dir")
-        check_entries(self.path, state, model, self.world_size)
+        check_entries(self.path, state, model, tracker, self.world_size)
         _unwrap(model).set_state_dict({k: paddle.to_tensor(v) for k, v in state["model"].items()})
         optimizer.set_state_dict(_tensors(state["optimizer"]))
         scheduler.set_state_dict(state["scheduler"])
@@ -324,14 +324,14 @@ def read_checkpoint(path, limit):
         refuse("resume checkpoint whose digest does not match its content (damaged or altered)")
     try:
         state = _decode(json.loads(document), arrays)
-    except (ValueError, KeyError, RecursionError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         refuse(f"resume checkpoint with an unreadable document ({type(e).__name__})")
     if not isinstance(state, dict):
         refuse("not a resume checkpoint")
     return state
 
 
-def check_entries(path, state, model, world_size):
+def check_entries(path, state, model, tracker, world_size):
     """Every part the restore uses is there and fits the live model: a DataError naming the first entry that
     does not, before anything is loaded (never a partial load or a KeyError)."""
     def refuse(entry, why):
@@ -340,6 +340,8 @@ def check_entries(path, state, model, world_size):
                       ("rng", list), ("progress", dict), ("elapsed_s", (int, float))):
         if not isinstance(state.get(key), kind):
             refuse(key, "is missing or of the wrong kind")
+    if set(state["tracker"]) != set(vars(tracker)):  # its fields replace the live tracker's: no others
+        refuse("tracker", f"has fields {sorted(state['tracker'])}, not {sorted(vars(tracker))}")
     live = {k: tuple(v.shape) for k, v in _unwrap(model).state_dict().items()}
     _same_weights(state["model"], live, "model", refuse)
     best = state["tracker"].get("state")

@@ -259,3 +259,9 @@ def test_a_checkpoint_file_of_another_user_is_not_resumed(trainer_script, tmp_pa
     os.chown(folder / "optimizer.pdopt", 12345, -1)
     with pytest.raises(DataError, match=r"optimizer.pdopt: is owned by uid 12345, not by this user"):
         trainer_script.check_owned(str(folder))
+
+
+def test_a_tracker_with_other_fields_names_the_entry(saved, tmp_path):
+    path, _ = saved
+    edit_state(path, lambda state: state["tracker"].__setitem__("update", 1))  # would shadow the method
+    refused(tmp_path, "entry 'tracker'")
