@@ -145,8 +145,10 @@ def check_resumable(checkpoint, fingerprint):
     path = os.path.join(checkpoint, RUN_FILE)
     if not os.path.exists(path):  # made before checkpoints said which run they belong to
         return
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
+    try:
+        saved = json.loads(read_bounded(path, STATE_LIMIT))
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(path, f"unreadable ({str(e)[-80:]}); pass --overwrite_output_dir to start over") from None
     if saved != fingerprint:
         raise DataError(checkpoint, f"checkpoint of a different run: {resume.difference(saved, fingerprint)}; pass "
                                     "--overwrite_output_dir to start over, or another --output_dir")
@@ -221,6 +223,33 @@ def whole(checkpoint, world_size, optimizer=True):
         return False
 
 
+def _private_group(gid):
+    """Whether gid is the user's own group (named after the user, as a user private group is)."""
+    import grp
+    import pwd
+    try:
+        return gid == os.getgid() and grp.getgrgid(gid).gr_name == pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return False
+
+
+def check_owned(checkpoint):
+    """PaddleNLP's Trainer unpickles a checkpoint's optimizer and RNG files when it resumes (unpickling runs
+    code), so only a checkpoint no one else can have written is resumed: the folder and every file in it
+    owned by this user and writable by no one else (group write only for the user's private group)."""
+    for name in ["", *sorted(os.listdir(checkpoint))]:
+        path = os.path.join(checkpoint, name) if name else checkpoint
+        info = os.lstat(path)
+        if info.st_uid != os.getuid():
+            why = f"is owned by uid {info.st_uid}, not by this user"
+        elif info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)):
+            why = "is writable by other users"
+        else:
+            continue
+        raise DataError(path, f"{why}: not resumed (resuming unpickles the checkpoint's files); pass "
+                              "--overwrite_output_dir to start over, or another --output_dir")
+
+
 def saved_world_sizes(checkpoint):
     """The numbers of ranks the RNG files in a checkpoint name."""
     try:
@@ -263,6 +292,8 @@ def checkpoints_of(args):
         if other:
             raise DataError(path, f"checkpoint of a run on {other} rank(s), this run has {args.world_size}; pass "
                                   "--overwrite_output_dir to start over, or another --output_dir")
+    if last is not None:
+        check_owned(last)
     return last, cut_short
 
 

@@ -8,11 +8,22 @@ step instead: training.reseed_for_step), the position in the shuffled order (epo
 always at an update, so no gradient is pending), the dev history with the best result and its
 weights, and the time spent. It names the run that made it (script, task, model, hyper-parameters,
 data digests, ranks): a different run refuses it. It is removed once the results record is written.
+
+The output directory may be writable by others (a shared Slurm folder), so reading the file runs no
+code: it is an .npz archive read with allow_pickle=False, the arrays as members and the rest as one JSON
+document, with a sha256 over both. The file is opened only when it is a regular file (never a FIFO, a
+device or a link), its size bounded, and its entries checked against the live model before anything is
+loaded. The digest catches a damaged file, not a forged one: someone who can write the folder can
+replace the weights and recompute it (there is no per-user key: a job resumed on another node would
+need the same key); what they gain is wrong numbers in that folder, never code run as its owner.
 """
+import hashlib
+import json
 import os
-import pickle
 import random
+import re
 import signal
+import stat
 import time
 
 import numpy as np
@@ -22,7 +33,10 @@ from paddlenlp.utils.log import logger
 from .fileio import DataError, atomic_write, file_digest
 
 FILENAME = "resume.pdckpt"
-FORMAT = 1
+FORMAT = 2  # 1 was a pickle: refused, never loaded
+ZIP_MAGIC = b"PK\x03\x04"
+DOCUMENT_LIMIT = 64 * 2**20  # the JSON part: fingerprint, history, random states
+SLACK = 64 * 2**20
 # Flags that change nothing in training: a run differing only in these may resume the checkpoint.
 # (--do_predict stays in: it decides whether the best weights are kept in memory, hence in the checkpoint.)
 NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model", "resume", "checkpoint_minutes",
@@ -82,8 +96,10 @@ class Checkpointer:
         self.started = time.time()
         self.parts = None
         self._fingerprint = None
-        if args.resume == "never" and rank == 0 and os.path.exists(self.path):
-            os.unlink(self.path)
+        if args.resume == "never" and rank == 0 and os.path.lexists(self.path):
+            if os.path.isdir(self.path) and not os.path.islink(self.path):
+                raise DataError(self.path, "is a directory, where the resume checkpoint is to be written")
+            os.unlink(self.path)  # a link itself, never what it points to
             logger.info(f"--resume never: removed {self.path}")
 
     @property
@@ -98,21 +114,15 @@ class Checkpointer:
         (epoch, batch, step, examples, train_time_s) to go on from, or None to start at step 0.
         precision: the run's precision.Precision; its loss scale is saved and restored with the rest."""
         self.parts = (model, optimizer, scheduler, tracker, precision)
-        if not os.path.exists(self.path):
+        if not os.path.lexists(self.path):
             return None
-        try:
-            with open(self.path, "rb") as f:
-                state = pickle.load(f)
-        except Exception as e:  # cut short by a kill can't happen (atomic), but a disk can fail
-            raise DataError(self.path, f"unreadable resume checkpoint ({type(e).__name__}); remove it or pass "
-                                       "--resume never") from None
-        if not isinstance(state, dict):
-            raise DataError(self.path, "not a resume checkpoint; remove it or pass --resume never")
+        state = read_checkpoint(self.path, _size_limit(model))
         if state.get("format") != FORMAT or state.get("fingerprint") != self.fingerprint:
             reason = "of another format" if state.get("format") != FORMAT else difference(
                 state.get("fingerprint", {}), self.fingerprint)
             raise DataError(self.path, f"resume checkpoint of a different run: {reason}; pass --resume never to "
                                        "start over, or another --output_dir")
+        check_entries(self.path, state, model, tracker, self.world_size)
         _unwrap(model).set_state_dict({k: paddle.to_tensor(v) for k, v in state["model"].items()})
         optimizer.set_state_dict(_tensors(state["optimizer"]))
         scheduler.set_state_dict(state["scheduler"])
@@ -164,14 +174,14 @@ class Checkpointer:
                      "tracker": dict(tracker.__dict__), "rng": every, "elapsed_s": self.elapsed(),
                      "precision": precision.state_dict() if precision is not None else {}}
             with atomic_write(self.path, "wb") as f:
-                pickle.dump(state, f, protocol=4)
+                _write(f, state)
             logger.info(f"resume checkpoint at step {progress['step']}: {self.path} "
                         f"({os.path.getsize(self.path) / 2**20:.1f} MiB, {time.time() - tic:.2f} s)")
         self.last_save = self.clock()
 
     def remove(self):
         """Once the results record is written, the checkpoint has served."""
-        if self.rank == 0 and os.path.exists(self.path):
+        if self.rank == 0 and os.path.lexists(self.path) and not os.path.isdir(self.path):
             os.unlink(self.path)
 
     # ------------------------------------------------------------ SIGTERM
@@ -191,7 +201,7 @@ def _unwrap(model):
 
 
 def _arrays(value):
-    """Tensors to numpy, so the file is plain pickle (and independent of the device)."""
+    """Tensors to numpy, so the file is independent of the device."""
     if isinstance(value, dict):
         return {k: _arrays(v) for k, v in value.items()}
     return value.numpy() if isinstance(value, paddle.Tensor) else value
@@ -201,3 +211,168 @@ def _tensors(value):
     if isinstance(value, dict):
         return {k: _tensors(v) for k, v in value.items()}
     return paddle.to_tensor(value) if isinstance(value, np.ndarray) else value
+
+
+# ------------------------------------------------------------ the file
+def _encode(value, arrays):
+    """value as JSON, its arrays moved to `arrays` (named a0, a1, ...) and tuples tagged, so that
+    decoding gives back the exact structure (random.setstate wants tuples)."""
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"a checkpoint's keys are strings, not {sorted(map(type, value), key=str)}")
+        return {k: _encode(v, arrays) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, paddle.Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        name = f"a{len(arrays)}"
+        arrays[name] = value
+        return {"__array__": name}
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _decode(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        if set(value) == {"__tuple__"}:
+            return tuple(_decode(v, arrays) for v in value["__tuple__"])
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+def _digest(document, arrays):
+    h = hashlib.sha256(document)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def _write(f, state):
+    arrays = {}
+    document = json.dumps(_encode(state, arrays), allow_nan=True).encode()
+    np.savez(f, __document__=np.frombuffer(document, np.uint8),
+             __digest__=np.frombuffer(_digest(document, arrays).encode(), np.uint8), **arrays)
+
+
+def _size_limit(model):
+    """The most a checkpoint of this model can hold: the weights, two Adam moments, fp32 master weights and
+    the best weights, at most 8 bytes a number, and room for the rest."""
+    numbers = sum(int(np.prod(p.shape)) for p in _unwrap(model).state_dict().values())
+    return 5 * 8 * numbers + SLACK
+
+
+def _open_regular(path):
+    """A read-only file object of path, refused unless it is a regular file: a FIFO would hang open(), a link
+    may point anywhere."""
+    def refuse(what):
+        raise DataError(path, f"is {what}, not a resume checkpoint; remove it or pass --resume never")
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        refuse("a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        refuse("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+        os.close(fd)
+        refuse("not the file it was a moment ago")
+    return os.fdopen(fd, "rb")
+
+
+def read_checkpoint(path, limit):
+    """The state dict of a resume checkpoint, after its size, members and digest are checked; nothing in it
+    can run code."""
+    def refuse(why):
+        raise DataError(path, f"{why}; remove it or pass --resume never")
+    try:
+        with _open_regular(path) as f:
+            if os.fstat(f.fileno()).st_size > limit:
+                refuse(f"resume checkpoint larger than this model's can be ({limit} bytes)")
+            head = f.read(4)
+            if head[:1] == b"\x80":
+                refuse("resume checkpoint of an older format (a pickle, not loaded)")
+            if head != ZIP_MAGIC:
+                refuse("not a resume checkpoint")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as archive:
+                members = archive.zip.infolist()
+                if sum(m.file_size for m in members) > limit:
+                    refuse(f"resume checkpoint holding more than this model's can ({limit} bytes)")
+                names = set(archive.files)
+                if not {"__document__", "__digest__"} <= names:
+                    refuse("not a resume checkpoint (no document or digest)")
+                if archive.zip.getinfo("__document__.npy").file_size > DOCUMENT_LIMIT:
+                    refuse("resume checkpoint with an oversized document")
+                arrays = {n: archive[n] for n in names if re.fullmatch(r"a\d+", n)}
+                if len(arrays) != len(names) - 2:
+                    refuse(f"resume checkpoint with unexpected members {sorted(names - set(arrays))[:3]}")
+                document = archive["__document__"].tobytes()
+                digest = archive["__digest__"].tobytes().decode("ascii", "replace")
+    except DataError:
+        raise
+    except Exception as e:  # cut short by a kill can't happen (atomic), but a disk can fail
+        refuse(f"unreadable resume checkpoint ({type(e).__name__})")
+    if digest != _digest(document, arrays):
+        refuse("resume checkpoint whose digest does not match its content (damaged or altered)")
+    try:
+        state = _decode(json.loads(document), arrays)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        refuse(f"resume checkpoint with an unreadable document ({type(e).__name__})")
+    if not isinstance(state, dict):
+        refuse("not a resume checkpoint")
+    return state
+
+
+def check_entries(path, state, model, tracker, world_size):
+    """Every part the restore uses is there and fits the live model: a DataError naming the first entry that
+    does not, before anything is loaded (never a partial load or a KeyError)."""
+    def refuse(entry, why):
+        raise DataError(path, f"resume checkpoint entry '{entry}' {why}; remove it or pass --resume never")
+    for key, kind in (("model", dict), ("optimizer", dict), ("scheduler", dict), ("tracker", dict),
+                      ("rng", list), ("progress", dict), ("elapsed_s", (int, float))):
+        if not isinstance(state.get(key), kind):
+            refuse(key, "is missing or of the wrong kind")
+    if set(state["tracker"]) != set(vars(tracker)):  # its fields replace the live tracker's: no others
+        refuse("tracker", f"has fields {sorted(state['tracker'])}, not {sorted(vars(tracker))}")
+    live = {k: tuple(v.shape) for k, v in _unwrap(model).state_dict().items()}
+    _same_weights(state["model"], live, "model", refuse)
+    best = state["tracker"].get("state")
+    if best is not None:
+        _same_weights(best if isinstance(best, dict) else {}, live, "tracker.state", refuse)
+    params = {p.name: tuple(p.shape) for p in _unwrap(model).parameters()}
+    for name, value in state["optimizer"].items():
+        if name == "LR_Scheduler":
+            continue
+        if name == "master_weights":
+            for key, array in (value.items() if isinstance(value, dict) else ()):
+                if tuple(np.shape(array)) != params.get(key):
+                    refuse(f"optimizer.master_weights.{key}", "does not fit a parameter of the model")
+            continue
+        # an accumulator is named PARAM_KIND_N and has the parameter's shape, or is one number (beta powers)
+        fits = isinstance(value, np.ndarray) and any(
+            name.startswith(p + "_") and value.shape in (shape, (1,), ()) for p, shape in params.items())
+        if not fits:
+            refuse(f"optimizer.{name}", "does not fit a parameter of the model")
+    if len(state["rng"]) != world_size or not all(isinstance(r, tuple) and len(r) == 2 for r in state["rng"]):
+        refuse("rng", f"does not hold the random states of {world_size} rank(s)")
+    for key in ("epoch", "batch", "step"):
+        if not isinstance(state["progress"].get(key), int):
+            refuse(f"progress.{key}", "is missing or not a whole number")
+
+
+def _same_weights(saved, live, entry, refuse):
+    for key in sorted(set(live) - set(saved)):
+        refuse(f"{entry}.{key}", "is missing")
+    for key in sorted(set(saved) - set(live)):
+        refuse(f"{entry}.{key}", "is not a weight of this model")
+    for key, shape in live.items():
+        if not isinstance(saved[key], np.ndarray) or saved[key].shape != shape:
+            refuse(f"{entry}.{key}", f"has shape {np.shape(saved[key])}, the model's is {shape}")

@@ -424,7 +424,8 @@ def test_resume_checkpoint_of_another_shape(tiny_models, synthetic_data, tmp_pat
     (out / "resume.pdckpt").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(DataError) as error:
         run(tiny_models["ernie"], synthetic_data, out)
-    assert str(error.value) == f"{out / 'resume.pdckpt'}: not a resume checkpoint; remove it or pass --resume never"
+    assert str(error.value) == (f"{out / 'resume.pdckpt'}: resume checkpoint of an older format (a pickle, not "
+                                "loaded); remove it or pass --resume never")
 
 
 def test_trainer_missing_train_file_is_named(data, tiny_models, tmp_path, monkeypatch):

@@ -18,6 +18,13 @@ from ..fileio import atomic_write, file_digest
 # ignored. tests/test_mrc_features.py pins a digest of each task's features to catch a forgotten bump.
 FEATURE_VERSIONS = {"cmrc2018": 1, "c3": 1, "chid": 1}
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
+# The columns each task's features hold (ragged ones as .values and .splits): a cache with any other member
+# is not one this code wrote, and is rebuilt without reading that member.
+COLUMNS = {"cmrc2018": {"input_ids", "token_type_ids", "offsets", "start_positions", "end_positions",
+                        "example_index"},
+           "c3": {"input_ids", "token_type_ids", "labels"},
+           "chid": {"input_ids", "labels", "row", "tag"}}
+KEY_LIMIT = 2**20  # the cache's __key__ member: a JSON document of a few hundred bytes
 
 
 class Features:
@@ -116,6 +123,7 @@ def tokenizer_settings(tokenizer):
     basic = getattr(tokenizer, "basic_tokenizer", tokenizer)
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     return {"class": type(tokenizer).__name__, "vocab": _digest(vocab),
+            "vocab_size": max((i for _, i in vocab), default=-1) + 1,
             "do_basic_tokenize": getattr(tokenizer, "do_basic_tokenize", None),
             **{name: getattr(basic, name, None) for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")},
             "special_ids": {name: getattr(tokenizer, f"{name}_token_id", None)
@@ -133,20 +141,51 @@ def cache_path(cache_dir, key):
     return os.path.join(cache_dir, f"{key['task']}-{key['split']}-{_digest(key)[:20]}.npz")
 
 
+def _members(task):
+    names = {"__key__", "__group__"}
+    for column in COLUMNS[task]:
+        names |= {column, column + ".values", column + ".splits"}
+    return {name + ".npy" for name in names}
+
+
+def _bad_ids(columns, vocab_size):
+    """Why the token ids cannot be looked up (an id outside the embedding would crash the process), or None."""
+    for name, size in (("input_ids", vocab_size), ("token_type_ids", 2)):  # the features' types are 0 and 1
+        values = columns.get(name + ".values", columns.get(name))
+        if values is not None and values.size and (values.min() < 0 or values.max() >= size):
+            return f"{name} outside 0..{size - 1}"
+    return None
+
+
 def load_cached(path, key):
-    """Features from a complete cache file for this key, else None (missing, partial or corrupt)."""
+    """Features from a complete cache file for this key, else None (missing, partial, corrupt or altered).
+    The cache folder may be shared: members are checked by name and size before any is read, and the token
+    ids against the vocabulary after."""
     try:
+        if not os.path.isfile(path) or os.path.islink(path):  # never a FIFO (open would hang) or a link
+            return None if not os.path.lexists(path) else _stale(path, "not a regular file")
         with np.load(path, allow_pickle=False) as archive:  # plain arrays only: a cache can't run code
+            members = {m.filename: m.file_size for m in archive.zip.infolist()}
+            unexpected = sorted(set(members) - _members(key["task"]))
+            if unexpected:
+                return _stale(path, f"unexpected member {unexpected[0]}")
+            if members.get("__key__.npy", KEY_LIMIT + 1) > KEY_LIMIT:
+                return _stale(path, "no key, or an oversized one")
             if json.loads(str(archive["__key__"])) != key:
                 return None
             group = int(archive["__group__"])
             columns = {name: archive[name] for name in archive.files if not name.startswith("__")}
-        return Features(columns, group)
+        bad = _bad_ids(columns, key["tokenizer"].get("vocab_size", 0))
+        return Features(columns, group) if bad is None else _stale(path, bad)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, EOFError, StopIteration, zipfile.BadZipFile) as e:
-        logger.warning(f"feature cache {path} is unreadable ({type(e).__name__}: {e}); rebuilding it")
-        return None
+        return _stale(path, f"{type(e).__name__}: {e}")
+
+
+def _stale(path, why):
+    logger.warning(f"feature cache {path} is unusable ({why}); rebuilding it")
+    return None
 
 
 def save_cached(path, key, features):
