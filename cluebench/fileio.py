@@ -202,6 +202,19 @@ def _as_write_error(path, error):
     return wrapped
 
 
+def write_npz(path, arrays):
+    """np.savez's format, written atomically, numpy arrays only (read back with allow_pickle=False). Unlike
+    np.savez, a failed write (a full disk) closes the archive, so nothing is left to fail again at exit."""
+    import zipfile
+
+    import numpy as np
+
+    with atomic_write(path, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
 def write_json(path, obj, **dump_options):
     """json.dump obj to path atomically, with a final newline."""
     with atomic_write(path) as f:

@@ -30,7 +30,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError, atomic_write, file_digest
+from .fileio import DataError, file_digest, write_npz
 
 FILENAME = "resume.pdckpt"
 FORMAT = 2  # 1 was a pickle: refused, never loaded
@@ -173,8 +173,7 @@ class Checkpointer:
                      "optimizer": _arrays(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
                      "tracker": dict(tracker.__dict__), "rng": every, "elapsed_s": self.elapsed(),
                      "precision": precision.state_dict() if precision is not None else {}}
-            with atomic_write(self.path, "wb") as f:
-                _write(f, state)
+            _write(self.path, state)
             logger.info(f"resume checkpoint at step {progress['step']}: {self.path} "
                         f"({os.path.getsize(self.path) / 2**20:.1f} MiB, {time.time() - tic:.2f} s)")
         self.last_save = self.clock()
@@ -255,11 +254,11 @@ def _digest(document, arrays):
     return h.hexdigest()
 
 
-def _write(f, state):
+def _write(path, state):
     arrays = {}
     document = json.dumps(_encode(state, arrays), allow_nan=True).encode()
-    np.savez(f, __document__=np.frombuffer(document, np.uint8),
-             __digest__=np.frombuffer(_digest(document, arrays).encode(), np.uint8), **arrays)
+    write_npz(path, {"__document__": np.frombuffer(document, np.uint8),
+                     "__digest__": np.frombuffer(_digest(document, arrays).encode(), np.uint8), **arrays})
 
 
 def _size_limit(model):

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 from paddlenlp.utils.log import logger
 
-from ..fileio import atomic_write, file_digest
+from ..fileio import file_digest, write_npz
 
 
 # Per task, bump when its reader or feature code changes what the features hold: its old caches are then
@@ -189,8 +189,7 @@ def _stale(path, why):
 
 
 def save_cached(path, key, features):
-    with atomic_write(path, "wb") as f:
-        np.savez(f, __key__=np.array(json.dumps(key)), __group__=np.array(features.group), **features.columns)
+    write_npz(path, {"__key__": np.array(json.dumps(key)), "__group__": np.array(features.group), **features.columns})
 
 
 def cached_features(key, build, cache_dir, overwrite=False):
