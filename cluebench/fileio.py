@@ -84,6 +84,34 @@ def _check_file(path):
         raise DataError(path, "file not found")
 
 
+def printable(text):
+    """A user-given name for a line of output: control and other unprintable characters escaped as repr()
+    writes them (\\n, \\x1b), so that no name can forge a line or drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def read_regular(path, limit):
+    """The bytes of a regular file of at most `limit` bytes, its last component not followed if a link. A
+    link, a FIFO, a device or a bigger file is a DataError saying which: never opened for reading, or
+    read past the limit (a FIFO would block open(), /dev/zero never end)."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            raise DataError(printable(path), "is a link; links are not followed")
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(printable(path), "is not a regular file (a FIFO, a device or a socket)")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise DataError(printable(path), f"cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced between lstat and open
+            raise DataError(printable(path), "is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(printable(path), f"is over {limit:,} bytes, more than any file of its kind")
+    return data
+
+
 def read_text(path):
     """A whole UTF-8 file; a missing file or an undecodable byte is a DataError naming the line."""
     _check_file(path)

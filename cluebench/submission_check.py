@@ -9,16 +9,33 @@ to the scripts that wrote the predictions. Exit 0: all good; 1: any failure; 2: 
 import argparse
 import json
 import os
+import stat
 import sys
 import zipfile
 
 from . import classification, mrc, tasks
-from .fileio import DataError
+from .fileio import DataError, printable, read_regular
 
 # leaderboard file name -> (task, test split); BUSTM (FewCLUE, no grid rows) has no CLUE leaderboard file
 LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
                for split, name in t.predictions.items()}
 SHOWN = 10  # problems printed per file; the rest are counted
+# The largest valid prediction file of the real CLUE test sets is CMRC2018's, about 5.6 MB at most (2,000
+# answers, each as long as its whole context in \uXXXX escapes). A member or file over 64 MiB is no
+# prediction file and is not read (nor inflated: a zip bomb stops at the limit).
+MAX_FILE_BYTES = 64 << 20
+MAX_TOTAL_BYTES = 256 << 20  # all files together (the ten real ones: under 20 MB)
+MAX_ENTRIES = 100  # the leaderboard has 10 files
+MAX_DIGITS = 18  # an id or a label of more digits is no id (and Python refuses ints over 4,300 digits)
+
+
+def _int(text):
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-')):,} digits")
+    return int(text)
+
+
+DECODER = json.JSONDecoder(parse_int=_int)
 
 
 class UsageError(Exception):
@@ -27,7 +44,7 @@ class UsageError(Exception):
 
 def _dump(value):
     """A value as JSON writes it, so that "1" and 1 look different; long ones cut."""
-    text = json.dumps(value, ensure_ascii=False)
+    text = printable(json.dumps(value, ensure_ascii=False))
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -80,9 +97,12 @@ def jsonl_items(text):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = DECODER.decode(line)
         except json.JSONDecodeError as e:
             problems.append(f"line {number}: not valid JSON ({e.msg}, column {e.colno})")
+            continue
+        except (ValueError, RecursionError) as e:  # a huge integer; arrays nested thousands deep
+            problems.append(f"line {number}: not usable JSON ({_json_trouble(e)})")
             continue
         if not isinstance(record, dict) or "id" not in record or "label" not in record:
             problems.append(f'line {number}: expected {{"id": ..., "label": ...}}, got {_dump(record)}')
@@ -94,7 +114,7 @@ def jsonl_items(text):
 def object_items(text):
     """[(line, key, value)] of one JSON object (CMRC2018, CHID), in file order. Parsed key by key rather than
     by json.loads, which keeps the last of two equal keys silently and knows no key's line."""
-    decoder, skip = json.JSONDecoder(), json.decoder.WHITESPACE.match
+    decoder, skip = DECODER, json.decoder.WHITESPACE.match
     items, pos, line, counted = [], skip(text, 0).end(), 1, 0
 
     def expect(chars):
@@ -119,6 +139,10 @@ def object_items(text):
     if skip(text, pos + 1).end() != len(text):
         raise json.JSONDecodeError("Extra data after the object", text, skip(text, pos + 1).end())
     return items
+
+
+def _json_trouble(error):
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error)
 
 
 def compare(task, items, expected, test_name):
@@ -178,6 +202,8 @@ def check_file(name, data, data_dir):
         except json.JSONDecodeError as e:
             return None, [f"line {e.lineno}: not valid JSON ({e.msg}, column {e.colno}); expected one object "
                           f"{{{'question id: answer' if task == 'cmrc2018' else 'blank tag: candidate index'}}}"]
+        except (ValueError, RecursionError) as e:
+            return None, [f"not usable JSON ({_json_trouble(e)})"]
     else:
         items, problems = jsonl_items(text)
     return len(expected), problems + compare(task, items, expected, test_name)
@@ -185,27 +211,21 @@ def check_file(name, data, data_dir):
 
 def read_submission(path):
     """[(name, bytes, problem)] of a zip or a folder, by name; problem is None or why the entry cannot count.
-    The leaderboard wants the files at the top of the zip: a nested path is a problem."""
-    entries = []
-    if os.path.isdir(path):
-        for root, dirs, names in os.walk(path):
-            for name in names:
-                relative = os.path.relpath(os.path.join(root, name), path).replace(os.sep, "/")
-                try:
-                    with open(os.path.join(root, name), "rb") as f:
-                        entries.append((relative, f.read(), None))
-                except OSError as e:
-                    entries.append((relative, None, f"unreadable ({e.strerror})"))
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                try:
-                    entries.append((info.filename, archive.read(info), None))
-                except (zipfile.BadZipFile, OSError, NotImplementedError) as e:
-                    entries.append((info.filename, None, f"unreadable zip entry ({e})"))
+    The leaderboard wants the files at the top of the zip: a nested path is a problem. A zip that cannot be
+    read at all is a BadSubmission."""
+    try:
+        info = os.stat(path)  # the argument may be a link (to a zip); FIFOs and devices are refused
+    except OSError as e:
+        raise UsageError(f"{printable(path)}: no such zip file or folder" if isinstance(e, FileNotFoundError)
+                         else f"{printable(path)}: {e.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        entries = folder_entries(path)
+    elif stat.S_ISREG(info.st_mode) and zipfile.is_zipfile(path):
+        entries = zip_entries(path)
     else:
-        raise UsageError(f"{path}: no such zip file or folder" if not os.path.exists(path) else
-                         f"{path}: neither a zip file nor a folder")
+        raise UsageError(f"{printable(path)}: neither a zip file nor a folder")
+    if len(entries) > MAX_ENTRIES:
+        raise BadSubmission(f"over {MAX_ENTRIES} files; a submission has at most {len(LEADERBOARD)}")
     checked, seen = [], set()
     for name, data, problem in sorted(entries, key=lambda e: e[0]):
         if problem is None and "/" in name:
@@ -215,6 +235,71 @@ def read_submission(path):
         seen.add(name)
         checked.append((name, data, problem))
     return checked
+
+
+class BadSubmission(Exception):
+    """A zip that cannot be read at all (a corrupt directory, too many entries): one FAIL line."""
+
+
+def folder_entries(path):
+    """[(name, bytes or None, problem)] of a folder: regular files only, links and FIFOs named, not followed."""
+    entries, total = [], 0
+    for root, dirs, names in os.walk(path):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            relative = os.path.relpath(os.path.join(root, name), path).replace(os.sep, "/")
+            try:
+                data = read_regular(os.path.join(root, name), MAX_FILE_BYTES)
+                entries.append((relative, data, None))
+                total += len(data)
+            except DataError as e:
+                entries.append((relative, None, str(e).rpartition(": ")[2]))
+            if len(entries) > MAX_ENTRIES:
+                return entries
+            _within_total(total)
+    return entries
+
+
+def _within_total(total):
+    if total > MAX_TOTAL_BYTES:
+        raise BadSubmission(f"its files hold over {MAX_TOTAL_BYTES:,} bytes, more than a whole submission")
+
+
+def zip_entries(path):
+    """[(name, bytes or None, problem)] of a zip: each member inflated in blocks up to MAX_FILE_BYTES."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_ENTRIES:
+                return infos
+            _within_total(sum(info.file_size for info in infos))
+            entries, total = [], 0
+            for info in infos:  # the headers' sizes can lie: the bytes read are counted too
+                data, problem = _member(archive, info)
+                entries.append((info.filename, data, problem))
+                total += len(data or b"")
+                _within_total(total)
+            return entries
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        # a corrupt central directory; a name flagged UTF-8 that is not (UnicodeDecodeError is a ValueError)
+        raise BadSubmission(f"not a readable zip ({type(e).__name__}: {e})") from None
+
+
+def _member(archive, info):
+    """(bytes, None) or (None, problem) of one zip member."""
+    if info.is_dir():
+        return None, "a folder in the zip"
+    if info.flag_bits & 0x1:
+        return None, "encrypted; the leaderboard cannot read it"
+    if info.file_size > MAX_FILE_BYTES:
+        return None, f"inflates to {info.file_size:,} bytes, over the {MAX_FILE_BYTES:,} of any prediction file"
+    try:
+        with archive.open(info) as member:  # the header's size can lie: read no more than the limit
+            data = member.read(MAX_FILE_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError, RuntimeError) as e:
+        return None, f"unreadable zip entry ({type(e).__name__}: {e})"
+    if len(data) > MAX_FILE_BYTES:
+        return None, f"inflates to over {MAX_FILE_BYTES:,} bytes, more than any prediction file"
+    return data, None
 
 
 def check(path, data_dir, strict=False, out=None):
@@ -227,7 +312,12 @@ def check(path, data_dir, strict=False, out=None):
         raise UsageError(f"--data_dir {data_dir}: holds no <task>_public/ folder (the official CLUE layout)")
     good = failures = 0
     submitted = set()
-    for name, data, problem in read_submission(path):
+    try:
+        entries = read_submission(path)
+    except BadSubmission as e:
+        print(f"FAIL {printable(path)}: {e}", file=out)
+        return 1
+    for name, data, problem in entries:
         count, problems = (None, [problem]) if problem else check_file(name, data, data_dir)
         submitted.add(name)
         if not problems:
@@ -238,7 +328,7 @@ def check(path, data_dir, strict=False, out=None):
         if len(problems) > SHOWN:
             problems = problems[:SHOWN] + [f"... and {len(problems) - SHOWN} more problems"]
         for problem in problems:
-            print(f"FAIL {name}: {problem}", file=out)
+            print(f"FAIL {printable(name)}: {printable(problem)}", file=out)
     for name, (task, split) in LEADERBOARD.items():
         if name in submitted:
             continue
