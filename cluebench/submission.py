@@ -20,7 +20,8 @@ import tempfile
 import zipfile
 
 from . import extract, grid, results, tasks
-from .fileio import DataError, atomic_write, read_text
+from .fileio import DataError, atomic_write, printable, read_regular
+
 
 PROG = "make_submission"
 FOLDER = "submission"
@@ -29,27 +30,47 @@ HYPERPARAMETERS = (("lr", ("learning_rate",)), ("batch", ("batch_size", "per_dev
                    ("dropout", ("dropout",)), ("epochs", ("num_train_epochs",)),
                    ("max_seq_length", ("max_seq_length",)))
 COUNT_UNITS = ("examples", "questions", "blanks", "features")  # data counts as the scripts name them
+def warn(message):
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 class Entry:
     """One leaderboard file of the submission and the job it came from."""
 
-    def __init__(self, name, task, job, value, path, record_path, record):
+    def __init__(self, name, task, job, value, path, data, record_path, record):
         self.name, self.task, self.job, self.value = name, task, job, value
-        self.path, self.record_path, self.record = path, record_path, record
-        self.answers = count_answers(task, path)
+        self.path, self.data, self.record_path, self.record = path, data, record_path, record
+        self.answers = count_answers(task, data)
 
 
-def count_answers(task, path):
+def count_answers(task, data):
     """Answers in a prediction file (ids; CHID's blanks), for the summary only: None where the file cannot
     be read as one, which the checker then explains."""
     try:
-        text = read_text(path)
+        text = data.decode("utf-8")
         if tasks.get(task).family in ("span", "cloze"):  # one JSON object, id -> answer
-            return len(json.loads(text))
+            value = json.loads(text)
+            return len(value) if isinstance(value, dict) else None
         return sum(1 for line in text.split("\n") if line.strip())  # JSON lines; "\n" only, as the checker
-    except (DataError, ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
+
+
+def inside(path, folder):
+    """Whether path, its links resolved, lies in folder (its links resolved too)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, root]) == root
+
+
+def read_inside(path, folder):
+    """(bytes, None) of a regular file that lies in folder after links, or (None, why not): a link, a FIFO
+    or a device is refused, never read or waited on."""
+    if not inside(path, folder):
+        return None, f"lies outside its job folder {printable(folder)}"
+    try:
+        return read_regular(path, tasks.MAX_PREDICTION_BYTES), None
+    except DataError as e:
+        return None, str(e).rpartition(": ")[2]
 
 
 def collect(directory):
@@ -67,14 +88,29 @@ def collect(directory):
             continue
         record_path = os.path.join(directory, task, job + ".json")
         record = results.read_record(record_path)
-        listed = {os.path.basename(p): p for p in record.get("predictions") or [] if isinstance(p, str)}
+        problem = results.record_problem(record) if isinstance(record, dict) else "not a complete record"
+        if problem:  # the record is the best job's, but nothing it says can be trusted
+            warn(f"{printable(record_path)}: {problem}; {task} skipped")
+            missing.append((task, f"best job {job}: its record: {problem}"))
+            continue
+        job_folder = os.path.join(directory, task, job)
+        if not inside(job_folder, directory):  # a linked job folder: its files are someone else's
+            warn(f"{printable(job_folder)}: lies outside the run folder {printable(directory)}; {task} skipped")
+            missing.append((task, f"best job {job}: its folder lies outside the run folder"))
+            continue
+        listed = {os.path.basename(p): p for p in record.get("predictions") or []}
         spec = tasks.get(task)
         found, absent = [], []
         for split, name in spec.predictions.items():
-            places = [os.path.join(directory, task, job, name), listed.get(name)]
-            path = next((p for p in places if p and os.path.isfile(p)), None)
-            if path:
-                found.append(Entry(name, task, job, value, path, record_path, record))
+            data = None
+            for path in dict.fromkeys((os.path.join(job_folder, name), listed.get(name))):
+                if path and os.path.lexists(path):
+                    data, why = read_inside(path, job_folder)
+                    if data is not None:
+                        break
+                    warn(f"{printable(path)}: {why}; not copied")
+            if data is not None:
+                found.append(Entry(name, task, job, value, path, data, record_path, record))
             elif split not in spec.optional_splits:  # an optional one absent: the data had no such test set
                 absent.append(name)
         if not absent:
@@ -95,8 +131,7 @@ def write_zip(path, entries):
             info = zipfile.ZipInfo(entry.name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with open(entry.path, "rb") as source:
-                archive.writestr(info, source.read())
+            archive.writestr(info, entry.data)  # the bytes checked in collect, not the file read again
 
 
 def replace_folder(directory, entries):
@@ -108,7 +143,8 @@ def replace_folder(directory, entries):
     try:
         os.mkdir(fresh)  # not mkdtemp's 0700: the folder is for colleagues too
         for entry in entries:
-            shutil.copyfile(entry.path, os.path.join(fresh, entry.name))
+            with open(os.path.join(fresh, entry.name), "wb") as f:
+                f.write(entry.data)
         moved = os.path.isdir(target)
         if moved:  # two renames: a folder cannot replace a folder in one
             os.replace(target, old)
@@ -154,7 +190,7 @@ def summary(directory, zip_path, entries, missing):
 
 def table(entries):
     rows = [("file", "task", "job", "dev", "ids")] + [
-        (e.name, e.task, e.job, e.value, "?" if e.answers is None else str(e.answers)) for e in entries]
+        (e.name, e.task, printable(e.job), printable(e.value), "?" if e.answers is None else str(e.answers)) for e in entries]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -163,7 +199,7 @@ def print_missing(missing):
     if missing:
         print(f"missing {len(missing)} of {len(grid.REPORT_ORDER)} tasks:")
         for task, why in missing:
-            print(f"  {task}: {why}")
+            print(f"  {task}: {printable(why)}")
 
 
 def main(argv=None):

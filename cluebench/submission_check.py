@@ -20,10 +20,7 @@ from .fileio import DataError, printable, read_regular
 LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
                for split, name in t.predictions.items()}
 SHOWN = 10  # problems printed per file; the rest are counted
-# The largest valid prediction file of the real CLUE test sets is CMRC2018's, about 5.6 MB at most (2,000
-# answers, each as long as its whole context in \uXXXX escapes). A member or file over 64 MiB is no
-# prediction file and is not read (nor inflated: a zip bomb stops at the limit).
-MAX_FILE_BYTES = 64 << 20
+MAX_FILE_BYTES = tasks.MAX_PREDICTION_BYTES
 MAX_TOTAL_BYTES = 256 << 20  # all files together (the ten real ones: under 20 MB)
 MAX_ENTRIES = 100  # the leaderboard has 10 files
 MAX_DIGITS = 18  # an id or a label of more digits is no id (and Python refuses ints over 4,300 digits)

@@ -127,6 +127,10 @@ REGISTRY = {t.name: t for t in (
 )}
 
 # upstream extract_result.sh's column order
+# The largest valid prediction file of the real CLUE test sets is CMRC2018's, about 5.6 MB at most (2,000
+# answers, each as long as its whole context in \uXXXX escapes). A file or zip member over 64 MiB is no
+# prediction file: make_submission does not copy it, check_submission does not read (nor inflate) it.
+MAX_PREDICTION_BYTES = 64 << 20
 REPORT_ORDER = ("afqmc", "tnews", "iflytek", "cmnli", "ocnli", "cluewsc2020", "csl", "cmrc2018", "chid", "c3")
 
 
