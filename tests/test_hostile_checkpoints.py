@@ -69,6 +69,8 @@ def test_round_trip_gives_back_the_exact_state(saved, tmp_path):
     for k, v in model.state_dict().items():
         assert (model2.state_dict()[k].numpy() == v.numpy()).all()
     before, after = resume._arrays(optimizer.state_dict()), resume._arrays(optimizer2.state_dict())
+    if set(after) == {"LR_Scheduler"}:  # Paddle 2.6 keeps what it was given unseen until the first step
+        after = {**resume._arrays(dict(optimizer2._accumulators_holder)), "LR_Scheduler": after["LR_Scheduler"]}
     assert before.keys() == after.keys() and before["LR_Scheduler"] == after["LR_Scheduler"]
     assert all((before[k] == after[k]).all() for k in before if k != "LR_Scheduler")
     assert tracker2.history == tracker.history and tracker2.state.keys() == tracker.state.keys()
