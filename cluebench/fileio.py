@@ -458,16 +458,8 @@ class OutputDirLock:
         if os.path.isdir(self.path) and not os.path.islink(self.path):
             raise DataError(self.path, "is a directory, where the run's lock file goes; remove it")
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return None
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            data = f.read(LOCK_MAX_BYTES + 1)
-        try:
-            owner = json.loads(data.decode("utf-8")) if len(data) <= LOCK_MAX_BYTES else None
-        except (UnicodeDecodeError, ValueError):
+            owner = json.loads(read_regular(self.path, LOCK_MAX_BYTES).decode("utf-8"))
+        except (DataError, UnicodeDecodeError, ValueError):
             return None
         return owner if isinstance(owner, dict) and "pid" in owner else None
 

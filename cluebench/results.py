@@ -9,12 +9,11 @@ import math
 import os
 import platform
 import re
-import stat
 import subprocess
 import sys
 import time
 
-from .fileio import file_sha256, write_json
+from .fileio import DataError, file_sha256, read_regular, write_json
 
 SCHEMA = "cluebench.results/1"
 FILENAME = "clue_results.json"
@@ -135,18 +134,8 @@ MAX_RECORD_BYTES = 64 << 20  # a record is a few KiB (its predictions a list of 
 def _load(path):
     """The JSON at path, read bounded and without following a link (the run folder is shared), or None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = f.read(MAX_RECORD_BYTES + 1)
-    if len(data) > MAX_RECORD_BYTES:
-        return None
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        return json.loads(read_regular(path, MAX_RECORD_BYTES).decode("utf-8"))
+    except (DataError, UnicodeDecodeError, ValueError, RecursionError):
         return None
 
 
