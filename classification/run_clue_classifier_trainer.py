@@ -36,6 +36,8 @@ class DataArguments:
     results_file: Optional[str] = field(default=None, metadata={"help": "results record; default "
                                                                         "OUTPUT_DIR/clue_results.json"})
     do_lower_case: bool = field(default=False, metadata={"help": "unused; kept for upstream command lines"})
+    break_lock: Optional[str] = field(default=None, metadata={"help": "HOST: take over OUTPUT_DIR's lock if HOST, "
+                                                                      "known to be gone, holds it"})
 
 
 @dataclass
@@ -123,6 +125,11 @@ def check_arguments(args, data_args, model_args):
         raise cli.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
     if data_args.max_seq_length < 1:
         raise cli.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
+    if data_args.break_lock is not None:
+        try:
+            resume.host_name(data_args.break_lock)
+        except argparse.ArgumentTypeError as e:
+            raise cli.flag_error("break_lock", data_args.break_lock, str(e)) from None
     if args.do_export:
         check_writable(model_args.export_model_dir or os.path.join(args.output_dir, "export"), "export directory")
 
@@ -331,7 +338,7 @@ def main():
         check_resumable(last_checkpoint, fingerprint)
     where = argparse.Namespace(output_dir=args.output_dir, results_file=data_args.results_file)  # of the record
     if args.should_save:  # held until the process ends
-        cli.claim_output_dir(args.output_dir, results.record_path(where))
+        cli.claim_output_dir(args.output_dir, results.record_path(where), break_lock=data_args.break_lock)
         # rank 0 alone removes; the others judged the same files alike, and a folder half removed is not whole
         for path in cut_short:
             shutil.rmtree(path)

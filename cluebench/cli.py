@@ -195,10 +195,11 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     return tokenizer, training.speed_up(model)
 
 
-def claim_output_dir(path, *other_outputs, rank=0):
+def claim_output_dir(path, *other_outputs, rank=0, break_lock=None):
     """Check that the output directory (and the folders of other_outputs, e.g. the results file) can be
     written, then lock and tidy it, as a context manager: after validation, before anything is written.
-    Rank 0 alone owns it; the other ranks get a context that does nothing."""
+    Rank 0 alone owns it; the other ranks get a context that does nothing. break_lock: a host (known to be
+    gone) whose lock on the directory is taken over."""
     if rank != 0:
         return contextlib.nullcontext()
     check_name_length(path, "output directory")
@@ -208,7 +209,7 @@ def claim_output_dir(path, *other_outputs, rank=0):
         if os.path.isdir(other):
             raise DataError(other, "is a directory; a file is to be written there")
         check_writable(os.path.dirname(os.path.abspath(other)), f"folder of {other}")
-    lock = OutputDirLock(path, log=logger.info)
+    lock = OutputDirLock(path, log=logger.info, break_host=break_lock)
     try:
         return lock.acquire()
     except OSError as e:  # a full or read-only disk under the lock file: its write names no file

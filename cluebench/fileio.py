@@ -386,13 +386,15 @@ class OutputDirLock:
 
     A second run is refused with a line naming the owner; a lock of this host whose process is dead, or
     whose pid now belongs to another process (another start time or boot), is taken over (and said). A lock
-    of another host cannot be judged from here: the line says to remove it if that host is gone.
+    of another host cannot be judged from here: the line says so, and a run given that host's name
+    (break_host, the scripts' --break_lock HOST) takes it over, for a host known to be gone.
     release() (also at exit) removes it."""
 
     NAME = ".cluebench.lock"
 
-    def __init__(self, directory, log=print):
+    def __init__(self, directory, log=print, break_host=None):
         self.directory, self.path, self.log = directory, os.path.join(directory, self.NAME), log
+        self.break_host = break_host if break_host != HOST else None  # this host's locks are judged, never broken
         self.held = False
 
     def _stale(self, owner):
@@ -420,17 +422,23 @@ class OutputDirLock:
                 if owner is None and self._age() < 10:  # being written by a run starting right now
                     owner = {"pid": "?", "host": "?", "started": "just now"}
                 why = "unreadable" if owner is None else self._stale(owner)
-                if why:
+                broken = owner is not None and self.break_host is not None and owner.get("host") == self.break_host
+                if why or broken:
                     what = "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} ({why})"
+                    if broken:
+                        what = f"the lock of pid {printable(owner.get('pid'))} on {printable(self.break_host)} " \
+                               f"since {printable(owner.get('started'))} (--break_lock)"
                     self.log(f"{self.directory}: taking over {what}")
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path)
                     continue
+                host = printable(owner.get("host"))  # read from a shared folder: may hold anything
                 other = owner.get("host") not in (HOST, "?")
-                raise Busy(self.directory, f"output directory is in use by pid {owner.get('pid')} on "
-                                           f"{owner.get('host')} since {owner.get('started')} "
+                raise Busy(self.directory, f"output directory is in use by pid {printable(owner.get('pid'))} on "
+                                           f"{host} since {printable(owner.get('started'))} "
                                            f"(lock {self.path}); use another --output_dir"
-                                           + ("; if that host is gone, remove the lock file" if other else "")) from None
+                                           + (f"; if that host is gone, rerun with --break_lock {host}"
+                                              if other else "")) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True

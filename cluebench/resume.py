@@ -17,6 +17,7 @@ loaded. The digest catches a damaged file, not a forged one: someone who can wri
 replace the weights and recompute it (there is no per-user key: a job resumed on another node would
 need the same key); what they gain is wrong numbers in that folder, never code run as its owner.
 """
+import argparse
 import hashlib
 import json
 import os
@@ -41,7 +42,8 @@ SLACK = 64 * 2**20
 # (--do_predict stays in: it decides whether the best weights are kept in memory, hence in the checkpoint.)
 NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model", "resume", "checkpoint_minutes",
                 "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir",
-                "to_static"}  # the same numbers either way
+                "to_static",  # the same numbers either way
+                "break_lock"}
 
 
 class Preempted(SystemExit):
@@ -52,11 +54,22 @@ class Preempted(SystemExit):
         self.path = path
 
 
+def host_name(text):
+    """--break_lock's value: a host name as a lock records it (printable, no spaces, at most 255 bytes)."""
+    if not text or not text.isprintable() or any(c.isspace() for c in text) or len(text.encode()) > 255:
+        raise argparse.ArgumentTypeError(f"must be a host name (printable, no spaces, at most 255 bytes), "
+                                         f"not {text!r}")
+    return text
+
+
 def add_flags(parser):
     parser.add_argument("--resume", choices=("auto", "never"), default="auto",
                         help=f"auto: go on from OUTPUT_DIR/{FILENAME} when this same run left one; never: start over")
     parser.add_argument("--checkpoint_minutes", type=float, default=30,
                         help="also write the resume checkpoint this often during long epochs (0: only at evaluations)")
+    parser.add_argument("--break_lock", type=host_name, metavar="HOST",
+                        help="take over OUTPUT_DIR's lock if HOST holds it: for a host known to be gone, whose "
+                             "run can no longer release it (a lock of this host is judged without it)")
 
 
 def fingerprint(script, task, args, data_files, world_size):

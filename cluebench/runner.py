@@ -251,7 +251,7 @@ def run(args, task):
     splits = read_splits(args, task, tokenizer, rank, world_size)
     check_token_ids(splits, vocab_size, args.model_name_or_path)
     # checked, now ours: nothing was written before this point
-    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank):
+    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank, break_lock=args.break_lock):
         tracker = stats = None
         if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
             model, tracker, stats = fit(args, task, model, tokenizer, splits, rank, world_size)

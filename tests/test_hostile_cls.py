@@ -203,6 +203,36 @@ def test_stale_lock_and_leftovers_are_taken_over(tiny_models, synthetic_data, tm
     assert results.read_record(str(out / results.FILENAME))["throughput"]["optimizer_steps"] == 2
 
 
+def test_a_gone_hosts_lock_is_broken_by_name_only(tiny_models, synthetic_data, tmp_path, log_lines):
+    """Another host's lock cannot be judged from here: refused, saying how; --break_lock with that host's
+    name takes it over and runs; --break_lock naming another host leaves it alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / OutputDirLock.NAME).write_text(json.dumps({"host": "node17", "pid": 4242, "started": "yesterday"}))
+    said = (f"{out}: output directory is in use by pid 4242 on node17 since yesterday (lock "
+            f"{out / OutputDirLock.NAME}); use another --output_dir; if that host is gone, rerun with "
+            "--break_lock node17")
+    for extra in ([], ["--break_lock", "node18"]):
+        with pytest.raises(DataError) as error:
+            run(tiny_models["ernie"], synthetic_data, out, *extra)
+        assert str(error.value) == said
+        assert sorted(os.listdir(out)) == [OutputDirLock.NAME]
+    run(tiny_models["ernie"], synthetic_data, out, "--break_lock", "node17")
+    assert f"{out}: taking over the lock of pid 4242 on node17 since yesterday (--break_lock)" in "\n".join(log_lines())
+    assert not (out / OutputDirLock.NAME).exists()  # ours now, released at the end
+    assert results.read_record(str(out / results.FILENAME))["throughput"]["optimizer_steps"] == 2
+
+
+@pytest.mark.parametrize("host", ["", "two words", "bell\a"])
+def test_break_lock_takes_a_host_name(tiny_models, synthetic_data, tmp_path, host, capsys):
+    with pytest.raises(SystemExit) as code:
+        run(tiny_models["ernie"], synthetic_data, tmp_path / "out", "--break_lock", host)
+    assert code.value.code == 2
+    assert f"--break_lock: must be a host name (printable, no spaces, at most 255 bytes), not {host!r}" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow  # a subprocess
 def test_files_follow_the_umask(tiny_models, synthetic_data, tmp_path):
     """Records, predictions and weights are readable by the group when the umask says so (not 0600)."""

@@ -158,8 +158,24 @@ def test_another_hosts_lock_says_how_to_release_it(tmp_path):
 
     with pytest.raises(Busy) as error:
         lock_of(tmp_path, host="elsewhere", pid=1).acquire()
-    assert str(error.value).endswith("use another --output_dir; if that host is gone, remove the lock file")
+    assert str(error.value).endswith("use another --output_dir; if that host is gone, rerun with --break_lock elsewhere")
     assert f"(lock {tmp_path}/.cluebench.lock)" in str(error.value)
+
+
+def test_break_lock_never_breaks_a_live_lock_of_this_host(tmp_path):
+    from cluebench.fileio import HOST, Busy, OutputDirLock
+
+    lock_of(tmp_path)
+    with pytest.raises(Busy):
+        OutputDirLock(str(tmp_path), log=said.append, break_host=HOST).acquire()
+
+
+def test_a_lock_host_that_could_forge_lines_is_escaped(tmp_path):
+    from cluebench.fileio import Busy
+
+    with pytest.raises(Busy) as error:
+        lock_of(tmp_path, host="gone\nOK: fine", pid=1).acquire()
+    assert "\n" not in str(error.value) and "rerun with --break_lock gone\\nOK: fine" in str(error.value)
 
 
 @pytest.mark.parametrize("kind", ["huge", "link"])
