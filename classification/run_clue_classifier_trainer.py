@@ -24,7 +24,7 @@ from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, Trai
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, results, resume, training
+from cluebench import classification as clue, cli, fileio, results, resume, training
 from cluebench.fileio import DataError, check_writable, write_json
 
 
@@ -176,15 +176,15 @@ def rng_file(world_size):
 
 
 def open_regular(path):
-    """path opened for reading; OSError unless it is a non-empty regular file. Links, FIFOs and devices are
-    not PaddleNLP's and are never opened (O_NOFOLLOW and O_NONBLOCK hold if one replaces the file after lstat)."""
-    if not stat.S_ISREG(os.lstat(path).st_mode):
-        raise OSError(f"{path}: not a regular file")
-    f = open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK))
-    info = os.fstat(f.fileno())
-    if not (stat.S_ISREG(info.st_mode) and info.st_size > 0):
+    """path opened for reading (fileio.open_regular); OSError unless it is a non-empty regular file, so that
+    a link, FIFO or device in a checkpoint folder makes it one not to resume from."""
+    try:
+        f = fileio.open_regular(path)
+    except fileio.NotRegular as e:
+        raise OSError(str(e)) from None
+    if os.fstat(f.fileno()).st_size == 0:
         f.close()
-        raise OSError(f"{path}: not a regular file, or empty")
+        raise OSError(f"{path}: empty")
     return f
 
 

@@ -90,23 +90,44 @@ def printable(text):
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+class NotRegular(DataError):
+    """open_regular's refusal; .what says what path is instead, for callers that word it their own way."""
+
+    def __init__(self, path, what):
+        super().__init__(printable(path), f"is {what}, not a regular file")
+        self.what = what
+
+
+def open_regular(path):
+    """A read-only binary file object of path, refused (NotRegular) unless it is a regular file: its last
+    component is not followed if a link (a link may point anywhere), and a FIFO or device is never opened for
+    reading (a FIFO would block open(), /dev/zero never end); O_NOFOLLOW, O_NONBLOCK and a check of what was
+    opened hold if someone replaces the file after lstat. OSError (missing, no permission) passes through."""
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise NotRegular(path, "a symbolic link")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegular(path, "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
+        os.close(fd)
+        raise NotRegular(path, "not the file it was a moment ago")
+    return os.fdopen(fd, "rb")
+
+
 def read_regular(path, limit):
-    """The bytes of a regular file of at most `limit` bytes, its last component not followed if a link. A
-    link, a FIFO, a device or a bigger file is a DataError saying which: never opened for reading, or
-    read past the limit (a FIFO would block open(), /dev/zero never end)."""
+    """The bytes of a regular file (open_regular) of at most `limit` bytes; anything else, or a bigger file,
+    is a DataError saying which, and never read past the limit."""
     try:
-        info = os.lstat(path)
-        if stat.S_ISLNK(info.st_mode):
-            raise DataError(printable(path), "is a link; links are not followed")
-        if not stat.S_ISREG(info.st_mode):
-            raise DataError(printable(path), "is not a regular file (a FIFO, a device or a socket)")
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with open_regular(path) as f:
+            data = f.read(limit + 1)
+    except NotRegular as e:
+        if e.what == "a symbolic link":
+            raise DataError(printable(path), "is a link; links are not followed") from None
+        raise DataError(printable(path), "is not a regular file (a FIFO, a device or a socket)") from None
     except OSError as e:
         raise DataError(printable(path), f"cannot be read ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced between lstat and open
-            raise DataError(printable(path), "is not a regular file")
-        data = f.read(limit + 1)
     if len(data) > limit:
         raise DataError(printable(path), f"is over {limit:,} bytes, more than any file of its kind")
     return data

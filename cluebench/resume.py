@@ -24,14 +24,13 @@ import os
 import random
 import re
 import signal
-import stat
 import time
 
 import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError, file_digest, write_npz
+from .fileio import DataError, NotRegular, file_digest, open_regular, write_npz
 
 FILENAME = "resume.pdckpt"
 FORMAT = 2  # 1 was a pickle: refused, never loaded
@@ -281,31 +280,13 @@ def _size_limit(model):
     return 5 * 8 * numbers + SLACK
 
 
-def _open_regular(path):
-    """A read-only file object of path, refused unless it is a regular file: a FIFO would hang open(), a link
-    may point anywhere."""
-    def refuse(what):
-        raise DataError(path, f"is {what}, not a resume checkpoint; remove it or pass --resume never")
-    info = os.lstat(path)
-    if stat.S_ISLNK(info.st_mode):
-        refuse("a symbolic link")
-    if not stat.S_ISREG(info.st_mode):
-        refuse("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    opened = os.fstat(fd)
-    if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
-        os.close(fd)
-        refuse("not the file it was a moment ago")
-    return os.fdopen(fd, "rb")
-
-
 def read_checkpoint(path, limit):
     """The state dict of a resume checkpoint, after its size, members and digest are checked; nothing in it
     can run code."""
     def refuse(why):
         raise DataError(path, f"{why}; remove it or pass --resume never")
     try:
-        with _open_regular(path) as f:
+        with open_regular(path) as f:
             if os.fstat(f.fileno()).st_size > limit:
                 refuse(f"resume checkpoint larger than this model's can be ({limit} bytes)")
             head = f.read(4)
@@ -328,6 +309,8 @@ def read_checkpoint(path, limit):
                     refuse(f"resume checkpoint with unexpected members {sorted(names - set(arrays))[:3]}")
                 document = archive["__document__"].tobytes()
                 digest = archive["__digest__"].tobytes().decode("ascii", "replace")
+    except NotRegular as e:  # a FIFO would hang the run, a link may point anywhere
+        raise DataError(path, f"is {e.what}, not a resume checkpoint; remove it or pass --resume never") from None
     except DataError:
         raise
     except Exception as e:  # cut short by a kill can't happen (atomic), but a disk can fail
