@@ -34,7 +34,7 @@ import re
 import sys
 
 from . import extract, grid, report, results
-from .fileio import DataError, atomic_write, check_writable, printable, read_regular
+from .fileio import DataError, atomic_write, check_writable, is_local_path, printable, read_regular
 
 PROG = "leaderboard"
 TASKS = grid.REPORT_ORDER
@@ -79,7 +79,8 @@ def find_models(root):
         if is_run_folder(path):
             found.append((name, path))
         else:  # an organisation's folder: its models are one level down
-            found += [(f"{name}/{inner}", inner_path) for inner, inner_path in folders(path) if is_run_folder(inner_path)]
+            found += [(f"{name}/{inner}", inner_path) for inner, inner_path in folders(path)
+                      if is_run_folder(inner_path)]
     return found
 
 
@@ -132,17 +133,20 @@ def config_arch(model_dir):
 def model_dir(directory, best, given):
     """The local model folder of a run, or None for a built-in name: the MODEL given, else the "model" of
     its best jobs' records (as the training script was given it)."""
-    if given is not None:
-        return given if os.path.isdir(given) else None
+    if given is not None and os.path.isdir(given):
+        return given
     for task, (_, hyper, source) in best.items():
-        record = results.read_record(os.path.join(directory, task, "_".join(hyper) + ".json")) if source == "record" else None
+        if source != "record":  # a job known only from its log names no model
+            continue
+        record = results.read_record(os.path.join(directory, task, "_".join(hyper) + ".json"))
         model = record.get("model") if record else None
         if isinstance(model, str) and model:
             path = os.path.expanduser(model)
             if os.path.isdir(path):
                 return path
-            if os.path.isabs(path) or model.startswith(("./", "../", "~")):  # a folder, but not here
-                warn(directory, f"its records name the model folder {model}, which is not here", "arch from elsewhere")
+            if is_local_path(model):  # a folder, but not on this machine (or not from here)
+                warn(directory, f"its records name the model folder {model}, which is not here",
+                     "arch from the published table, if it lists the model")
             return None
     return None
 
