@@ -286,7 +286,7 @@ def draw_table(path, models):
                     fontweight="bold" if j == 0 else "normal")
             if diff:
                 colour = "darkgreen" if diff.startswith("+") else "darkred"
-                ax.text(j, i + 0.25, diff, ha="center", va="center", fontsize=7.5, color=colour, parse_math=False)
+                ax.text(j, i + 0.25, diff, ha="center", va="center", fontsize=8, color=colour, parse_math=False)
     ax.set_xticks(range(len(columns)), columns, fontsize=9)
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(models)), [row_label(m) for m in models], fontsize=9, parse_math=False)

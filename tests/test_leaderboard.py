@@ -215,3 +215,24 @@ def test_the_script_imports_no_paddle(root):
     assert block(done.stdout.splitlines(), RESULTS[0]) == RESULTS
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert "matplotlib" in imported and not imported & {"paddle", "paddlenlp"}
+
+
+def test_bad_records_and_odd_names(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    write_job(str(runs / "a|b"), "afqmc", "2e-05_32_0.1", [(10, 70.00)])
+    write_job(str(runs / "a|b"), "tnews", "2e-05_32_0.1", [(10, 56.00)])
+    record = json.loads((runs / "a|b" / "tnews" / "2e-05_32_0.1.json").read_text())
+    record["best"]["value"] = "abc"  # a hand-edited record: extract skips it, with a warning
+    (runs / "a|b" / "tnews" / "2e-05_32_0.1.json").write_text(json.dumps(record))
+    assert leaderboard.main(["--output_root", str(runs)]) == 0
+    out, err = capsys.readouterr()
+    assert "| - | a\\|b | 70.00 | 70.00" + DASHES + " |" in out.splitlines()  # a `|` does not split the cell
+    assert f"extract: warning: {runs}/a|b/tnews/2e-05_32_0.1.json: best.value: 'abc' is not a result (NN.NN or " \
+           "EM/F1); skipped" in err.splitlines()
+    assert (runs / "leaderboard" / "leaderboard.csv").read_text().splitlines()[1] == "-,a|b,70.00,70.00" + ",-" * 9
+
+
+def test_an_output_that_is_a_file(root, capsys):
+    (root / "taken").write_text("")
+    assert leaderboard.main(["--output_root", str(root), "--output", str(root / "taken")]) == 2
+    assert capsys.readouterr().err == f"leaderboard: error: {root}/taken: --output is a file, not a directory\n"
