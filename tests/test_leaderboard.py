@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from cluebench import leaderboard, results
+from cluebench import leaderboard, report, results
 from helpers import run_python
 from test_report import LOG_LINE, fake_run, write_job, write_log
 
@@ -236,3 +236,11 @@ def test_an_output_that_is_a_file(root, capsys):
     (root / "taken").write_text("")
     assert leaderboard.main(["--output_root", str(root), "--output", str(root / "taken")]) == 2
     assert capsys.readouterr().err == f"leaderboard: error: {root}/taken: --output is a file, not a directory\n"
+
+
+def test_the_sort_is_the_published_tables():
+    # the README's own rows, sorted by the leaderboard's rule, come out in the README's order
+    table = report.published_table()
+    models = [leaderboard.Model(row["model"], "", {t: (row[t.upper()], ("2e-05", "32", "0.1"), "record")
+                                                   for t in leaderboard.TASKS}, row["arch"], row) for row in table]
+    assert [m.label for m in sorted(models, key=leaderboard.sort_key)] == [row["model"] for row in table]
