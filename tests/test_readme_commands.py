@@ -124,6 +124,11 @@ def check_outcome(command, output, cwd):
     elif "grid_search.py" in command:
         assert "All done!" in output, output[-2000:]
         assert re.search(r"^TNEWS\t\d+\.\d\d\t\(2e-05,16,0\.1\)$", output, re.M), output[-2000:]
+    elif "leaderboard.py" in command:  # after the grid blocks: the model's row, its files
+        row = re.search(r"^\| (\S+) \| ernie \| (\d+\.\d\d) \|", output, re.M)  # the tiny model's folder
+        assert row and row.group(1) == "2L64H", output[-2000:]
+        folder = os.path.dirname(re.search(r"^\(written: ([^,]+)", output, re.M).group(1))
+        assert {"leaderboard.md", "leaderboard.png"} <= set(os.listdir(folder)), output[-2000:]
     elif "extract_result.sh" in command:
         assert re.search(r"^TNEWS\t\d+\.\d\d\t\(2e-05,16,0\.1\)$", output, re.M), output[-2000:]
     elif "run_cls.sh" in command or "run_mrc.sh" in command:
