@@ -1,6 +1,7 @@
 """A grid run's report for a person to look at: RUN_DIR/report/ with, per task, the dev curve of every
 configuration (TASK_curves.png) and a learning-rate x batch-size heat map of their best dev scores
-(TASK_heatmap.png), and report.md with extract's tables, every configuration's value, and, for a model of
+(TASK_heatmap.png), the expected best dev score of a search of n of its configurations (TASK_expected.png,
+cluebench.expected), and report.md with extract's tables, every configuration's value, and, for a model of
 the upstream README's results table, the published dev scores beside ours.
 
 extract.main writes it after results.csv and results.md, so a figure that fails to draw costs the figure
@@ -216,7 +217,7 @@ def draw_curves(path, task, curves, best_hyper):
 HEATMAP_PANELS, HEATMAP_LABELS = 4, 64
 HEATMAP_MIN_SPAN = 1.0  # points: equal scores get one colour, not the two ends of a collapsed scale
 MAX_WIDTH, CELL_WIDTH = 24.0, 1.0  # inches: the figure, and one cell while it fits
-MIN_FONT = 6.0  # points: smaller cell numbers are not drawn (the colours and the table still tell)
+MIN_FONT = 7.0  # points: smaller cell numbers are not drawn (the colours and the table still tell)
 
 
 def heatmap_dropouts(cells, best_hyper, n=HEATMAP_PANELS):
@@ -254,15 +255,20 @@ def heatmap_figure(task, cells, best_hyper):
     row, column = {lr: i for i, lr in enumerate(lrs)}, {bs: j for j, bs in enumerate(bss)}
     scores = [extract.score(v) for v in cells.values() if v is not None]
     low, high = score_limits(scores, HEATMAP_MIN_SPAN, pad=0)
-    columns = len(bss) * len(dropouts)
-    width = min(CELL_WIDTH * columns + 1.2 * len(dropouts) + 1.5, MAX_WIDTH)
+    # panels side by side while their cells get CELL_WIDTH each; else one above the other, so that many batch
+    # sizes (15 columns a panel) keep numbers one can read
+    across = len(dropouts)
+    if across > 1 and CELL_WIDTH * len(bss) * across + 1.2 * across + 1.5 > MAX_WIDTH:
+        across = 1
+    down = len(dropouts) // across
+    width = min(CELL_WIDTH * len(bss) * across + 1.2 * across + 1.5, MAX_WIDTH)
     # the width a cell gets once labels and the colour bar have theirs: what its number must fit in
-    cell = (width - 1.2 * len(dropouts) - 1.5) / columns
+    cell = (width - 1.2 * across - 1.5) / (len(bss) * across)
     chars = max((len(v.split("/")[0]) for v in cells.values() if v is not None), default=5)
     font = cell_font(chars, cell) if len(lrs) * len(bss) <= HEATMAP_LABELS else None
-    fig, axes = plt.subplots(1, len(dropouts), figsize=(width, min(0.7 * len(lrs) + 2, 16)),
-                             squeeze=False, layout="constrained")
-    for ax, dropout in zip(axes[0], dropouts):
+    height = min(down * (0.7 * len(lrs) + 1.3) + 0.7, 16 * down)
+    fig, axes = plt.subplots(down, across, figsize=(width, height), squeeze=False, layout="constrained")
+    for ax, dropout in zip(axes.flat, dropouts):
         table = np.full((len(lrs), len(bss)), np.nan)
         for (lr, bs, d), value in cells.items():
             if d == dropout and value is not None:
@@ -285,7 +291,7 @@ def heatmap_figure(task, cells, best_hyper):
         ax.set_xlabel("batch size")
         ax.set_ylabel("learning rate")
         ax.set_title(f"dropout {dropout}")
-    bar = fig.colorbar(image, ax=axes[0].tolist(), label=f"best dev {metric_name(task)} (%)")
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=f"best dev {metric_name(task)} (%)")
     plain_numbers(bar.ax.yaxis)
     fig.suptitle(f"{task.upper()}: best dev {metric_name(task)} per configuration{note}")
     return fig
@@ -293,9 +299,9 @@ def heatmap_figure(task, cells, best_hyper):
 
 def draw_heatmap(path, task, cells, best_hyper):
     """cells: {(lr, bs, dropout): value or None}: learning rate down, batch size across, one panel per
-    dropout; every panel on one colour scale (at least HEATMAP_MIN_SPAN points, so equal scores share a
-    colour), the best cell framed in red, a cell without a result empty, a cell's number only at a font size
-    one can read."""
+    dropout (side by side, or one above the other where many batch sizes would not fit across); every panel
+    on one colour scale (at least HEATMAP_MIN_SPAN points, so equal scores share a colour), the best cell
+    framed in red, a cell without a result empty, a cell's number only at a font size one can read."""
     save(heatmap_figure(task, cells, best_hyper), path)
 
 

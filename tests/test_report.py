@@ -263,6 +263,8 @@ def test_a_constant_row_and_fifteen_batch_sizes_stay_readable():
     fig = report.heatmap_figure("tnews", cells, ("1e-05", "8", "0.1"))
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
+    # side by side, 30 cells would not fit the figure's width: one panel above the other
+    assert fig.axes[0].get_window_extent().y0 > fig.axes[1].get_window_extent().y1
     for ax in fig.axes[:2]:
         cell = ax.get_window_extent().width / len(bss)
         assert len(ax.texts) == 3 * len(bss)
