@@ -110,14 +110,16 @@ FLAT = 0.05  # points: curves all closer than this are said to overlap
 
 def score_limits(values, min_span=MIN_SPAN, pad=0.06):
     """(low, high) of a percentage axis: the values with some padding, at least min_span points wide and
-    within [0, 100] (shifted rather than cut where the values are near either end)."""
+    within [0, 100] (shifted rather than cut where the values are near either end; a value outside, from a
+    hand-edited record, widens the bounds rather than being hidden)."""
     low, high = min(values), max(values)
+    floor, ceiling = min(0.0, low), max(100.0, high)
     margin = max((high - low) * pad, (min_span - (high - low)) / 2)
     low, high = low - margin, high + margin
-    if low < 0:
-        low, high = 0.0, min(high - low, 100.0)
-    if high > 100:
-        low, high = max(low - (high - 100), 0.0), 100.0
+    if low < floor:
+        low, high = floor, min(high + (floor - low), ceiling)
+    if high > ceiling:
+        low, high = max(low - (high - ceiling), floor), ceiling
     return low, high
 
 

@@ -241,6 +241,10 @@ def test_score_limits(low, high, span):
     assert 0 <= bottom <= low <= high <= top <= 100 and top - bottom >= span
 
 
+def test_score_limits_show_a_value_out_of_range():
+    assert report.score_limits([50.0, 120.0])[1] == 120.0 and report.score_limits([-3.0, 10.0])[0] == -3.0
+
+
 def test_a_constant_heat_map_keeps_a_colour_scale(tmp_path):
     cells = {(lr, bs, "0.1"): "38.46" for lr in ("2e-05", "3e-05") for bs in ("16", "24")}
     fig = report.heatmap_figure("c3", cells, ("2e-05", "16", "0.1"))
