@@ -46,7 +46,8 @@ def fake_run(directory):
     write_job(directory, "cmrc2018", "2e-05_24_0.1", [(10, (69.5, 89.0))], "em_f1")
 
 
-EXPECTED_PNGS = {f"{t}_{kind}.png" for t in ("tnews", "iflytek", "cmrc2018") for kind in ("curves", "heatmap")}
+EXPECTED_PNGS = {f"{t}_{kind}.png" for t in ("tnews", "iflytek", "cmrc2018")
+                 for kind in ("curves", "heatmap", "expected")}
 
 
 @pytest.fixture
@@ -155,3 +156,162 @@ def test_published_table_ships_in_the_package():
     assert report.published_row("./ernie-3.0-base-zh") is None and report.published_row("my-model") is None
     assert report.difference("55.00", "57.552") == "-2.55" and report.difference("58.26", "58.26") == "+0.00"
     assert report.difference("71.00/90.00", "70.71/90.41") == "+0.29 (EM)"
+
+
+# ---------------------------------------------------------------- what the figures show (their Axes, not pixels)
+def figure_of(tmp_path, task, jobs, metric="acc"):
+    """curves_figure of the jobs {name: history}, through the report's own reading of records."""
+    directory = str(tmp_path / "m")
+    for name, history in jobs.items():
+        write_job(directory, task, name, history, metric)
+    best = extract.best_per_task(directory)[task]
+    configs = report.configurations(directory, task)
+    fig = report.curves_figure(task, report.dev_curves(directory, task, configs), best[1])
+    fig.canvas.draw()  # tick labels, offset text and extents exist once drawn
+    return fig, directory
+
+
+def assert_plain_ticks(ax, axes="xy"):
+    for axis in (getattr(ax, f"{a}axis") for a in axes):
+        assert axis.get_major_formatter().get_useOffset() is False
+        assert axis.get_offset_text().get_text() == ""
+        assert not any("e" in t.get_text() for t in axis.get_ticklabels())
+
+
+def assert_legend_outside(fig, ax):
+    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= frame.x1  # beside the axes: it can cover no line
+
+
+def star(ax):
+    return next(line for line in ax.get_lines() if line.get_gid() == "best")
+
+
+def test_a_flat_series_has_plain_ticks_a_real_range_and_its_star_on_it(tmp_path):
+    # chance level on C3, differing in the third decimal: once drawn as 0.0000 to 0.0016 under "+3.846e1"
+    flat = [(10, 38.461538), (20, 38.463141), (30, 38.461538)]
+    fig, directory = figure_of(tmp_path, "c3", {"2e-05_16_0.1": flat, "3e-05_16_0.1": flat[::-1]})
+    ax = fig.axes[0]
+    assert_plain_ticks(ax)
+    low, high = ax.get_ylim()
+    assert high - low >= report.MIN_SPAN and 0 <= low < 38.46 < high <= 100
+    record = results.read_record(os.path.join(directory, "c3", "2e-05_16_0.1.json"))
+    # the star at the record's number (38.463141), not at its rounded text (38.46) below the line
+    assert list(star(ax).get_ydata()) == [record["best"]["metrics"]["acc"]] == [38.463141]
+    assert list(star(ax).get_xdata()) == [record["best"]["step"]] == [20]
+    assert any("lines overlap" in t.get_text() for t in ax.texts)
+    assert_legend_outside(fig, ax)
+    report.pyplot().close(fig)
+
+
+def test_a_job_evaluated_once_is_a_visible_marker(tmp_path):
+    jobs = {"2e-05_16_0.1": [(90, 50.12)], "2e-05_32_0.1": [(90, 52.45)], "3e-05_16_0.1": [(90, 49.80)]}
+    fig, _ = figure_of(tmp_path, "tnews", jobs)
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if line.get_gid() != "best"]
+    assert len(lines) == 3
+    for line in lines:
+        assert len(line.get_xdata()) == 1 and line.get_marker() not in ("", "None", None)
+        assert line.get_markersize() >= 5
+    assert ax.get_xlim()[0] == 0  # steps from 0, not "86 to 94" around the one step
+    assert list(star(ax).get_ydata()) == [52.45]
+    assert_plain_ticks(ax)
+    report.pyplot().close(fig)
+
+
+def test_a_rising_grid_of_twelve(tmp_path):
+    jobs = {}
+    for i, (lr, bs) in enumerate((lr, bs) for lr in ("1e-05", "2e-05", "3e-05", "5e-05") for bs in ("16", "32", "64")):
+        jobs[f"{lr}_{bs}_0.1"] = [(100 * k, 60 + 3 * k + i * 0.1) for k in range(1, 11)]
+    fig, _ = figure_of(tmp_path, "afqmc", jobs)
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert low <= 63 and 91.1 <= high <= 100  # every point within the axes, little more
+    assert len([line for line in ax.get_lines() if line.get_gid() != "best"]) == report.TOP_CURVES
+    assert list(star(ax).get_ydata()) == [pytest.approx(91.1)]
+    assert_plain_ticks(ax)
+    assert_legend_outside(fig, ax)
+    report.pyplot().close(fig)
+
+
+@pytest.mark.parametrize("low, high, span", [(38.46, 38.46, report.MIN_SPAN), (99.9, 100.0, report.MIN_SPAN),
+                                              (0.0, 0.2, report.MIN_SPAN), (30.0, 90.0, 60.0)])
+def test_score_limits(low, high, span):
+    bottom, top = report.score_limits([low, high])
+    assert 0 <= bottom <= low <= high <= top <= 100 and top - bottom >= span
+
+
+def test_score_limits_show_a_value_out_of_range():
+    assert report.score_limits([50.0, 120.0])[1] == 120.0 and report.score_limits([-3.0, 10.0])[0] == -3.0
+
+
+def test_a_constant_heat_map_keeps_a_colour_scale(tmp_path):
+    cells = {(lr, bs, "0.1"): "38.46" for lr in ("2e-05", "3e-05") for bs in ("16", "24")}
+    fig = report.heatmap_figure("c3", cells, ("2e-05", "16", "0.1"))
+    image = fig.axes[0].get_images()[0]
+    assert image.norm.vmin < 38.46 < image.norm.vmax
+    texts = fig.axes[0].texts
+    assert len(texts) == 4 and len({t.get_color() for t in texts}) == 1  # one colour, one text colour
+    fig.canvas.draw()
+    assert_plain_ticks(fig.axes[-1], "y")  # the colour bar
+    report.pyplot().close(fig)
+
+
+def test_a_constant_row_and_fifteen_batch_sizes_stay_readable():
+    bss = ("4", "8", "12", "16", "20", "24", "28", "32", "40", "48", "56", "64", "96", "128", "256")
+    cells = {}
+    for i, lr in enumerate(("1e-05", "2e-05", "3e-05")):
+        for j, bs in enumerate(bss):
+            for dropout in ("0.1", "0.0"):
+                cells[(lr, bs, dropout)] = "60.00" if lr == "3e-05" else f"{55 + (7 * i + 3 * j) % 7:.2f}"
+    fig = report.heatmap_figure("tnews", cells, ("1e-05", "8", "0.1"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    # side by side, 30 cells would not fit the figure's width: one panel above the other
+    assert fig.axes[0].get_window_extent().y0 > fig.axes[1].get_window_extent().y1
+    for ax in fig.axes[:2]:
+        cell = ax.get_window_extent().width / len(bss)
+        assert len(ax.texts) == 3 * len(bss)
+        for text in ax.texts:  # every number inside its cell, at a size one can read
+            assert text.get_window_extent(renderer).width < cell and text.get_fontsize() >= report.MIN_FONT
+    report.pyplot().close(fig)
+
+
+def test_cell_numbers_left_out_when_they_cannot_fit():
+    assert report.cell_font(5, 1.0) == 9.0
+    assert report.cell_font(5, 0.2) is None
+
+
+def test_expected_performance_figure():
+    values = [55.10, 57.50, 58.00, 59.00, 60.12]
+    fig = report.expected_figure("tnews", values)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert_plain_ticks(ax)
+    assert_legend_outside(fig, ax)
+    means = ax.get_lines()[0].get_ydata()
+    assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3, 4, 5] and means[0] == pytest.approx(57.944)
+    assert list(ax.get_lines()[1].get_ydata()) == [60.12, 60.12]  # the grid's best, across
+    low, high = ax.get_ylim()
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # mean +- sd, kept between the worst and the best
+    assert 55.10 <= band.min() and band.max() <= 60.12
+    assert 0 <= low < band.min() and 60.12 < high <= 100 and high - low >= report.MIN_SPAN
+    report.pyplot().close(fig)
+
+
+def test_report_has_expected_performance(run):
+    out, _ = run
+    assert {"tnews_expected.png", "iflytek_expected.png", "cmrc2018_expected.png"} <= set(os.listdir(out))
+    text = (out / "report.md").read_text()
+    assert "](tnews_expected.png)" in text
+    # TNEWS: 55.10 (log), 57.50, 58.00, 59.00, 60.12; n=3 by hand: (55.10 + 7*57.50 + 19*58 + 37*59 + 61*60.12)/125
+    assert "3 of 5 configurations: expected best 59.28 ± 0.97 (grid best 60.12)." in text
+    assert "| 1 | 57.94 | 1.68 |" in text and "| 5 | 59.67 | 0.70 |" in text
+    assert "| Configurations tried | Expected best EM | Standard deviation |" in text  # CMRC2018 on EM
+
+
+def test_one_configuration_gets_no_expected_curve(tmp_path, capsys):
+    write_log(str(tmp_path / "m"), "afqmc", "1e-05_16_0.1", LOG_LINE.format(70.00))
+    assert extract.main(["m", "--output_root", str(tmp_path)]) == 0
+    text = (tmp_path / "m" / "report" / "report.md").read_text()
+    assert "No expected-performance curve: 1 configuration with a result" in text
