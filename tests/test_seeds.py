@@ -159,3 +159,24 @@ def test_submission_md_says_it_is_the_grids_best(search, tmp_path):
     search("--seeds", "2")
     assert ("It uses the grid's best job of each task (seed 42), not its seed reruns (TASK/seeds/, seeds.md)."
             in submission.summary(directory, "z.zip", [], []).splitlines())
+
+
+@pytest.mark.slow  # two real training runs of the tiny model on CPU
+def test_real_rerun_of_one_tnews_job(tiny_models, synthetic_data, tmp_path):
+    from test_grid_e2e import grid_search as real_grid_search
+
+    proc = real_grid_search(tiny_models["ernie"], synthetic_data, tmp_path, "--tasks", "tnews", "--learning_rates",
+                            "2e-05", "--batch_sizes", "32", "--seeds", "2", "--skip_warmup", "--", "--max_steps", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    directory = grid.run_dir(tiny_models["ernie"], str(tmp_path))
+    job = grid.select(grid.full_grid(), ["tnews"], [2e-5], [32])[0]
+    rerun = dataclasses.replace(job, seed=43)
+    grid_record, rerun_record = (results.read_record(grid.record_path(directory, j)) for j in (job, rerun))
+    assert rerun_record["hyperparameters"]["output_dir"] == os.path.join(directory, "tnews", "seeds", rerun.name) + "/"
+    assert grid_record["hyperparameters"]["output_dir"] == os.path.join(directory, "tnews", job.name) + "/"
+    assert (grid_record["hyperparameters"]["seed"], rerun_record["hyperparameters"]["seed"]) == (42, 43)
+    assert os.path.isfile(grid.log_path(directory, rerun))
+    values = f"42: {grid_record['best']['value']}, 43: {rerun_record['best']['value']}"
+    assert any(line.startswith("TNEWS 2e-05_32_0.1 over 2 seeds: ") and line.endswith(f"({values})")
+               for line in proc.stdout.splitlines())
+    assert f"TNEWS\t{grid_record['best']['value']}\t(2e-05,32,0.1)" in proc.stdout  # extract: the grid's job
