@@ -5,7 +5,7 @@
 # Log: RUN_DIR/TASK/LR_BS_DROPOUT.log, results record beside it (.json): see job_paths.sh. Bad
 # arguments are said on stderr (exit 2), before any folder is made.
 set -euo pipefail
-USAGE="usage: bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [--rerun_seed S] [flags]"
+USAGE="usage: bash run_cls.sh TASK LR BS EPOCH MAX_SEQ_LEN MODEL GRAD_ACC DROPOUT [flags]"
 source "$(dirname "$0")/job_paths.sh"
 [ $# -ge 8 ] || bad "8 arguments needed, $# given"
 TASK=${1,,} LR=$2 BS=$3 EPOCH=$4 MAX_SEQ_LEN=$5 MODEL=$6 GRAD_ACC=$7 DROPOUT=$8

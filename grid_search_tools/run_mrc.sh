@@ -7,7 +7,7 @@
 # Log: RUN_DIR/TASK/LR_BS_0.1.log and its results record (.json); a complete record skips the job.
 # Bad arguments are said on stderr (exit 2), before any folder is made.
 set -euo pipefail
-USAGE="usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [--rerun_seed S] [flags]"
+USAGE="usage: bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [flags]"
 source "$(dirname "$0")/job_paths.sh"
 [ $# -ge 5 ] || bad "5 arguments needed, $# given"
 MODEL=$1 TASK=${2,,} BS=$3 LR=$4 GAS=$5
