@@ -2,13 +2,14 @@
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 from types import SimpleNamespace
 
 import pytest
 
 from cluebench import extract, grid, results, seeds, submission
-from helpers import load_script
+from helpers import ROOT, load_script
 from test_grid import FakeLauncher, FakeProcess
 
 # the stand-in grid: three TNEWS jobs and three AFQMC ones, each job's dev value fixed here
@@ -37,7 +38,9 @@ class SeedLauncher(FakeLauncher):
 
     def job_of(self, argv):
         job = super().job_of(argv)
-        return dataclasses.replace(job, seed=int(argv[argv.index("--rerun_seed") + 1])) if "--rerun_seed" in argv else job
+        if "--rerun_seed" not in argv:
+            return job
+        return dataclasses.replace(job, seed=int(argv[argv.index("--rerun_seed") + 1]))
 
     def start(self, argv, env):
         process = ValuedProcess(self, argv, env)
@@ -84,7 +87,8 @@ def test_seeds_1_changes_nothing(search, tmp_path):
     code, launcher, out = search()
     assert code == 0 and len(launcher.started) == 6
     assert not any(line.startswith(("after the grid", "seed reruns", "TNEWS")) for line in out)
-    assert not os.path.exists(tmp_path / "some-model" / "seeds.md") and not seeds.has_reruns(str(tmp_path / "some-model"))
+    directory = tmp_path / "some-model"
+    assert not os.path.exists(directory / "seeds.md") and not seeds.has_reruns(str(directory))
 
 
 def test_grid_then_reruns_of_each_best_then_restart(search, tmp_path):
@@ -180,3 +184,19 @@ def test_real_rerun_of_one_tnews_job(tiny_models, synthetic_data, tmp_path):
     assert any(line.startswith("TNEWS 2e-05_32_0.1 over 2 seeds: ") and line.endswith(f"({values})")
                for line in proc.stdout.splitlines())
     assert f"TNEWS\t{grid_record['best']['value']}\t(2e-05,32,0.1)" in proc.stdout  # extract: the grid's job
+
+
+@pytest.mark.parametrize("job", [grid.Job("tnews", 2e-5, 32, 1, 0.1, 3, 128, seed=43),
+                                 grid.Job("c3", 2e-5, 24, 12, seed=44)], ids=["run_cls.sh", "run_mrc.sh"])
+def test_wrappers_find_a_rerun_where_grid_looks(job, tmp_path):
+    """The wrapper's record of a rerun is grid.record_path's: a complete one there is skipped, as on restart."""
+    path = grid.record_path(str(tmp_path), job)
+    results.write_record(path, {"schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}})
+    proc = subprocess.run(job.command("m"), cwd=os.path.join(ROOT, "grid_search_tools"), capture_output=True,
+                          text=True, env=dict(os.environ, PYTHON=sys.executable, CLUE_RUN_DIR=str(tmp_path)))
+    assert (proc.returncode, proc.stdout) == (0, f"skip: {path} is complete\n"), proc.stderr
+    bad = subprocess.run(job.command("m")[:-1] + ["x"], cwd=os.path.join(ROOT, "grid_search_tools"),
+                         capture_output=True, text=True, env=dict(os.environ, PYTHON=sys.executable,
+                                                                   CLUE_RUN_DIR=str(tmp_path)))
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[0].endswith("error: --rerun_seed 'x' is not a seed (an integer)")
