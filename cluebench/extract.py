@@ -43,6 +43,15 @@ def hyperparameters(stem):
     return parts if float(parts[0]) > 0 and 0 <= float(parts[2]) < 1 else None
 
 
+def record_value(record):
+    """(best value, None) of a complete record, or (value, why it is not a result)."""
+    value = record["best"].get("value") if isinstance(record.get("best"), dict) else None
+    why = results.record_problem(record)
+    if why is None and check_value(value):
+        why = f"best.value: {check_value(value)}"
+    return value, why
+
+
 def warn(path, why, then="skipped"):
     print(f"extract: warning: {path}: {why}; {then}", file=sys.stderr)
 
@@ -70,10 +79,7 @@ def task_results(directory, task):
             continue
         record = results.read_record(base + ".json")
         if record is not None:  # a complete record is the job's result; a bad value in it is not replaced
-            value = record["best"].get("value") if isinstance(record.get("best"), dict) else None
-            why = results.record_problem(record)
-            if why is None and check_value(value):
-                why = f"best.value: {check_value(value)}"
+            value, why = record_value(record)
             if why:
                 warn(base + ".json", why)
             else:

@@ -26,6 +26,7 @@ from .fileio import Busy, is_local_path, write_json
 CLS_TASKS = tasks.names("classification", in_grid=True)
 MRC_TASKS = tasks.names("reading", in_grid=True)
 REPORT_ORDER = tasks.REPORT_ORDER
+GRID_SEED = 42  # the wrappers' --seed: every grid job's; a seed rerun (grid_search.py --seeds) has another
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,23 +38,32 @@ class Job:
     dropout: float = 0.1
     epochs: int = 0
     max_seq_length: int = 0
+    seed: int = GRID_SEED
 
     @property
     def is_mrc(self):
         return self.task in MRC_TASKS
 
     @property
+    def is_rerun(self):
+        return self.seed != GRID_SEED
+
+    @property
     def name(self):
-        """LR_BS_DROPOUT as upstream, numbers as Python's str() writes them (1e-05, 0.1)."""
-        return f"{self.learning_rate}_{self.batch_size}_{self.dropout}"
+        """LR_BS_DROPOUT as upstream, numbers as Python's str() writes them (1e-05, 0.1); a seed rerun's
+        LR_BS_DROPOUT_sSEED."""
+        name = f"{self.learning_rate}_{self.batch_size}_{self.dropout}"
+        return f"{name}_s{self.seed}" if self.is_rerun else name
 
     def command(self, model):
-        """The wrapper's argv (positional arguments of spec §7/§8); no shell ever parses it."""
+        """The wrapper's argv (positional arguments of spec §7/§8, then a rerun's --rerun_seed, which the
+        wrapper takes itself); no shell ever parses it."""
+        rerun = ["--rerun_seed", str(self.seed)] if self.is_rerun else []
         if self.is_mrc:
             return ["bash", "run_mrc.sh", model, self.task, str(self.batch_size), str(self.learning_rate),
-                    str(self.accumulation)]
+                    str(self.accumulation)] + rerun
         return ["bash", "run_cls.sh", self.task, str(self.learning_rate), str(self.batch_size), str(self.epochs),
-                str(self.max_seq_length), model, str(self.accumulation), str(self.dropout)]
+                str(self.max_seq_length), model, str(self.accumulation), str(self.dropout)] + rerun
 
 
 def full_grid():
@@ -128,12 +138,18 @@ def existing_run_dir(model, root="."):
     return directory
 
 
+def job_stem(directory, job):
+    """RUN_DIR/TASK/NAME, a seed rerun's in TASK/seeds/, where extract.job_files never looks: a rerun is
+    never a candidate for the best (job_paths.sh makes the same paths)."""
+    return os.path.join(directory, job.task, *(["seeds"] if job.is_rerun else []), job.name)
+
+
 def log_path(directory, job):
-    return os.path.join(directory, job.task, job.name + ".log")
+    return job_stem(directory, job) + ".log"
 
 
 def record_path(directory, job):
-    return os.path.join(directory, job.task, job.name + ".json")
+    return job_stem(directory, job) + ".json"
 
 
 def is_complete(directory, job):
@@ -369,7 +385,7 @@ def rank_logs(directory, job):
     """{path: size} of the rank logs of a multi-card job (paddle.distributed.launch's workerlog.N, where
     a rank's out-of-memory error is; the job's own log has the launcher's lines). Launch appends to
     them: the sizes at a job's start mark where its attempt begins."""
-    ranks = os.path.join(directory, job.task, job.name + ".ranks")
+    ranks = job_stem(directory, job) + ".ranks"
     if os.path.islink(ranks) or not os.path.isdir(ranks):
         return {}
     paths = [os.path.join(ranks, n) for n in sorted(os.listdir(ranks))[:256] if re.fullmatch(r"workerlog\.\d+", n)]
@@ -489,7 +505,7 @@ class Scheduler:
             argv = job.command(self.model) + ["--device", self.device] + self.extra_args
             if job in self.fresh:  # a killed or failed job otherwise resumes from its checkpoint
                 argv += ["--resume", "never"]
-            os.makedirs(os.path.join(self.dir, job.task), exist_ok=True)
+            os.makedirs(os.path.dirname(log_path(self.dir, job)), exist_ok=True)
             logs = rank_logs(self.dir, job)
             process = self.launcher.start(argv, env)
             self._account(placed, +1)

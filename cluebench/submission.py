@@ -19,7 +19,7 @@ import sys
 import tempfile
 import zipfile
 
-from . import extract, grid, results, tasks
+from . import extract, grid, results, seeds, tasks
 from .fileio import DataError, atomic_write, printable, read_regular
 
 
@@ -175,6 +175,8 @@ def summary(directory, zip_path, entries, missing):
     lines = [f"# CLUE submission of {os.path.basename(os.path.normpath(directory))}", "",
              f"`{zip_path}`: {len(entries)} files, each from its task's best dev job in `{directory}` "
              "(the choice of extract_result.sh).", "",
+             *([f"It uses the grid's best job of each task (seed {grid.GRID_SEED}), not its seed reruns "
+                "(TASK/seeds/, seeds.md).", ""] if seeds.has_reruns(directory) else []),
              "| file | task | job | dev score | " + " | ".join(h for h, _ in HYPERPARAMETERS)
              + " | test ids | dev set | train set | record |",
              "|---" * (8 + len(HYPERPARAMETERS)) + "|"]

@@ -6,7 +6,9 @@ the leaderboard zip of the best jobs (make_submission.py).
 
 MODEL is a built-in PaddleNLP name or a local directory. Logs and results records go to
 ROOT/MODEL_NAME/TASK/LR_BS_DROPOUT.{log,json} (ROOT: --output_root, default the current
-directory). Restarting resumes: finished jobs are skipped at once.
+directory). Restarting resumes: finished jobs are skipped at once. With --seeds N, each task's best job
+then runs again with seeds 43 .. 42+N-1 (the grid's jobs use 42) under ROOT/MODEL_NAME/TASK/seeds/,
+and the mean ± sd per task is printed and written to ROOT/MODEL_NAME/seeds.md (cluebench/seeds.py).
 """
 import argparse
 import os
@@ -14,7 +16,7 @@ import signal
 import subprocess
 import sys
 
-from cluebench import footprint, grid, slurm
+from cluebench import footprint, grid, seeds, slurm
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -76,6 +78,12 @@ def parse_args(argv=None):
     p.add_argument("--cpu_ranks", type=bounded(int, 1), metavar="K",
                    help="with --device cpu: run each reading-comprehension job as K gloo ranks "
                         "(paddle.distributed.launch), one slot each, as on K cards (default 1, at most --slots)")
+    p.add_argument("--seeds", type=bounded(int, 1), default=1, metavar="N",
+                   help="after the grid, run each task's best configuration again with N-1 more seeds (43, 44, ...; "
+                        "the grid's jobs use 42) under MODEL_NAME/TASK/seeds/, and print each task's mean ± sd "
+                        f"(also in MODEL_NAME/seeds.md); the best job and the submission stay the grid's. At most "
+                        f"{seeds.MAX_SEEDS}; not with --slurm or --shard: run it without them once the grid has "
+                        "finished, and only the reruns run (default 1: no reruns)")
     p.add_argument("--dry_run", action="store_true", help="print the jobs and exit")
     p.add_argument("--check", action="store_true",
                    help="first contact with this host: a few minutes of short jobs, a PASS/FAIL/SKIP table "
@@ -87,6 +95,15 @@ def parse_args(argv=None):
     job_args = argv[argv.index("--") + 1:] if "--" in argv else []
     args = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     args.job_args = job_args
+    if args.seeds > seeds.MAX_SEEDS:
+        p.error(f"--seeds {args.seeds}: at most {seeds.MAX_SEEDS}")
+    if args.seeds > 1 and args.slurm:
+        p.error("--seeds is not supported with --slurm: once the array jobs have finished, run the same command "
+                "without --slurm and only the seed reruns run")
+    if args.seeds > 1 and args.shard:  # each shard would rerun the best of a grid it has not finished
+        p.error("--seeds is not supported with --shard: once every shard has finished, run without --shard")
+    if args.seeds > 1 and any(a == "--seed" or a.startswith("--seed=") for a in job_args):
+        p.error("--seeds sets each rerun's seed: do not pass --seed after '--'")
     slurm.check_arguments(p, args)
     if not grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes):
         p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid")
@@ -129,12 +146,19 @@ def main(argv=None):
     print(f"{len(jobs)} jobs for {args.model}; logs and records under {directory}")
     for job in jobs:
         print("  " + " ".join(job.command(args.model)))
+    task_names = sorted({j.task for j in jobs})
+    if args.seeds > 1:  # which configuration is best is known only once the grid has run
+        print(f"after the grid: best config of each task × {args.seeds - 1} seeds ({len(task_names)} tasks, "
+              f"{len(task_names) * (args.seeds - 1)} jobs, seeds {', '.join(map(str, seeds.rerun_seeds(args.seeds)))})"
+              f" under {directory}/TASK/seeds/")
     if args.dry_run or not jobs:
         return 0
     extra = (["--data_dir", os.path.abspath(args.data_dir)] if args.data_dir else []) + args.job_args
     if args.slurm:  # one array element per job, placed by Slurm: the scripts (and with --submit, sbatch)
         return slurm.main(args, jobs, directory, extra, HERE, sys.executable)
     pending = [j for j in jobs if not grid.is_complete(directory, j)]
+    if not pending and args.seeds > 1:  # a finished grid: its seed reruns are known now (for warm-up, shape)
+        pending = [j for j in seeds.rerun_jobs(directory, args.seeds, task_names) if not grid.is_complete(directory, j)]
     if pending and not args.skip_warmup:
         command = [sys.executable, os.path.join(HERE, "warmup_dataset_and_model.py"), args.model,
                    "--device", args.device, "--tasks", *sorted({j.task for j in pending})]
@@ -163,6 +187,11 @@ def main(argv=None):
     handlers = {sig: signal.signal(sig, scheduler.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         failed = scheduler.run()
+        if failed is not None and args.seeds > 1:  # then the best of each task, as jobs of the same scheduler
+            scheduler.jobs = seeds.rerun_jobs(directory, args.seeds, task_names)
+            print(f"seed reruns: {len(scheduler.jobs)} jobs (best configuration of each task × {args.seeds - 1} "
+                  "seeds)", flush=True)
+            failed = scheduler.run()  # its failures: the grid's and the reruns', in one failures.json
     except (grid.SetupError, DataError) as e:  # no GPU; a file where the grid writes (failures.json)
         print(f"grid_search: error: {e}", file=sys.stderr)
         return 2
@@ -172,6 +201,11 @@ def main(argv=None):
     if failed is None:
         print("stopped; run the same command again to resume")
         return 130
+    if args.seeds > 1:  # before extract's tables: stdout ends with them, as upstream's
+        table = seeds.summary(directory, reruns_only=True)
+        for runs in table.values():
+            print(seeds.line(runs))
+        print(f"(seed reruns: {seeds.write_markdown(directory, table)})")
     print("All done!" if not failed else f"All done, but {failed} jobs failed: see {directory}/failures.json")
     subprocess.run(["bash", os.path.join(HERE, "extract_result.sh"), args.model, "--output_root", args.output_root])
     # The leaderboard zip of the best jobs: a partial grid gives a partial zip, its missing tasks said, the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One reading-comprehension job of the grid.
-#   bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [more flags for mrc/run_TASK.py]
+#   bash run_mrc.sh MODEL TASK BATCH_SIZE LR GRAD_ACCU_STEPS [--rerun_seed S] [more flags for mrc/run_TASK.py]
 # TASK: chid, cmrc2018 or c3. BATCH_SIZE is the global batch. With CLUE_CARDS=k (k > 1; the
 # scheduler sets it and CUDA_VISIBLE_DEVICES) the job runs on k cards through
 # paddle.distributed.launch, each with BATCH_SIZE/k and GRAD_ACCU_STEPS/k: same micro-batch.
@@ -12,6 +12,7 @@ source "$(dirname "$0")/job_paths.sh"
 [ $# -ge 5 ] || bad "5 arguments needed, $# given"
 MODEL=$1 TASK=${2,,} BS=$3 LR=$4 GAS=$5
 shift 5
+if [ "${1:-}" = --rerun_seed ]; then rerun_seed "${2:-}"; shift 2; fi
 need_task "$TASK" reading
 need_count BATCH_SIZE "$BS"
 need_number LR "$LR"
@@ -25,11 +26,11 @@ NAME="${LR}_${BS}_0.1"
 job_paths
 LAUNCH=()
 if [ "$CARDS" -gt 1 ]; then
-    LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$RUN_DIR/$TASK/$NAME.ranks")
+    LAUNCH=(-m paddle.distributed.launch --nproc_per_node "$CARDS" --log_dir "$STEM.ranks")
 fi
 run_logged "$PYTHON" -u "${LAUNCH[@]}" "$HERE/../mrc/run_$TASK.py" \
     --model_name_or_path "$MODEL" --batch_size $((BS / CARDS)) --learning_rate "$LR" \
     --max_seq_length "$MAX_SEQ" --num_train_epochs "$EPOCHS" \
-    --output_dir "$JOB_DIR" --logdir "$JOB_DIR/visualdl" --do_train --do_predict --seed 42 --weight_decay 0.01 \
+    --output_dir "$JOB_DIR" --logdir "$JOB_DIR/visualdl" --do_train --do_predict --seed "$SEED" --weight_decay 0.01 \
     --logging_steps 100 --warmup_proportion "$WARMUP" --gradient_accumulation_steps $((GAS / CARDS)) \
     --save_best_model False --results_file "$RECORD" --device gpu "$@"
