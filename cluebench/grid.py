@@ -66,10 +66,44 @@ class Job:
                 str(self.max_seq_length), model, str(self.accumulation), str(self.dropout)] + rerun
 
 
-def full_grid():
+def full_grid(off_grid_rates=()):
     """The 134 jobs of the upstream grid, in its order: each classification task over learning rates,
     batch sizes and its settings; then the extra batch sizes (CLUEWSC2020's 8); then the reading tasks,
-    learning rate by batch size."""
+    learning rate by batch size. off_grid_rates (see off_grid) add, after them, each task's jobs at each
+    such rate, with the batch sizes and settings its own rows have."""
+    jobs = _upstream_grid()
+    for lr in off_grid_rates:  # after upstream's jobs, so that its order (and its shards) stay the same
+        for task in CLS_TASKS:
+            g = tasks.get(task).grid
+            jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for bs in g.batch_sizes + g.extra_batch_sizes
+                     for epochs, seq, gas, dropout in g.settings]
+        for bs in tasks.get(MRC_TASKS[0]).grid.batch_sizes:
+            for task in MRC_TASKS:
+                g = tasks.get(task).grid
+                jobs.append(Job(task, lr, bs, g.accumulation_for(bs), 0.1, g.epochs, g.max_seq_length))
+    return jobs
+
+
+def same_rate(a, b):
+    return abs(a - b) < 1e-12
+
+
+def upstream_rates():
+    """Every learning rate some task of upstream's grid has (1e-05 to 5e-05)."""
+    return sorted({j.learning_rate for j in _upstream_grid()})
+
+
+def off_grid(learning_rates):
+    """The rates of learning_rates (e.g. --learning_rates) that no task of upstream's grid has, each once,
+    in their order. A rate some task has (5e-05: classification only) stays a plain filter, as upstream."""
+    upstream, off = upstream_rates(), []
+    for lr in learning_rates or ():
+        if not any(same_rate(lr, u) for u in upstream + off):
+            off.append(lr)
+    return off
+
+
+def _upstream_grid():
     jobs = []
     for task in CLS_TASKS:
         g = tasks.get(task).grid
@@ -91,7 +125,7 @@ def full_grid():
 def select(jobs, tasks=None, learning_rates=None, batch_sizes=None, shard=None):
     """Narrow the grid; shard=(i, n) keeps every n-th job from the i-th, a disjoint, fixed part."""
     kept = [j for j in jobs if (not tasks or j.task in tasks)
-            and (not learning_rates or any(abs(j.learning_rate - lr) < 1e-12 for lr in learning_rates))
+            and (not learning_rates or any(same_rate(j.learning_rate, lr) for lr in learning_rates))
             and (not batch_sizes or j.batch_size in batch_sizes)]
     if shard:
         i, n = shard

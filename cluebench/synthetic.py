@@ -151,8 +151,10 @@ def write_cmrc2018(data_dir, n_train=24, n_dev=12, n_test=8, seed=0):
     return folder
 
 
-def write_c3(data_dir, n_train=16, n_dev=8, n_test=6, seed=0):
-    """C3 files: d-/m- train and dev documents with 2 to 4 choices per question, test1.1 with question ids."""
+def write_c3(data_dir, n_train=16, n_dev=8, n_test=6, seed=0, marked=False):
+    """C3 files: d-/m- train and dev documents with 2 to 4 choices per question, test1.1 with question ids.
+    The answer is drawn at random; marked=True puts a signature character into it (and into one choice of
+    each test question), so that a tiny model can learn to pick it."""
     rng = random.Random(f"c3-{seed}")
     folder = os.path.join(data_dir, "c3_public")
     question_id = iter(range(500, 10 ** 6, 7))
@@ -164,11 +166,14 @@ def write_c3(data_dir, n_train=16, n_dev=8, n_test=6, seed=0):
             questions = []
             for _ in range(rng.randint(1, 2)):
                 choices = list(dict.fromkeys(_sentence(rng, None, 2, 5) for _ in range(rng.randint(2, 4))))
+                if marked:  # a character no other text holds (FILLER lacks it): choices stay distinct
+                    k = rng.randrange(len(choices))
+                    choices[k] = SIGNATURES[0] + choices[k]
                 item = {"question": _sentence(rng, None, 4, 10) + "?", "choice": choices}
                 if test:
                     item["id"] = next(question_id)
                 else:
-                    item["answer"] = rng.choice(choices)
+                    item["answer"] = choices[k] if marked else rng.choice(choices)
                 questions.append(item)
             docs.append([turns, questions] if test else [turns, questions, f"{d}-{rng.randint(1, 999)}"])
         return docs

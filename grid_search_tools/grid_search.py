@@ -62,6 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
     p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
     p.add_argument("--learning_rates", nargs="+", type=bounded(float, 0, False), help="only these learning rates")
+    p.add_argument("--off_grid", action="store_true",
+                   help="let --learning_rates hold rates upstream's grid lacks (e.g. 0.005): jobs at them get each "
+                        "task's batch sizes and settings, as at its own rates")
     p.add_argument("--batch_sizes", nargs="+", type=bounded(int, 1), help="only these batch sizes")
     p.add_argument("--shard", type=shard, help="i/n: run the i-th of n disjoint parts of the grid (0-based), "
                                                "e.g. a Slurm array")
@@ -105,8 +108,14 @@ def parse_args(argv=None):
     if args.seeds > 1 and any(a == "--seed" or a.startswith("--seed=") for a in job_args):
         p.error("--seeds sets each rerun's seed: do not pass --seed after '--'")
     slurm.check_arguments(p, args)
-    if not grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes):
-        p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid")
+    if args.off_grid and not args.learning_rates:
+        p.error("--off_grid needs --learning_rates: the rates to add")
+    off_grid = grid.off_grid(args.learning_rates)  # without --off_grid a rate upstream lacks is likely a typo
+    args.off_grid_rates = off_grid if args.off_grid else []
+    if not grid.select(grid.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes):
+        p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid" +
+                (f" ({' '.join(map(str, off_grid))} not in it: --off_grid adds jobs at such rates)"
+                 if off_grid and not args.off_grid else ""))
     if args.slots is not None and args.device == "gpu":
         p.error("--slots is for --device cpu; on GPUs the jobs go wherever they fit")
     if (args.slots or 0) > MAX_SLOTS:
@@ -141,9 +150,14 @@ def main(argv=None):
     if os.path.exists(args.model):
         args.model = os.path.abspath(args.model)
     args.output_root = os.path.abspath(args.output_root)
-    jobs = grid.select(grid.full_grid(), args.tasks, args.learning_rates, args.batch_sizes, args.shard)
+    jobs = grid.select(grid.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes,
+                       args.shard)
     directory = grid.run_dir(args.model, args.output_root)
     print(f"{len(jobs)} jobs for {args.model}; logs and records under {directory}")
+    for lr in args.off_grid_rates:
+        count = sum(grid.same_rate(j.learning_rate, lr) for j in jobs)
+        print(f"  learning rate {lr}: not in upstream's grid ({' '.join(map(str, grid.upstream_rates()))}); "
+              f"{count} jobs at it, with each task's usual batch sizes and settings")
     for job in jobs:
         print("  " + " ".join(job.command(args.model)))
     task_names = sorted({j.task for j in jobs})

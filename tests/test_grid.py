@@ -1,4 +1,5 @@
 """The grid and its scheduler, with a fake NVML and fake jobs (no GPU, no training)."""
+import dataclasses
 import json
 import os
 import sys
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from cluebench import footprint, grid, results
+from cluebench import extract, footprint, grid, results
 from helpers import load_script
 
 GIB = 1 << 30
@@ -41,6 +42,56 @@ def test_select_and_shards():
     assert len(names) == len(set(names)) == 134  # disjoint, and together the whole grid
     assert parts[1] == grid.select(jobs, shard=(1, 3))  # deterministic
 
+
+
+def test_off_grid_rates_add_jobs_after_upstreams():
+    assert grid.upstream_rates() == [1e-5, 2e-5, 3e-5, 5e-5]
+    # rates some task has (5e-05: classification only) stay filters; 5e-3 is 0.005, said once
+    assert grid.off_grid([2e-5, 0.005, 5e-5, 5e-3, 1e-3]) == [0.005, 0.001]
+    assert grid.off_grid(None) == grid.off_grid([3e-5]) == []
+    upstream, jobs = grid.full_grid(), grid.full_grid([0.005])
+    assert jobs[:134] == upstream  # upstream's order and shards unchanged
+    added = jobs[134:]
+    assert all(j.learning_rate == 0.005 for j in added)
+    # each task at its own batch sizes and settings, as at one of its upstream rates
+    for task in grid.CLS_TASKS + grid.MRC_TASKS:
+        at_1e5 = [dataclasses.replace(j, learning_rate=0.005) for j in upstream if j.task == task and
+                  j.learning_rate == 1e-5]
+        assert sorted(at_1e5, key=str) == sorted((j for j in added if j.task == task), key=str), task
+    tnews = grid.select(jobs, ["tnews"], [0.005], [16])
+    assert [j.name for j in tnews] == ["0.005_16_0.1"] and extract.hyperparameters("0.005_16_0.1")
+    assert tnews[0].command("m") == ["bash", "run_cls.sh", "tnews", "0.005", "16", "3", "128", "m", "1", "0.1"]
+    c3 = grid.select(jobs, ["c3"], [0.005], [24])
+    assert [j.command("m") for j in c3] == [["bash", "run_mrc.sh", "m", "c3", "24", "0.005", "12"]]
+    assert grid.select(jobs, learning_rates=[2e-5]) == grid.select(upstream, learning_rates=[2e-5])  # as before
+
+
+def test_grid_search_off_grid_flag(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ inside grid_search_tools/
+    monkeypatch.setenv("PYTHON", sys.executable)  # main() sets it for the wrappers
+    monkeypatch.setattr(sys, "argv", ["grid_search.py"])  # argparse's program name
+    script = load_script("grid_search_tools/grid_search.py")
+    base = ["some-model", "--device", "cpu", "--output_root", str(tmp_path), "--tasks", "tnews", "c3",
+            "--batch_sizes", "16", "24", "--learning_rates"]
+    # without the flag a rate upstream lacks is taken for a typo, as before: one line, exit 2
+    for argv, message in ([base + ["7e-05"], "--tasks, --learning_rates and --batch_sizes together select no job "
+                           "of the grid (7e-05 not in it: --off_grid adds jobs at such rates)"],
+                          [base[:-1] + ["--off_grid"], "--off_grid needs --learning_rates: the rates to add"]):
+        with pytest.raises(SystemExit) as e:
+            script.parse_args(argv)
+        assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == "grid_search.py: error: " + message
+    args = script.parse_args(base + ["2e-05", "0.005", "--off_grid"])
+    assert args.off_grid_rates == [0.005]
+    assert script.main(base + ["2e-05", "0.005", "--off_grid", "--dry_run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("4 jobs for some-model")
+    assert out[1] == ("  learning rate 0.005: not in upstream's grid (1e-05 2e-05 3e-05 5e-05); 2 jobs at it, "
+                      "with each task's usual batch sizes and settings")
+    assert out[2:] == ["  bash run_cls.sh tnews 2e-05 16 3 128 some-model 1 0.1",
+                       "  bash run_mrc.sh some-model c3 24 2e-05 12",
+                       "  bash run_cls.sh tnews 0.005 16 3 128 some-model 1 0.1",
+                       "  bash run_mrc.sh some-model c3 24 0.005 12"]
+    assert os.listdir(tmp_path) == []  # a dry run writes nothing
 
 def test_run_dir_never_inside_the_model(tmp_path):
     model = tmp_path / "models" / "my model"

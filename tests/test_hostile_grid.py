@@ -37,7 +37,8 @@ def run(argv, cwd, env=None, timeout=60):
     (["--poll", "0"], "argument --poll: must be a number > 0, not '0'"),
     (["--poll", "nan"], "argument --poll: must be a number > 0, not 'nan'"),
     (["--job_timeout", "0"], "argument --job_timeout: must be a number > 0, not '0'"),
-    (["--learning_rates", "7e-05"], "--tasks, --learning_rates and --batch_sizes together select no job of the grid"),
+    (["--learning_rates", "7e-05"], "--tasks, --learning_rates and --batch_sizes together select no job of the grid "
+                                    "(7e-05 not in it: --off_grid adds jobs at such rates)"),
 ])
 def test_grid_search_bad_flag(tmp_path, flags, message):
     proc = run([sys.executable, os.path.join(TOOLS, "grid_search.py"), "some-model", *flags], tmp_path, timeout=20)
