@@ -33,7 +33,7 @@ import os
 import re
 import sys
 
-from . import extract, grid, report, results
+from . import extract, grid, report, results, seeds
 from .fileio import DataError, atomic_write, check_writable, is_local_path, printable, read_regular
 
 PROG = "leaderboard"
@@ -56,6 +56,7 @@ class Model:
     def __init__(self, label, directory, best, arch, published):
         self.label, self.directory, self.best, self.arch, self.published = label, directory, best, arch, published
         self.avg = extract.average(best)
+        self.seeds = seeds.summary(directory, reruns_only=True)  # {task: SeedRuns} where --seeds reran it
 
 
 # ---------------------------------------------------------------- finding the model folders
@@ -235,7 +236,21 @@ def markdown(models):
              f"`lr,batch`, then `,dropout` where it is not {DEFAULT_DROPOUT}.", "",
              report.markdown_table(["Model"] + [t.upper() for t in TASKS],
                                    [[markdown_cell(c) for c in r] for r in hyper_rows(models)])]
+    rerun = [m for m in models if m.seeds]
+    if rerun:
+        text += ["", "## Spread over seeds", "",
+                 f"Mean ± sample sd of each task's best configuration over seed {grid.GRID_SEED} (the grid's job, "
+                 "the number above) and its reruns (`grid_search.py --seeds N`); n seeds in brackets.", "",
+                 report.markdown_table(["Model"] + [t.upper() for t in TASKS],
+                                       [[markdown_cell(m.label)] + [seed_cell(m.seeds.get(t)) for t in TASKS]
+                                        for m in rerun])]
     return "\n".join(text)
+
+
+def seed_cell(runs):
+    if runs is None:
+        return "-"
+    return f"{runs.mean:.2f}" + ("" if runs.sd is None else f" ± {runs.sd:.2f}") + f" ({len(runs.values)})"
 
 
 def write_csv(path, header, rows):

@@ -13,7 +13,7 @@ import io
 import os
 from importlib import resources
 
-from . import expected, extract, grid, results, tasks
+from . import expected, extract, grid, results, seeds, tasks
 from .fileio import atomic_write, is_local_path
 
 PUBLISHED = "published_results.csv"  # the upstream README's results table, cell for cell (package data)
@@ -399,14 +399,17 @@ def expected_section(task, configs, figures):
     return text
 
 
-def task_section(task, best, row, configs, figures):
-    """A task's heading, its best configuration (beside the published number), figures and every configuration."""
+def task_section(task, best, row, configs, figures, reruns=None):
+    """A task's heading, its best configuration (beside the published number and, after --seeds, its mean
+    ± sd over seeds), figures and every configuration."""
     value, best_hyper, _ = best[task]
     published = row[task.upper()] if row else None
     versus = f"; published {published}, ours − published {difference(value, published)}" if row else ""
     text = [f"## {task.upper()}", "",
             f"Best: **{value}** ({'EM/F1' if '/' in value else metric_name(task)}) with learning rate {best_hyper[0]}, "
             f"batch size {best_hyper[1]}, dropout {best_hyper[2]} ({'_'.join(best_hyper)}){versus}.", ""]
+    if reruns is not None:
+        text += [f"Over seeds (the grid's job and its reruns): {seeds.line(reruns)}.", ""]
     for kind, caption in (("curves", "dev curves"), ("heatmap", "heat map")):
         if f"{task}_{kind}.png" in figures:
             text += [f"![{task.upper()} {caption}]({task}_{kind}.png)", ""]
@@ -474,7 +477,8 @@ def write_report(directory, model, best):
     else:
         text += [f"No published numbers for {model}: the upstream README's table does not list it.", ""]
     text.append(best_table(best, row))
-    text += [task_section(task, best, row, configs[task], figures) for task in best]
+    spread = seeds.summary(directory, reruns_only=True)
+    text += [task_section(task, best, row, configs[task], figures, spread.get(task)) for task in best]
     path = os.path.join(out, "report.md")
     with atomic_write(path) as f:
         f.write("\n".join(text).rstrip("\n") + "\n")

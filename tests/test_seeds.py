@@ -200,3 +200,21 @@ def test_wrappers_find_a_rerun_where_grid_looks(job, tmp_path):
                                                                    CLUE_RUN_DIR=str(tmp_path)))
     assert bad.returncode == 2
     assert bad.stderr.splitlines()[0].endswith("error: --rerun_seed 'x' is not a seed (an integer)")
+
+
+def test_report_and_leaderboard_give_the_spread_beside_the_best(search, tmp_path, capsys):
+    from cluebench import leaderboard, report
+
+    code, _, out = search("--seeds", "3")
+    assert code == 0, out
+    directory = str(tmp_path / "some-model")
+    path = report.write_report(directory, directory, extract.best_per_task(directory))
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert "Over seeds (the grid's job and its reruns): TNEWS 2e-05_32_0.1 over 3 seeds: 56.12 ± 0.35 " \
+           "(42: 56.50, 43: 55.80, 44: 56.06)." in text
+    capsys.readouterr()
+    assert leaderboard.main(["--output_root", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "## Spread over seeds" in table
+    assert "| some-model | 80.17 ± 16.31 (3) | 56.12 ± 0.35 (3) | - |" in table  # AFQMC, TNEWS, then no IFLYTEK
