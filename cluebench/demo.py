@@ -7,8 +7,9 @@ AFQMC and C3 in grid_data/.
 1. classification/run_clue_classifier.py trains on TNEWS, evaluates on dev and writes the
    leaderboard files; the tiny model learns the synthetic task.
 2. grid_search_tools/grid_search.py runs a reduced grid (TNEWS, AFQMC, C3; two learning rates)
-   on two CPU slots, prints the extract tables, writes the report (dev curves, heat maps) and
-   makes the leaderboard zip of the best jobs, checked against the test files. The rates are
+   on two CPU slots, prints the extract tables, writes the report (dev curves, heat maps, expected
+   performance) and makes the leaderboard zip of the best jobs, checked against the test files;
+   then leaderboard.py gives the model's row of the README's tables. The rates are
    off upstream's grid (--off_grid): at its 1e-5 to 5e-5 a random tiny model stays at chance;
    at 2e-4 and 1e-3 it learns, at different speeds, so the dev curves rise, every task's best
    beats chance and the TNEWS and C3 heat maps differ. Each set is sized so that every job evaluates
@@ -92,8 +93,13 @@ def main():
         value, (lr, bs, _), _ = best[task]
         level = c3_chance(grid_data) if task == "c3" else majority(grid_data, task)
         print(f"  {task.upper():6} {value:>6} at learning rate {lr}, batch {bs} (chance {100 * level:.2f})")
+    command = [sys.executable, os.path.join(ROOT, "grid_search_tools", "leaderboard.py"), "--output_root",
+               os.path.join(args.workdir, "grid")]
+    print("\n$ " + " ".join(command), flush=True)
+    subprocess.run(command, check=True)
     print(f"\nSubmission: {os.path.join(run_dir, 'submission.zip')} (what came from where: submission.md beside "
-          f"it; report: {os.path.join(run_dir, 'report', 'report.md')})")
+          f"it; report: {os.path.join(run_dir, 'report', 'report.md')}; leaderboard: "
+          f"{os.path.join(args.workdir, 'grid', 'leaderboard', 'leaderboard.md')})")
 
 
 if __name__ == "__main__":

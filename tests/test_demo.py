@@ -54,6 +54,11 @@ def test_demo(tmp_path):
     assert all(len(curve) > 1 for curve in curves.values()), curves
     assert any(max(curve) > curve[0] for j, curve in curves.items() if j.name == "_".join(best[j.task][1])), curves
     assert any(len({records[j]["best"]["value"] for j in jobs if j.task == task}) > 1 for task in demo.GRID_TASKS)
+    # ... the report has every figure, and the leaderboard the model's row with the grid's best values
+    figures = set(os.listdir(os.path.join(directory, "report")))
+    assert {f"{t}_{kind}.png" for t in demo.GRID_TASKS for kind in ("curves", "heatmap", "expected")} <= figures
+    row = f"| 2L64H | tiny-ernie | {extract.average(best):.2f} | {best['afqmc'][0]} | {best['tnews'][0]} |"
+    assert row in proc.stdout, proc.stdout[-3000:]
     # ... and the grid ends with a leaderboard zip of the best jobs that the checker accepts
     zip_path = os.path.join(directory, "submission.zip")
     assert f"Submission: {zip_path} " in proc.stdout
