@@ -56,7 +56,7 @@ class Model:
     def __init__(self, label, directory, best, arch, published):
         self.label, self.directory, self.best, self.arch, self.published = label, directory, best, arch, published
         self.avg = extract.average(best)
-        self.seeds = seeds.summary(directory, reruns_only=True)  # {task: SeedRuns} where --seeds reran it
+        self.seeds = seeds.summary(directory, reruns_only=True, best=best)  # {task: SeedRuns} after --seeds
 
 
 # ---------------------------------------------------------------- finding the model folders

@@ -477,7 +477,7 @@ def write_report(directory, model, best):
     else:
         text += [f"No published numbers for {model}: the upstream README's table does not list it.", ""]
     text.append(best_table(best, row))
-    spread = seeds.summary(directory, reruns_only=True)
+    spread = seeds.summary(directory, reruns_only=True, best=best)
     text += [task_section(task, best, row, configs[task], figures, spread.get(task)) for task in best]
     path = os.path.join(out, "report.md")
     with atomic_write(path) as f:

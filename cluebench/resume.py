@@ -3,8 +3,10 @@ and ends with the same evaluations, best result and prediction files as an unint
 
 One file, OUTPUT_DIR/resume.pdckpt, written atomically after every dev evaluation, every
 --checkpoint_minutes, and on SIGTERM (what Slurm sends before it kills): the weights, the optimizer and
-scheduler state, every rank's Python and NumPy random states (Paddle's generator is reseeded from the
-step instead: training.reseed_for_step), the position in the shuffled order (epoch and next batch;
+scheduler state, every rank's Python, NumPy and Paddle random states (Paddle's generators by their
+position, so that an uninterrupted run draws upstream's stream; where a build cannot give the CPU
+generator's position, Paddle 2.6, it is reseeded from the step instead: training.reseed_for_step),
+the position in the shuffled order (epoch and next batch;
 always at an update, so no gradient is pending), the dev history with the best result and its
 weights, and the time spent. It names the run that made it (script, task, model, hyper-parameters,
 data digests, ranks): a different run refuses it. It is removed once the results record is written.
@@ -33,7 +35,7 @@ from paddlenlp.utils.log import logger
 from .fileio import DataError, NotRegular, file_digest, open_regular, write_npz
 
 FILENAME = "resume.pdckpt"
-FORMAT = 2  # 1 was a pickle: refused, never loaded
+FORMAT = 3  # 1 was a pickle: refused, never loaded; 2 had no Paddle generator states
 ZIP_MAGIC = b"PK\x03\x04"
 DOCUMENT_LIMIT = 64 * 2**20  # the JSON part: fingerprint, history, random states
 SLACK = 64 * 2**20
@@ -43,6 +45,52 @@ NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model"
                 "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir",
                 "to_static",  # the same numbers either way
                 "break_lock"}
+
+
+# ------------------------------------------------------------ Paddle's generators
+ENGINE_TEXT = re.compile(r"[0-9 ]{1,20000}", re.ASCII)  # a mt19937_64 state as the C++ library writes it
+
+
+def positions_saved():
+    """Whether this Paddle gives its CPU generator's position (3.x: seed, offset and the engine's state;
+    2.6 only its seed). Without it, training.reseed_for_step makes a resumed run draw what the
+    uninterrupted one drew, at the price of upstream's stream."""
+    return len(paddle.get_rng_state("cpu")[0].__getstate__()) == 4
+
+
+def generator_states():
+    """{device: [[device id, seed, offset, engine text], ...]} of Paddle's generators in this process (the
+    CPU's, and the cards' when it runs on them): plain JSON values, read back without unpickling."""
+    devices = ["cpu"] + ([] if paddle.device.get_device() == "cpu" else [paddle.device.get_device().split(":")[0]])
+    return {device: [[*state[:3], bytes(state[3]).decode("ascii")] if len(state) == 4 else list(state)
+                     for state in (s.__getstate__() for s in paddle.get_rng_state(device))] for device in devices}
+
+
+def _generator_problem(states):
+    """Why states are not generator_states() of this process (None if they are), checked before any is set:
+    a tampered engine text must never reach the C++ parser unchecked."""
+    if not isinstance(states, dict) or set(states) != set(generator_states()):
+        return "does not hold this process's generators"
+    for device, lst in states.items():
+        if not isinstance(lst, list) or len(lst) != len(paddle.get_rng_state(device)):
+            return f"does not hold every {device} generator"
+        for state in lst:
+            if not (isinstance(state, list) and len(state) in (3, 4) and all(
+                    isinstance(v, int) and not isinstance(v, bool) and -1 <= v < 2 ** 64 for v in state[:3])):
+                return "holds a generator state that is not (device, seed, offset, engine)"
+            if len(state) == 4 and not (isinstance(state[3], str) and ENGINE_TEXT.fullmatch(state[3])):
+                return "holds a generator engine state that is not a list of numbers"
+    return None
+
+
+def set_generator_states(states):
+    for device, lst in states.items():
+        restored = []
+        for state in lst:
+            generator = paddle.base.core.GeneratorState.__new__(paddle.base.core.GeneratorState)
+            generator.__setstate__((*state[:3], list(state[3].encode("ascii"))) if len(state) == 4 else tuple(state))
+            restored.append(generator)
+        paddle.set_rng_state(restored, device=device)
 
 
 class Preempted(SystemExit):
@@ -141,9 +189,11 @@ class Checkpointer:
         tracker.__dict__.update(state["tracker"])
         if precision is not None:
             precision.set_state_dict(state.get("precision", {}))
-        python_rng, numpy_rng = state["rng"][self.rank]  # Paddle's is reseeded by step (training.py)
+        python_rng, numpy_rng, paddle_rng = state["rng"][self.rank]
         random.setstate(python_rng)
         np.random.set_state(numpy_rng)
+        if paddle_rng is not None:  # else reseeded by step (training.reseed_for_step)
+            set_generator_states(paddle_rng)
         self.prior_elapsed = state["elapsed_s"]
         progress = state["progress"]
         logger.info(f"resuming from {self.path}: step {progress['step']}, epoch {progress['epoch']}, "
@@ -172,7 +222,7 @@ class Checkpointer:
 
     def save(self, progress):
         model, optimizer, scheduler, tracker, precision = self.parts
-        rng = (random.getstate(), np.random.get_state())
+        rng = (random.getstate(), np.random.get_state(), generator_states() if positions_saved() else None)
         if self.world_size > 1:
             every = []
             paddle.distributed.all_gather_object(every, rng)
@@ -356,8 +406,16 @@ def check_entries(path, state, model, tracker, world_size):
             name.startswith(p + "_") and value.shape in (shape, (1,), ()) for p, shape in params.items())
         if not fits:
             refuse(f"optimizer.{name}", "does not fit a parameter of the model")
-    if len(state["rng"]) != world_size or not all(isinstance(r, tuple) and len(r) == 2 for r in state["rng"]):
+    if len(state["rng"]) != world_size or not all(isinstance(r, tuple) and len(r) == 3 for r in state["rng"]):
         refuse("rng", f"does not hold the random states of {world_size} rank(s)")
+    saved = positions_saved()
+    for rank, (_, _, paddle_rng) in enumerate(state["rng"]):
+        if (paddle_rng is None) == saved:  # written by a Paddle that gives the positions and read by one that does not
+            refuse(f"rng.{rank}", "is of a Paddle build that " + ("does not save" if saved else "saves") +
+                   " its generators' positions")
+        why = _generator_problem(paddle_rng) if saved else None
+        if why:
+            refuse(f"rng.{rank}", why)
     for key in ("epoch", "batch", "step"):
         if not isinstance(state["progress"].get(key), int):
             refuse(f"progress.{key}", "is missing or not a whole number")

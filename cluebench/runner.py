@@ -169,7 +169,7 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
             model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
             gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
             eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
-            seed=args.seed, checkpoint=checkpoint,
+            seed=None if resume.positions_saved() else args.seed, checkpoint=checkpoint,
             progress=checkpoint.restore(model, optimizer, scheduler, tracker, task.precision),
             on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step), precision=task.precision)
     model = training.unwrap(model)

@@ -70,11 +70,12 @@ def reruns_of(directory, task, job):
     return sorted(found)
 
 
-def summary(directory, reruns_only=False):
+def summary(directory, reruns_only=False, best=None):
     """{task: SeedRuns} of every task with a best job (with reruns_only, of those with a finished rerun),
-    in REPORT_ORDER: its value under seed 42 and under each finished rerun; sd is None with one value."""
+    in REPORT_ORDER: its value under seed 42 and under each finished rerun; sd is None with one value.
+    best: extract.best_per_task(directory) where the caller has it (read once, warned about once)."""
     out = {}
-    for task, (value, hyper, _) in extract.best_per_task(directory).items():
+    for task, (value, hyper, _) in (best if best is not None else extract.best_per_task(directory)).items():
         job = "_".join(hyper)
         values = [(grid.GRID_SEED, value)] + reruns_of(directory, task, job)
         if reruns_only and len(values) == 1:

@@ -254,8 +254,9 @@ class BestTracker:
 def reseed_for_step(seed, step):
     """Seed Paddle's generator from (seed, step) after every optimizer step, so the dropout masks of a step
     do not depend on the steps before it: a run resumed at step k draws what the uninterrupted run drew.
-    (The CPU generator's position cannot be saved: its pickled state keeps only the seed.) The first
-    step draws from the stream paddle.seed(seed) started, as upstream's."""
+    Only where the CPU generator's position cannot be saved (Paddle 2.6: its state keeps only the seed);
+    elsewhere the resume checkpoint holds the generators' positions (resume.positions_saved) and a run
+    draws upstream's stream throughout. The first step draws from the stream paddle.seed(seed) started."""
     paddle.seed(int.from_bytes(hashlib.sha256(f"{seed}:{step}".encode()).digest()[:7], "little"))
 
 
@@ -267,7 +268,7 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
     compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
     optimizer steps and at the last step, or after every epoch when eval_steps is None.
     log_template fields: step, total, epoch, batch (0-based), batch1, rank, loss, lr, speed.
-    seed: reseed Paddle after every step (reseed_for_step); checkpoint: a resume.Checkpointer, told of
+    seed: reseed Paddle after every step (reseed_for_step; None: never, as upstream); checkpoint: a resume.Checkpointer, told of
     every update; progress: where a resumed run goes on; on_log(step, loss, lr) at every logged step;
     precision: a precision.Precision (--use_amp), fp32 without one.
     """

@@ -189,6 +189,36 @@ def test_a_state_of_the_wrong_kind_names_the_entry(saved, tmp_path):
     refused(tmp_path, "entry 'rng'")
 
 
+def dropout_draws(n=3):
+    x = paddle.ones([64])
+    return [paddle.nn.functional.dropout(x, 0.5).numpy() for _ in range(n)]
+
+
+@pytest.mark.skipif(not resume.positions_saved(), reason="this Paddle's CPU generator keeps only its seed "
+                                                           "(2.6): steps are reseeded instead")
+def test_the_generators_position_is_saved_and_restored(saved, tmp_path):
+    """Paddle 3's CPU generator resumes where it was, so an uninterrupted run never needs reseeding and
+    draws the stream paddle.seed started, as upstream's does."""
+    path, parts = saved
+    expected = dropout_draws()  # what the run would draw next, from where the checkpoint was written
+    paddle.seed(123)
+    dropout_draws()
+    restore(tmp_path)
+    assert all((a == b).all() for a, b in zip(dropout_draws(), expected))
+
+
+@pytest.mark.skipif(not resume.positions_saved(), reason="no generator positions in this Paddle's checkpoints")
+@pytest.mark.parametrize("change, why", [
+    (lambda s: s["cpu"][0].__setitem__(3, "1 2 x"), "engine state that is not a list of numbers"),
+    (lambda s: s["cpu"][0].__setitem__(1, 2 ** 70), "not (device, seed, offset, engine)"),
+    (lambda s: s["cpu"].append(s["cpu"][0]), "every cpu generator"),
+    (lambda s: s.__setitem__("xpu", []), "this process's generators")])
+def test_a_tampered_generator_state_is_refused_before_it_is_set(saved, tmp_path, change, why):
+    path, _ = saved
+    edit_state(path, lambda state: change(state["rng"][0][2]))
+    refused(tmp_path, "entry 'rng.0'", why)
+
+
 # ------------------------------------------------------------ feature caches (a shared cache folder)
 def cache(tmp_path, ids=(1, 2, 3), **extra):
     from cluebench import mrc

@@ -215,3 +215,53 @@ def test_load_pretrained_speeds_cpu_models_up(tiny_models):
             assert changed == {"TransformerEncoder", "Dropout", "MultiHeadAttention"}, arch
     finally:
         paddle.set_device(saved)
+
+
+class Listed:
+    """A loader of fixed batches, as training.train_loop reads one."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def epoch(self, number=None, start=0):
+        for index, (ids, labels) in enumerate(self.batches):
+            if index >= start:
+                yield index, {"input_ids": ids, "labels": labels}
+
+
+def tagger_loss(model, batch):
+    ids = batch["input_ids"]
+    return paddle.nn.functional.cross_entropy(model(input_ids=ids, token_type_ids=paddle.zeros_like(ids)),
+                                              batch["labels"])
+
+
+def test_train_loop_without_reseeding_draws_the_stream_of_one_seed():
+    """seed=None (where the resume checkpoint saves the generators' positions): the loop draws nothing of its
+    own and reseeds nothing, so its dropout masks, hence its losses, are those of a plain loop after one
+    paddle.seed, as upstream's training is; with a seed it reseeds every step, and they differ."""
+    def run(seed):
+        paddle.seed(0)
+        model = Tagger()
+        scheduler = paddle.optimizer.lr.StepDecay(0.1, step_size=100)
+        optimizer = paddle.optimizer.AdamW(learning_rate=scheduler, parameters=model.parameters())
+        losses = []
+        training.train_loop(model, Listed(batches()), tagger_loss, optimizer, scheduler, total_steps=4, epochs=1,
+                            gas=1, logging_steps=1, log_template="{loss}", evaluate=lambda step, epoch: None,
+                            seed=seed, on_log=lambda step, loss, lr: losses.append(loss))
+        return losses
+
+    paddle.seed(0)
+    model = Tagger()
+    optimizer = paddle.optimizer.AdamW(learning_rate=0.1, parameters=model.parameters())
+    plain = []
+    for ids, labels in batches():
+        loss = tagger_loss(model, {"input_ids": ids, "labels": labels})
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+        plain.append(float(loss))
+    assert run(None) == plain
+    assert run(0)[0] == plain[0] and run(0)[1:] != plain[1:]  # reseeded after the first step

@@ -94,6 +94,10 @@ def main():
             for name, rows in (("upstream's step", upstream), ("defaults", defaults)):
                 values = [float(r[2]["best"]["value"]) for r in rows]
                 print(f"  {name}: mean {statistics.mean(values):.2f}, sd {statistics.stdev(values):.2f}")
+            # paired by seed: the standard error of the mean difference is the sd of the differences / sqrt(n)
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5
+            print(f"  difference of the means: {statistics.mean(diffs):+.2f} ± {se:.2f} (standard error, paired "
+                  f"by seed, n = {len(diffs)}; ±{2 * se:.2f} is about a 95% interval)")
 
 
 if __name__ == "__main__":
