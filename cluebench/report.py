@@ -263,7 +263,9 @@ def heatmap_figure(task, cells, best_hyper):
     if across > 1 and CELL_WIDTH * len(bss) * across + 1.2 * across + 1.5 > MAX_WIDTH:
         across = 1
     down = len(dropouts) // across
-    width = min(CELL_WIDTH * len(bss) * across + 1.2 * across + 1.5, MAX_WIDTH)
+    title = f"{task.upper()}: best dev {metric_name(task)} per configuration{note}"
+    # never narrower than the title (about 0.1 inch a character at its size): one column would clip it
+    width = min(max(CELL_WIDTH * len(bss) * across + 1.2 * across + 1.5, 0.1 * len(title) + 0.5), MAX_WIDTH)
     # the width a cell gets once labels and the colour bar have theirs: what its number must fit in
     cell = (width - 1.2 * across - 1.5) / (len(bss) * across)
     chars = max((len(v.split("/")[0]) for v in cells.values() if v is not None), default=5)
@@ -295,7 +297,7 @@ def heatmap_figure(task, cells, best_hyper):
         ax.set_title(f"dropout {dropout}")
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), label=f"best dev {metric_name(task)} (%)")
     plain_numbers(bar.ax.yaxis)
-    fig.suptitle(f"{task.upper()}: best dev {metric_name(task)} per configuration{note}")
+    fig.suptitle(title)
     return fig
 
 

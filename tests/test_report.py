@@ -315,3 +315,12 @@ def test_one_configuration_gets_no_expected_curve(tmp_path, capsys):
     assert extract.main(["m", "--output_root", str(tmp_path)]) == 0
     text = (tmp_path / "m" / "report" / "report.md").read_text()
     assert "No expected-performance curve: 1 configuration with a result" in text
+
+
+def test_a_one_column_heat_map_keeps_its_whole_title():
+    fig = report.heatmap_figure("afqmc", {("0.0002", "16", "0.1"): "100.00", ("0.001", "16", "0.1"): "100.00"},
+                                ("0.0002", "16", "0.1"))
+    fig.canvas.draw()
+    title = fig._suptitle.get_window_extent()
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (title, fig.bbox)
+    report.pyplot().close(fig)
