@@ -28,18 +28,19 @@ def rerun_seeds(n):
     return [grid.GRID_SEED + k for k in range(1, n)]
 
 
-def best_jobs(directory, task_names=None):
-    """{task: the grid Job of its best result}, for the tasks (all if None) that have one."""
-    by_name = {(j.task, j.name): j for j in grid.full_grid()}
+def best_jobs(directory, task_names=None, off_grid_rates=()):
+    """{task: the grid Job of its best result}, for the tasks (all if None) that have one; off_grid_rates:
+    the grid's --off_grid rates, whose jobs may be the best too."""
+    by_name = {(j.task, j.name): j for j in grid.full_grid(off_grid_rates)}
     best = extract.best_per_task(directory)
     found = {task: by_name.get((task, "_".join(hyper))) for task, (_, hyper, _) in best.items()
              if task_names is None or task in task_names}
     return {task: job for task, job in found.items() if job is not None}  # a name not of the grid: no rerun
 
 
-def rerun_jobs(directory, n, task_names=None):
+def rerun_jobs(directory, n, task_names=None, off_grid_rates=()):
     """The seed reruns of each task's best job, as Jobs the Scheduler runs (empty for n = 1)."""
-    return [dataclasses.replace(job, seed=seed) for job in best_jobs(directory, task_names).values()
+    return [dataclasses.replace(job, seed=seed) for job in best_jobs(directory, task_names, off_grid_rates).values()
             for seed in rerun_seeds(n)]
 
 

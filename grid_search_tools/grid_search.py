@@ -172,7 +172,8 @@ def main(argv=None):
         return slurm.main(args, jobs, directory, extra, HERE, sys.executable)
     pending = [j for j in jobs if not grid.is_complete(directory, j)]
     if not pending and args.seeds > 1:  # a finished grid: its seed reruns are known now (for warm-up, shape)
-        pending = [j for j in seeds.rerun_jobs(directory, args.seeds, task_names) if not grid.is_complete(directory, j)]
+        reruns = seeds.rerun_jobs(directory, args.seeds, task_names, args.off_grid_rates)
+        pending = [j for j in reruns if not grid.is_complete(directory, j)]
     if pending and not args.skip_warmup:
         command = [sys.executable, os.path.join(HERE, "warmup_dataset_and_model.py"), args.model,
                    "--device", args.device, "--tasks", *sorted({j.task for j in pending})]
@@ -202,7 +203,7 @@ def main(argv=None):
     try:
         failed = scheduler.run()
         if failed is not None and args.seeds > 1:  # then the best of each task, as jobs of the same scheduler
-            scheduler.jobs = seeds.rerun_jobs(directory, args.seeds, task_names)
+            scheduler.jobs = seeds.rerun_jobs(directory, args.seeds, task_names, args.off_grid_rates)
             print(f"seed reruns: {len(scheduler.jobs)} jobs (best configuration of each task × {args.seeds - 1} "
                   "seeds)", flush=True)
             failed = scheduler.run()  # its failures: the grid's and the reruns', in one failures.json

@@ -218,3 +218,14 @@ def test_report_and_leaderboard_give_the_spread_beside_the_best(search, tmp_path
     table = capsys.readouterr().out
     assert "## Spread over seeds" in table
     assert "| some-model | 80.17 ± 16.31 (3) | 56.12 ± 0.35 (3) | - |" in table  # AFQMC, TNEWS, then no IFLYTEK
+
+
+def test_an_off_grid_best_is_rerun_too(tmp_path):
+    """A best job at an --off_grid rate (the demo's 0.001) is a job of the grid it ran in."""
+    directory = tmp_path / "m"
+    for name, value in (("0.001_16_0.1", 80.0), ("2e-05_16_0.1", 10.0)):
+        from test_report import write_job
+        write_job(str(directory), "tnews", name, [(10, value)])
+    assert seeds.rerun_jobs(str(directory), 2) == []  # the rate is not upstream's: not found without it
+    [job] = seeds.rerun_jobs(str(directory), 2, off_grid_rates=[0.001])
+    assert (job.task, job.name, job.batch_size) == ("tnews", "0.001_16_0.1_s43", 16)
