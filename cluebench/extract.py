@@ -14,7 +14,7 @@ import re
 import sys
 
 from . import grid, results
-from .fileio import atomic_write
+from .fileio import NotRegular, atomic_write
 
 VALUE = results.RESULT  # NN.NN or EM/F1 in ASCII digits, as results.best_result_text writes them
 # LR_BS_DROPOUT in ASCII digits: int() and float() would take full-width ones
@@ -94,6 +94,9 @@ def task_results(directory, task):
             value = results.best_result_in_log(base + ".log")
         except OSError as e:
             warn(base + ".log", f"unreadable ({e.strerror})")
+            continue
+        except NotRegular as e:
+            warn(base + ".log", f"is {e.what}, not a log")
             continue
         if value is None:  # a killed or running job: no result yet, nothing wrong
             continue

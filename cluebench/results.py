@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from .fileio import DataError, file_sha256, read_regular, write_json
+from .fileio import DataError, file_sha256, open_regular, read_regular, write_json
 
 SCHEMA = "cluebench.results/1"
 FILENAME = "clue_results.json"
@@ -34,12 +34,21 @@ def best_result_line(metrics):
     return f"best_result: {best_result_text(metrics)}"
 
 
+LOG_LINE_LIMIT = 64 * 1024  # a best_result line is short: a longer line is read in pieces and skipped
+
+
 def best_result_in_log(path):
-    """The value of the last best_result line of a log (field 7, colours stripped), or None."""
+    """The value of the last best_result line of a log (field 7, colours stripped), or None. The log may be
+    in a folder others can write: a link or FIFO is refused (fileio.NotRegular), and no line is held whole
+    past LOG_LINE_LIMIT bytes, however long it is."""
     value = None
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = _ANSI.sub("", line).split()
+    with open_regular(path) as f:
+        while line := f.readline(LOG_LINE_LIMIT):
+            if len(line) == LOG_LINE_LIMIT and not line.endswith(b"\n"):  # a piece of a longer line: skip it
+                while (line := f.readline(LOG_LINE_LIMIT)) and not line.endswith(b"\n"):
+                    pass
+                continue
+            fields = _ANSI.sub("", line.decode("utf-8", "replace")).split()
             if len(fields) >= 7 and fields[5] == "best_result:":
                 value = fields[6]
     return value

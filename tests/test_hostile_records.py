@@ -193,3 +193,31 @@ def test_a_huge_or_linked_lock_is_not_read(tmp_path, kind):
     said.clear()
     with OutputDirLock(str(tmp_path), log=said.append).acquire():
         assert said == [f"{tmp_path}: taking over an unreadable lock"]
+
+
+# ---------------------------------------------------------------- logs read back (runs known only from their log)
+def test_a_log_that_is_a_fifo_or_a_link_is_refused_not_read(tmp_path, capsys):
+    """A FIFO would hang the read forever; a link may point at any file of the reader's."""
+    from test_report import LOG_LINE
+
+    folder = tmp_path / "m" / "tnews"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "1e-05_16_0.1.log")
+    (folder / "1e-05_16_0.1.json").write_text("{}")  # listed by its record; the log beside it is the FIFO
+    (tmp_path / "elsewhere.log").write_text(LOG_LINE.format(99.0))
+    os.symlink(tmp_path / "elsewhere.log", folder / "2e-05_16_0.1.log")
+    (folder / "2e-05_16_0.1.json").write_text("{}")
+    assert extract.task_results(str(tmp_path / "m"), "tnews") == []
+    err = capsys.readouterr().err
+    assert f"{folder}/1e-05_16_0.1.log: is a FIFO, socket or device, not a log; skipped" in err
+    assert f"{folder}/2e-05_16_0.1.log: is a symbolic link, not a log; skipped" in err
+
+
+def test_a_huge_log_line_is_skipped_in_pieces(tmp_path):
+    from test_report import LOG_LINE
+
+    path = tmp_path / "job.log"
+    with open(path, "w") as f:  # 4 MiB on one line, a best_result line faked inside it, then the real one
+        f.write("x" * (2 * 2 ** 20) + " " + LOG_LINE.format(99.0).strip() + " " + "y" * (2 * 2 ** 20) + "\n")
+        f.write(LOG_LINE.format(55.1))
+    assert results.best_result_in_log(str(path)) == "55.10"
