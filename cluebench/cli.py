@@ -137,8 +137,11 @@ def check_numbers(args, rules):
 
 
 def check_something_to_do(args):
-    if not (args.do_train or getattr(args, "do_eval", False) or args.do_predict):
-        raise DataError("flags", "nothing to do: give --do_train, --do_eval and/or --do_predict")
+    """Some --do_ flag of those the script has (the reading-comprehension scripts have no --do_eval)."""
+    flags = [f for f in ("do_train", "do_eval", "do_predict") if hasattr(args, f)]
+    if not any(getattr(args, f) for f in flags):
+        named = [f"--{f}" for f in flags]
+        raise DataError("flags", f"nothing to do: give {', '.join(named[:-1])} and/or {named[-1]}")
 
 
 def check_training_flags(args, zero_steps_ok=False):

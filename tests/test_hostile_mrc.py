@@ -326,3 +326,11 @@ def test_chid_reader(rows, answers, message, tmp_path):
     with pytest.raises(DataError) as e:
         mrc.read_chid(paths, labelled=True)
     assert str(e.value) == message.replace("{rows}", paths[0]).replace("{answers}", paths[1])
+
+
+def test_nothing_to_do_names_only_flags_the_script_has(data, tiny_models, tmp_path):
+    """The reading-comprehension scripts have no --do_eval: the line must not ask for it."""
+    with pytest.raises(DataError, match="^flags: nothing to do: give --do_train and/or --do_predict$"):
+        SCRIPTS["c3"].main(["--model_name_or_path", tiny_models["ernie"], "--data_dir", str(data), "--device", "cpu",
+                            "--output_dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
