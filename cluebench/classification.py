@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from paddlenlp.utils.log import logger
+from .log import logger
 from tqdm.auto import tqdm
 
 from . import tasks

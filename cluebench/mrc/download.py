@@ -2,7 +2,7 @@
 import json
 import os
 
-from paddlenlp.utils.log import logger
+from ..log import logger
 
 from .. import tasks
 from ..fileio import DataError, atomic_write, write_json

@@ -9,7 +9,7 @@ import os
 import zipfile
 
 import numpy as np
-from paddlenlp.utils.log import logger
+from ..log import logger
 
 from ..fileio import file_digest, write_npz
 
