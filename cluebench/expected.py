@@ -15,21 +15,29 @@ def expected_max(values):
         Var[max of n] = sum_i v_i^2 * ((i/N)^n - ((i-1)/N)^n) - E^2.
 
     Tied values need no special case: their probabilities add up to that of the value. n = 1 gives the
-    mean and its population standard deviation; E grows with n towards max(values)."""
-    ordered = sorted(float(v) for v in values)
-    if not ordered:
+    mean and its population standard deviation; E grows with n towards max(values).
+
+    Summed by parts, E = v_N - sum_{i<N} (i/N)^n (v_{i+1} - v_i), and alike for v^2: one pass of N
+    numbers per n (a grid of 10,000 configurations in well under a second), and a constant grid gives its
+    value and a zero spread exactly."""
+    import numpy as np
+
+    ordered = np.sort(np.asarray([float(v) for v in values]))
+    if not len(ordered):
         raise ValueError("expected_max needs at least one value")
-    if not all(math.isfinite(v) for v in ordered):
+    if not np.isfinite(ordered).all():
         raise ValueError("expected_max: a value is not a finite number")
     size = len(ordered)
+    gaps, square_gaps = np.diff(ordered), np.diff(ordered * ordered)
+    fractions = np.arange(1, size) / size
+    below = np.ones(size - 1)  # (i/N)^n = P(max of n <= v_i), i = 1 .. N-1, one power more each n
     curve = []
-    for n in range(1, size + 1):
-        below = [(i / size) ** n for i in range(size + 1)]  # P(max of n <= v_i), i = 0 .. N
-        weights = [below[i] - below[i - 1] for i in range(1, size + 1)]
-        mean = sum(w * v for w, v in zip(weights, ordered))
-        second = sum(w * v * v for w, v in zip(weights, ordered))
-        # rounding can leave a tiny negative variance (all values equal): that is zero
-        curve.append((mean, math.sqrt(max(second - mean * mean, 0.0))))
+    for _ in range(size):
+        below *= fractions
+        mean = ordered[-1] - below @ gaps
+        second = ordered[-1] ** 2 - below @ square_gaps
+        # rounding can leave a tiny negative variance: that is zero
+        curve.append((float(mean), math.sqrt(max(float(second - mean * mean), 0.0))))
     return curve
 
 

@@ -309,13 +309,12 @@ def draw_heatmap(path, task, cells, best_hyper):
     save(heatmap_figure(task, cells, best_hyper), path)
 
 
-def expected_figure(task, values):
-    """The expected best dev score (cluebench.expected) of n = 1 .. N configurations, with a band of one
-    standard deviation, and the whole grid's best as a line."""
+def expected_figure(task, values, curve):
+    """The expected best dev score of n = 1 .. N configurations (curve: expected.expected_max(values)), with
+    a band of one standard deviation, and the whole grid's best as a line."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
-    curve = expected.expected_max(values)
     n = list(range(1, len(curve) + 1))
     means, sds = [m for m, _ in curve], [s for _, s in curve]
     # the best of n draws lies between the grid's worst and best: the band stops there
@@ -323,7 +322,9 @@ def expected_figure(task, values):
     above = [min(m + s, max(values)) for m, s in curve]
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     ax.fill_between(n, below, above, color="tab:blue", alpha=0.2, linewidth=0, label="± 1 standard deviation")
-    ax.plot(n, means, color="tab:blue", marker="o", markersize=4, linewidth=2, label="expected best dev score")
+    # a marker per n while they stay apart; thousands would merge into a thick band
+    ax.plot(n, means, color="tab:blue", marker="o" if len(curve) <= 60 else "", markersize=4, linewidth=2,
+            label="expected best dev score")
     ax.axhline(max(values), color="black", linestyle="--", linewidth=1.2,
                label=f"grid best: {max(values):.2f} (all {len(values)})")
     ax.set_xlim(0.5, len(curve) + 0.5)
@@ -339,9 +340,9 @@ def expected_figure(task, values):
     return fig
 
 
-def draw_expected(path, task, values):
+def draw_expected(path, task, values, curve):
     """values: the best dev score (extract.score) of every configuration with a result, two at least."""
-    save(expected_figure(task, values), path)
+    save(expected_figure(task, values, curve), path)
 
 
 def draw(path, drawing, *args):
@@ -380,15 +381,14 @@ def scores(configs):
     return [extract.score(found[0]) for found in configs.values() if found]
 
 
-def expected_section(task, configs, figures):
-    """report.md's lines on expected validation performance: the figure, a one-line reading at half the grid
-    and a table of n against the expected best; one line saying why where a task has a single result."""
-    values = scores(configs)
+def expected_section(task, values, curve, figures):
+    """report.md's lines on expected validation performance (curve: expected.expected_max(values), None for
+    fewer than two values): the figure, a one-line reading at half the grid and a table of n against the
+    expected best; one line saying why where a task has a single result."""
     metric = metric_name(task)
-    if len(values) < 2:
+    if curve is None:
         return [f"No expected-performance curve: {len(values)} configuration with a result, nothing to draw "
                 "a subset from.", ""]
-    curve = expected.expected_max(values)
     half = (len(values) + 1) // 2
     text = []
     if f"{task}_expected.png" in figures:
@@ -401,9 +401,10 @@ def expected_section(task, configs, figures):
     return text
 
 
-def task_section(task, best, row, configs, figures, reruns=None):
+def task_section(task, best, row, configs, figures, reruns=None, curve=None):
     """A task's heading, its best configuration (beside the published number and, after --seeds, its mean
-    ± sd over seeds), figures and every configuration."""
+    ± sd over seeds), figures, expected performance (curve, as expected_section takes it) and every
+    configuration."""
     value, best_hyper, _ = best[task]
     published = row[task.upper()] if row else None
     versus = f"; published {published}, ours − published {difference(value, published)}" if row else ""
@@ -418,7 +419,7 @@ def task_section(task, best, row, configs, figures, reruns=None):
     logged = ["_".join(h) for h, found in configs.items() if found and found[1] == "log"]
     if logged:
         text += [f"No curve for {', '.join(logged)}: known only from the log (no record, so no dev history).", ""]
-    text += expected_section(task, configs, figures)
+    text += expected_section(task, scores(configs), curve, figures)
     rows = []
     for hyper, found in configs.items():
         cells = ["_".join(hyper), *hyper, *(found or ("-", "no result"))]
@@ -453,7 +454,7 @@ def write_report(directory, model, best):
     out = os.path.join(directory, "report")
     os.makedirs(out, exist_ok=True)
     configs = {task: configurations(directory, task) for task in best}
-    figures = set()
+    figures, performance = set(), {}  # performance: each task's expected.expected_max curve
     for task in best:
         curves = dev_curves(directory, task, configs[task])
         if curves and draw(os.path.join(out, f"{task}_curves.png"), draw_curves, task, curves, best[task][1]):
@@ -462,8 +463,10 @@ def write_report(directory, model, best):
         if draw(os.path.join(out, f"{task}_heatmap.png"), draw_heatmap, task, cells, best[task][1]):
             figures.add(f"{task}_heatmap.png")
         values = scores(configs[task])
-        if len(values) >= 2 and draw(os.path.join(out, f"{task}_expected.png"), draw_expected, task, values):
-            figures.add(f"{task}_expected.png")
+        if len(values) >= 2:  # computed once: the figure and report.md's table show the same curve
+            performance[task] = expected.expected_max(values)
+            if draw(os.path.join(out, f"{task}_expected.png"), draw_expected, task, values, performance[task]):
+                figures.add(f"{task}_expected.png")
 
     row = published_row(model)
     text = [f"# CLUE grid report: {grid.model_label(model)}", "", "Best dev result per task (results.md):", ""]
@@ -480,7 +483,8 @@ def write_report(directory, model, best):
         text += [f"No published numbers for {model}: the upstream README's table does not list it.", ""]
     text.append(best_table(best, row))
     spread = seeds.summary(directory, reruns_only=True, best=best)
-    text += [task_section(task, best, row, configs[task], figures, spread.get(task)) for task in best]
+    text += [task_section(task, best, row, configs[task], figures, spread.get(task), performance.get(task))
+             for task in best]
     path = os.path.join(out, "report.md")
     with atomic_write(path) as f:
         f.write("\n".join(text).rstrip("\n") + "\n")
