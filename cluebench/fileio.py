@@ -445,10 +445,12 @@ class OutputDirLock:
                 why = "unreadable" if owner is None else self._stale(owner)
                 broken = owner is not None and self.break_host is not None and owner.get("host") == self.break_host
                 if why or broken:
-                    what = "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} ({why})"
                     if broken:
                         what = f"the lock of pid {printable(owner.get('pid'))} on {printable(self.break_host)} " \
                                f"since {printable(owner.get('started'))} (--break_lock)"
+                    else:
+                        what = ("an unreadable lock" if owner is None
+                                else f"the stale lock of pid {owner['pid']} ({why})")
                     self.log(f"{self.directory}: taking over {what}")
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path)

@@ -58,18 +58,24 @@ def positions_saved():
     return len(paddle.get_rng_state("cpu")[0].__getstate__()) == 4
 
 
+def _generator_devices():
+    """The kinds of device whose generators this process draws from: the CPU, and the cards it runs on."""
+    device = paddle.device.get_device()
+    return ["cpu"] + ([] if device == "cpu" else [device.split(":")[0]])
+
+
 def generator_states():
     """{device: [[device id, seed, offset, engine text], ...]} of Paddle's generators in this process (the
     CPU's, and the cards' when it runs on them): plain JSON values, read back without unpickling."""
-    devices = ["cpu"] + ([] if paddle.device.get_device() == "cpu" else [paddle.device.get_device().split(":")[0]])
     return {device: [[*state[:3], bytes(state[3]).decode("ascii")] if len(state) == 4 else list(state)
-                     for state in (s.__getstate__() for s in paddle.get_rng_state(device))] for device in devices}
+                     for state in (s.__getstate__() for s in paddle.get_rng_state(device))]
+            for device in _generator_devices()}
 
 
 def _generator_problem(states):
     """Why states are not generator_states() of this process (None if they are), checked before any is set:
     a tampered engine text must never reach the C++ parser unchecked."""
-    if not isinstance(states, dict) or set(states) != set(generator_states()):
+    if not isinstance(states, dict) or set(states) != set(_generator_devices()):
         return "does not hold this process's generators"
     for device, lst in states.items():
         if not isinstance(lst, list) or len(lst) != len(paddle.get_rng_state(device)):
