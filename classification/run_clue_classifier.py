@@ -12,7 +12,9 @@ from paddlenlp.data import DataCollatorWithPadding
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, precision, results, resume, runner, training
+from cluebench.tasks import classification as clue
+from cluebench.train import download, loop, precision, resume, runner, setup
+from cluebench import results
 
 
 def parse_args(argv=None):
@@ -39,12 +41,12 @@ def parse_args(argv=None):
     p.add_argument("--do_eval", action="store_true")
     p.add_argument("--do_predict", action="store_true")
     p.add_argument("--max_steps", type=int, default=-1, help="> 0: optimizer steps, overrides epochs")
-    p.add_argument("--save_best_model", type=cli.strtobool, default=True)
+    p.add_argument("--save_best_model", type=setup.strtobool, default=True)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
     p.add_argument("--max_grad_norm", type=float, default=1.0)
-    p.add_argument("--to_static", type=cli.strtobool, default=True,
+    p.add_argument("--to_static", type=setup.strtobool, default=True,
                    help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
                         "faster steps on a CPU; false: the eager path")
     p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
@@ -67,11 +69,11 @@ class ClassifierRun(runner.TaskRun):
         self.dropped = {}
 
     def load_model(self):
-        tokenizer, model = cli.load_pretrained(
+        tokenizer, model = setup.load_pretrained(
             AutoModelForSequenceClassification, self.args.model_name_or_path, self.args.max_seq_length,
             clue.min_seq_length(self.task), num_classes=len(clue.label_list(self.task)))
         if self.args.dropout != 0.1:
-            training.override_dropout(model, self.args.dropout)
+            loop.override_dropout(model, self.args.dropout)
         self.collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
         return tokenizer, model
 
@@ -79,11 +81,11 @@ class ClassifierRun(runner.TaskRun):
         return clue.prediction_splits(self.task, self.args.data_dir)
 
     def read(self, split, tokenizer, world_size):
-        examples, self.dropped[split] = clue.load_split(self.task, split, self.args.data_dir)
+        examples, self.dropped[split] = download.load_split(self.task, split, self.args.data_dir)
         return examples, clue.encode(tokenizer, examples, self.args.max_seq_length, desc=f"{split} features")
 
     def split_files(self, split):
-        return [clue.split_file(self.task, split, self.args.data_dir)]
+        return [download.split_file(self.task, split, self.args.data_dir)]
 
     def train_collate(self, features, tokenizer):
         return lambda indices: self.collate([features[i] for i in indices])
@@ -123,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    setup.run(main)

@@ -24,7 +24,9 @@ from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, Trai
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench import classification as clue, cli, fileio, results, resume, training
+from cluebench.tasks import classification as clue
+from cluebench.train import download, loop, resume, setup
+from cluebench import fileio, results
 from cluebench.fileio import DataError, check_writable, write_json
 
 
@@ -82,7 +84,7 @@ def task_from(data_args):
             raise ValueError(f'must be "clue TASK" with TASK one of {", ".join(clue.TASKS)}')
         return clue.task_name(words[1])
     except (ValueError, argparse.ArgumentTypeError) as e:
-        raise cli.flag_error("dataset", repr(data_args.dataset), str(e)) from None
+        raise setup.flag_error("dataset", repr(data_args.dataset), str(e)) from None
 
 
 def length_sorted(features):
@@ -117,19 +119,19 @@ def parse():
 
 def check_arguments(args, data_args, model_args):
     """Every flag before any work."""
-    cli.check_numbers(args, TRAINER_RULES)
-    cli.check_something_to_do(args)
+    setup.check_numbers(args, TRAINER_RULES)
+    setup.check_something_to_do(args)
     if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise cli.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
+        raise setup.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
     if args.metric_for_best_model and args.metric_for_best_model not in METRICS:
-        raise cli.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
+        raise setup.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
     if data_args.max_seq_length < 1:
-        raise cli.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
+        raise setup.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
     if data_args.break_lock is not None:
         try:
             resume.host_name(data_args.break_lock)
         except argparse.ArgumentTypeError as e:
-            raise cli.flag_error("break_lock", data_args.break_lock, str(e)) from None
+            raise setup.flag_error("break_lock", data_args.break_lock, str(e)) from None
     if args.do_export:
         check_writable(model_args.export_model_dir or os.path.join(args.output_dir, "export"), "export directory")
 
@@ -144,7 +146,7 @@ def run_fingerprint(task, model_args, data_args, args):
                                    "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
                                    "num_train_epochs", "max_steps", "warmup_ratio", "warmup_steps", "weight_decay",
                                    "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed")})
-    files = [clue.split_file(task, split, data_args.data_dir) for split in ("train", "dev")]
+    files = [download.split_file(task, split, data_args.data_dir) for split in ("train", "dev")]
     return resume.fingerprint("run_clue_classifier_trainer.py", task, hyper, files, args.world_size)
 
 
@@ -313,17 +315,17 @@ def main():
     args.print_config(model_args, "Model")
     args.print_config(data_args, "Data")
     check_arguments(args, data_args, model_args)
-    cli.set_device(args.device)
+    setup.set_device(args.device)
     last_checkpoint, cut_short = checkpoints_of(args)
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
     labels = clue.label_list(task)
-    tokenizer, model = cli.load_pretrained(AutoModelForSequenceClassification, model_args.model_name_or_path,
+    tokenizer, model = setup.load_pretrained(AutoModelForSequenceClassification, model_args.model_name_or_path,
                                            data_args.max_seq_length, clue.min_seq_length(task),
                                            num_classes=len(labels))
 
     def features(split):
-        examples, dropped = clue.load_split(task, split, data_args.data_dir)
+        examples, dropped = download.load_split(task, split, data_args.data_dir)
         return examples, clue.encode(tokenizer, examples, data_args.max_seq_length, desc=f"{split} features"), dropped
 
     # every split the run needs is read and checked before the first step
@@ -338,7 +340,7 @@ def main():
         check_resumable(last_checkpoint, fingerprint)
     where = argparse.Namespace(output_dir=args.output_dir, results_file=data_args.results_file)  # of the record
     if args.should_save:  # held until the process ends
-        cli.claim_output_dir(args.output_dir, results.record_path(where), break_lock=data_args.break_lock)
+        setup.claim_output_dir(args.output_dir, results.record_path(where), break_lock=data_args.break_lock)
         # rank 0 alone removes; the others judged the same files alike, and a folder half removed is not whole
         for path in cut_short:
             shutil.rmtree(path)
@@ -386,7 +388,7 @@ def main():
         export_dir = model_args.export_model_dir or os.path.join(args.output_dir, "export")
         spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
                 paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
-        paddle.jit.save(paddle.jit.to_static(training.unwrap(trainer.model), input_spec=spec),
+        paddle.jit.save(paddle.jit.to_static(loop.unwrap(trainer.model), input_spec=spec),
                         os.path.join(export_dir, "model"))
         tokenizer.save_pretrained(export_dir)
         logger.info(f"exported the inference model to {export_dir}")
@@ -402,11 +404,11 @@ def main():
                         "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
             data={"train_examples": len(train_features), "dev_examples": len(dev_features),
                   "dev_dropped": dev_dropped},
-            made_by=results.provenance([clue.split_file(task, split, data_args.data_dir)
+            made_by=results.provenance([download.split_file(task, split, data_args.data_dir)
                                         for split in ["train", "dev", *test_sets]], args.world_size))
         record["predictions"] = written
-        training.report(where, record, "best dev acc")
+        loop.report(where, record, "best dev acc")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    setup.run(main)

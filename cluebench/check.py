@@ -19,18 +19,19 @@ import time
 
 import psutil
 
-from . import footprint, grid, processes, results, synthetic
-from .grid import GIB
+from .grid import footprint, scheduler, processes
+from . import results, synthetic
+from .grid.scheduler import GIB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSIFIER = os.path.join(ROOT, "classification", "run_clue_classifier.py")
 CMRC = os.path.join(ROOT, "mrc", "run_cmrc2018.py")
-PROBE = os.path.join(ROOT, "cluebench", "rank_probe.py")
+PROBE = os.path.join(ROOT, "cluebench", "train", "rank_probe.py")
 LIMIT_S = 600  # one child process at most
 LOSS = re.compile(r"global step (\d+)/\d+.*?loss: ([0-9.]+)")
 AMP_TOLERANCE = 0.05  # mean absolute difference of the logged losses from fp32's, over the steps
 SHARING = (1, 2, 4)  # jobs on one card
-JOB = grid.Job("tnews", 2e-5, 16, 1, max_seq_length=128)  # the classification job's shape, for the claims
+JOB = scheduler.Job("tnews", 2e-5, 16, 1, max_seq_length=128)  # the classification job's shape, for the claims
 
 
 class Failed(Exception):
@@ -85,7 +86,7 @@ class Host:
     def cards(self):
         """The visible cards, in PCI bus order (cards.visible_cards)."""
         import pynvml
-        from . import cards
+        from .grid import cards
         try:
             pynvml.nvmlInit()
             return cards.visible_cards(pynvml)
@@ -190,7 +191,7 @@ def read(path):
 
 def reason(text):
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return next((line for line in lines if grid.ERROR_LINE.match(line)), lines[-1] if lines else "no output")[:240]
+    return next((line for line in lines if scheduler.ERROR_LINE.match(line)), lines[-1] if lines else "no output")[:240]
 
 
 def steps_per_s(record):
@@ -229,7 +230,7 @@ def row_cards(host):
     if host.args.device == "cpu":
         raise Skipped("--device cpu")
     import pynvml
-    from . import cards
+    from .grid import cards
     seen = host.cards()
     out = python("import paddle\nfor i in range(paddle.device.cuda.device_count()):\n"
                  "    p = paddle.device.cuda.get_device_properties(i)\n"

@@ -22,8 +22,9 @@ import subprocess
 import sys
 
 import cluebench  # noqa: F401
-from cluebench import extract, grid, results, synthetic
-from cluebench.fileio import read_jsonl
+from .grid import best_jobs, extract, scheduler
+from . import results, synthetic
+from .fileio import read_jsonl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID_TASKS = ("tnews", "afqmc", "c3")
@@ -85,8 +86,8 @@ def main():
                "--tasks", *GRID_TASKS, "--learning_rates", *GRID_RATES, "--off_grid", "--batch_sizes", "16", "24"]
     print("\n$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=os.path.join(ROOT, "grid_search_tools"))
-    run_dir = grid.run_dir(model, os.path.join(args.workdir, "grid"))
-    best = extract.best_per_task(run_dir)
+    run_dir = scheduler.run_dir(model, os.path.join(args.workdir, "grid"))
+    best = best_jobs.best_per_task(run_dir)
     print("\nGrid: best dev accuracy per task (chance: the majority class; for C3 the better of a random pick "
           "and always the same choice):")
     for task in GRID_TASKS:

@@ -8,7 +8,7 @@ The checks are cluebench/submission_check.py's.
 """
 import sys
 
-from cluebench import submission_check  # the package first sets up the process, before paddle is imported
+from cluebench.grid import submission_check  # the package first sets up the process, before paddle is imported
 
 if __name__ == "__main__":
     sys.exit(submission_check.main())

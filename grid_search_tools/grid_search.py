@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 
-from cluebench import footprint, grid, seeds, slurm
+from cluebench.grid import footprint, scheduler, seeds, slurm
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,7 +60,7 @@ def parse_args(argv=None):
                         "busy, and a second one mostly time-slices with it); 2 can help small models")
     p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
-    p.add_argument("--tasks", nargs="+", choices=grid.CLS_TASKS + grid.MRC_TASKS, help="only these tasks")
+    p.add_argument("--tasks", nargs="+", choices=scheduler.CLS_TASKS + scheduler.MRC_TASKS, help="only these tasks")
     p.add_argument("--learning_rates", nargs="+", type=bounded(float, 0, False), help="only these learning rates")
     p.add_argument("--off_grid", action="store_true",
                    help="let --learning_rates hold rates upstream's grid lacks (e.g. 0.005): jobs at them get each "
@@ -110,9 +110,9 @@ def parse_args(argv=None):
     slurm.check_arguments(p, args)
     if args.off_grid and not args.learning_rates:
         p.error("--off_grid needs --learning_rates: the rates to add")
-    off_grid = grid.off_grid(args.learning_rates)  # without --off_grid a rate upstream lacks is likely a typo
+    off_grid = scheduler.off_grid(args.learning_rates)  # without --off_grid a rate upstream lacks is likely a typo
     args.off_grid_rates = off_grid if args.off_grid else []
-    if not grid.select(grid.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes):
+    if not scheduler.select(scheduler.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes):
         p.error("--tasks, --learning_rates and --batch_sizes together select no job of the grid" +
                 (f" ({' '.join(map(str, off_grid))} not in it: --off_grid adds jobs at such rates)"
                  if off_grid and not args.off_grid else ""))
@@ -132,8 +132,8 @@ def parse_args(argv=None):
     if os.path.exists(args.output_root) and not os.path.isdir(args.output_root):
         p.error(f"--output_root {args.output_root} is a file, not a directory")
     try:
-        grid.model_label(args.model)
-    except grid.SetupError as e:
+        scheduler.model_label(args.model)
+    except scheduler.SetupError as e:
         p.error(str(e))
     return args
 
@@ -150,13 +150,13 @@ def main(argv=None):
     if os.path.exists(args.model):
         args.model = os.path.abspath(args.model)
     args.output_root = os.path.abspath(args.output_root)
-    jobs = grid.select(grid.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes,
+    jobs = scheduler.select(scheduler.full_grid(args.off_grid_rates), args.tasks, args.learning_rates, args.batch_sizes,
                        args.shard)
-    directory = grid.run_dir(args.model, args.output_root)
+    directory = scheduler.run_dir(args.model, args.output_root)
     print(f"{len(jobs)} jobs for {args.model}; logs and records under {directory}")
     for lr in args.off_grid_rates:
-        count = sum(grid.same_rate(j.learning_rate, lr) for j in jobs)
-        print(f"  learning rate {lr}: not in upstream's grid ({' '.join(map(str, grid.upstream_rates()))}); "
+        count = sum(scheduler.same_rate(j.learning_rate, lr) for j in jobs)
+        print(f"  learning rate {lr}: not in upstream's grid ({' '.join(map(str, scheduler.upstream_rates()))}); "
               f"{count} jobs at it, with each task's usual batch sizes and settings")
     for job in jobs:
         print("  " + " ".join(job.command(args.model)))
@@ -170,10 +170,10 @@ def main(argv=None):
     extra = (["--data_dir", os.path.abspath(args.data_dir)] if args.data_dir else []) + args.job_args
     if args.slurm:  # one array element per job, placed by Slurm: the scripts (and with --submit, sbatch)
         return slurm.main(args, jobs, directory, extra, HERE, sys.executable)
-    pending = [j for j in jobs if not grid.is_complete(directory, j)]
+    pending = [j for j in jobs if not scheduler.is_complete(directory, j)]
     if not pending and args.seeds > 1:  # a finished grid: its seed reruns are known now (for warm-up, shape)
         reruns = seeds.rerun_jobs(directory, args.seeds, task_names, args.off_grid_rates)
-        pending = [j for j in reruns if not grid.is_complete(directory, j)]
+        pending = [j for j in reruns if not scheduler.is_complete(directory, j)]
     if pending and not args.skip_warmup:
         command = [sys.executable, os.path.join(HERE, "warmup_dataset_and_model.py"), args.model,
                    "--device", args.device, "--tasks", *sorted({j.task for j in pending})]
@@ -190,24 +190,24 @@ def main(argv=None):
     if args.device == "gpu":
         def pool():  # NVML is imported only when some job is pending
             import pynvml
-            gpus = grid.open_gpus(pynvml, footprint.Footprints(shape, os.path.join(directory, footprint.FOOTPRINTS)),
+            gpus = scheduler.open_gpus(pynvml, footprint.Footprints(shape, os.path.join(directory, footprint.FOOTPRINTS)),
                                   max_jobs_per_gpu=args.max_jobs_per_gpu)
             print(gpus.describe(), flush=True)
             return gpus
     else:
-        pool = grid.CpuPool(args.slots, ranks=args.cpu_ranks)
-    scheduler = grid.Scheduler(jobs, directory, args.model, pool, grid.ProcessLauncher(HERE), device=args.device,
+        pool = scheduler.CpuPool(args.slots, ranks=args.cpu_ranks)
+    search = scheduler.Scheduler(jobs, directory, args.model, pool, scheduler.ProcessLauncher(HERE), device=args.device,
                                extra_args=extra, retries=args.retries, poll=args.poll, job_timeout=args.job_timeout,
                                stop_grace=stop_grace, out=lambda line: print(line, flush=True))
-    handlers = {sig: signal.signal(sig, scheduler.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {sig: signal.signal(sig, search.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        failed = scheduler.run()
+        failed = search.run()
         if failed is not None and args.seeds > 1:  # then the best of each task, as jobs of the same scheduler
-            scheduler.jobs = seeds.rerun_jobs(directory, args.seeds, task_names, args.off_grid_rates)
-            print(f"seed reruns: {len(scheduler.jobs)} jobs (best configuration of each task × {args.seeds - 1} "
+            search.jobs = seeds.rerun_jobs(directory, args.seeds, task_names, args.off_grid_rates)
+            print(f"seed reruns: {len(search.jobs)} jobs (best configuration of each task × {args.seeds - 1} "
                   "seeds)", flush=True)
-            failed = scheduler.run()  # its failures: the grid's and the reruns', in one failures.json
-    except (grid.SetupError, DataError) as e:  # no GPU; a file where the grid writes (failures.json)
+            failed = search.run()  # its failures: the grid's and the reruns', in one failures.json
+    except (scheduler.SetupError, DataError) as e:  # no GPU; a file where the grid writes (failures.json)
         print(f"grid_search: error: {e}", file=sys.stderr)
         return 2
     finally:  # an in-process caller (a test) gets its own handlers back

@@ -9,7 +9,7 @@ The logic is cluebench/leaderboard.py's.
 """
 import sys
 
-from cluebench import leaderboard  # the package first sets up the process, before paddle is imported
+from cluebench.grid import leaderboard  # the package first sets up the process, before paddle is imported
 
 if __name__ == "__main__":
     sys.exit(leaderboard.main())

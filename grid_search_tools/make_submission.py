@@ -8,7 +8,7 @@ and incomplete (nothing written) or the check failed; 2: usage. The logic is clu
 """
 import sys
 
-from cluebench import submission  # the package first sets up the process, before paddle is imported
+from cluebench.grid import submission  # the package first sets up the process, before paddle is imported
 
 if __name__ == "__main__":
     sys.exit(submission.main())

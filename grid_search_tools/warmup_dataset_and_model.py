@@ -13,7 +13,9 @@ import sys
 import tempfile
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
-from cluebench import classification, cli, mrc, tasks as registry
+from cluebench.tasks import reading
+from cluebench.train import download, setup
+from cluebench import tasks as registry
 from cluebench.fileio import DataError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,14 +32,14 @@ def check_data(tasks, data_dir):
     for task in tasks:
         if task in registry.READING:
             try:
-                root = data_dir or mrc.download(task)
+                root = data_dir or reading.download(task)
             except DataError as e:
                 fail(str(e))
-            paths = [p for split in ("train", "dev") for p in mrc.split_files(task, split, root)]
+            paths = [p for split in ("train", "dev") for p in reading.split_files(task, split, root)]
         else:  # read and checked as a run reads them (a download without data_dir)
             try:
                 for split in ("train", "dev"):
-                    classification.load_split(task, split, data_dir)
+                    download.load_split(task, split, data_dir)
             except DataError as e:
                 fail(str(e))
             continue
@@ -55,11 +57,11 @@ def check_model(model, tasks, device):
     longest = max([row[1] for g in grids for row in getattr(g, "settings", ())] +
                   [g.max_seq_length for g in grids if hasattr(g, "max_seq_length")] + [128])
     try:
-        cli.set_device(device)
+        setup.set_device(device)
     except DataError as e:
         fail(str(e))
     try:
-        cli.load_pretrained(AutoModel, model, longest)
+        setup.load_pretrained(AutoModel, model, longest)
     except DataError as e:  # a missing folder, a failed download, broken weights or vocabulary
         fail(f"cannot use model {model!r}: {e}")
 

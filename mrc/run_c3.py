@@ -11,9 +11,10 @@ import numpy as np
 from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
-from cluebench import cli, mrc, runner
+from cluebench.train import setup, runner
+from cluebench.tasks import reading
 from cluebench.fileio import atomic_write
-from cluebench.mrc_training import ReadingRun, parser
+from cluebench.train.reading import ReadingRun, parser
 
 
 def parse_args(argv=None):
@@ -24,22 +25,22 @@ def parse_args(argv=None):
 
 class C3Run(ReadingRun):
     task = "c3"
-    choices = mrc.C3_CHOICES
+    choices = reading.C3_CHOICES
     log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, rank_id: {rank}, "
                     "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
 
     def load_model(self):
         # at least [CLS] context [SEP] question [SEP] choice [SEP] with one token each
-        return cli.load_pretrained(AutoModelForMultipleChoice, self.args.model_name_or_path,
-                                   self.args.max_seq_length, min_seq_length=7, num_choices=mrc.C3_CHOICES)
+        return setup.load_pretrained(AutoModelForMultipleChoice, self.args.model_name_or_path,
+                                   self.args.max_seq_length, min_seq_length=7, num_choices=reading.C3_CHOICES)
 
     def build(self, split, examples, encoder):
-        return mrc.c3_features(examples, encoder, self.args.max_seq_length)
+        return reading.c3_features(examples, encoder, self.args.max_seq_length)
 
     def choose(self, model, examples, feats, tokenizer):
         """The best of each question's own choices: a filler choice (padding to four) is never an answer."""
         logits = self.outputs(model, feats, tokenizer)
-        logits[np.arange(mrc.C3_CHOICES) >= np.array([[e.given] for e in examples])] = -np.inf
+        logits[np.arange(reading.C3_CHOICES) >= np.array([[e.given] for e in examples])] = -np.inf
         return logits.argmax(-1)
 
     def evaluate(self, model, examples, feats, tokenizer):
@@ -64,4 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    setup.run(main)

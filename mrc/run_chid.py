@@ -10,9 +10,10 @@ import numpy as np
 from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
-from cluebench import cli, mrc, runner
+from cluebench.train import setup, runner
+from cluebench.tasks import reading
 from cluebench.fileio import DataError, write_json
-from cluebench.mrc_training import ReadingRun, parser
+from cluebench.train.reading import ReadingRun, parser
 
 
 def parse_args(argv=None):
@@ -23,23 +24,23 @@ def parse_args(argv=None):
 
 class ChidRun(ReadingRun):
     task = "chid"
-    choices = mrc.CHID_CANDIDATES
+    choices = reading.CHID_CANDIDATES
     log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
                     "speed: {speed:.2f} step/s")
 
     def load_model(self):
         # at least [CLS] idiom [SEP] [unused1] one context token [SEP], for 4-token idioms
-        tokenizer, model = cli.load_pretrained(AutoModelForMultipleChoice, self.args.model_name_or_path,
+        tokenizer, model = setup.load_pretrained(AutoModelForMultipleChoice, self.args.model_name_or_path,
                                                self.args.max_seq_length, min_seq_length=9,
-                                               num_choices=mrc.CHID_CANDIDATES)
-        if tokenizer.convert_tokens_to_ids(mrc.CHID_MARKER) == tokenizer.unk_token_id:
+                                               num_choices=reading.CHID_CANDIDATES)
+        if tokenizer.convert_tokens_to_ids(reading.CHID_MARKER) == tokenizer.unk_token_id:
             raise DataError(self.args.model_name_or_path,
-                            f"the vocabulary has no {mrc.CHID_MARKER}, the token of the blank")
+                            f"the vocabulary has no {reading.CHID_MARKER}, the token of the blank")
         return tokenizer, model
 
     def build(self, split, rows, encoder):
-        path = mrc.split_files(self.task, split, self.args.data_dir)[0]
-        return mrc.chid_features(rows, encoder, self.args.max_seq_length, path)
+        path = reading.split_files(self.task, split, self.args.data_dir)[0]
+        return reading.chid_features(rows, encoder, self.args.max_seq_length, path)
 
     def assign(self, model, feats, tokenizer):
         """Candidate index per blank, decoded best-first over all blanks of each passage group."""
@@ -48,7 +49,7 @@ class ChidRun(ReadingRun):
         rows = feats["row"]
         for row in np.unique(rows):
             blanks = np.flatnonzero(rows == row)
-            chosen[blanks] = mrc.chid_assign(logits[blanks])
+            chosen[blanks] = reading.chid_assign(logits[blanks])
         return chosen
 
     def evaluate(self, model, examples, feats, tokenizer):
@@ -72,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    setup.run(main)

@@ -11,10 +11,11 @@ import cluebench  # noqa: F401  first: it sets up the process before paddle is i
 from paddlenlp.transformers import AutoModelForQuestionAnswering
 from paddlenlp.utils.log import logger
 
-from cluebench import cli, mrc, runner, training
-from cluebench.cmrc_metric import cmrc_scores
+from cluebench.train import setup, runner, loop
+from cluebench.tasks import reading
+from cluebench.train.cmrc_metric import cmrc_scores
 from cluebench.fileio import write_json
-from cluebench.mrc_training import ReadingRun, parser
+from cluebench.train.reading import ReadingRun, parser
 
 
 def parse_args(argv=None):
@@ -40,21 +41,21 @@ class CmrcRun(ReadingRun):
     log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:f}, "
                     "speed: {speed:.2f} step/s")
 
-    compute_loss = staticmethod(training.span_loss)
+    compute_loss = staticmethod(loop.span_loss)
 
     def load_model(self):
         # at least [CLS] q [SEP] c [SEP]; a longer question is named by the feature builder
-        return cli.load_pretrained(AutoModelForQuestionAnswering, self.args.model_name_or_path,
+        return setup.load_pretrained(AutoModelForQuestionAnswering, self.args.model_name_or_path,
                                    self.args.max_seq_length, min_seq_length=5)
 
     def build(self, split, examples, encoder):  # answer positions are labels of train only
-        path = mrc.split_files(self.task, split, self.args.data_dir)[0]
-        return mrc.cmrc_features(examples, encoder, self.args.max_seq_length, self.args.doc_stride,
+        path = reading.split_files(self.task, split, self.args.data_dir)[0]
+        return reading.cmrc_features(examples, encoder, self.args.max_seq_length, self.args.doc_stride,
                                  split == "train", path)
 
     def answers(self, model, examples, feats, tokenizer):
         starts, ends = self.outputs(model, feats, tokenizer, per_token=True)
-        return mrc.cmrc_answers(examples, feats, starts, ends, self.args.n_best_size, self.args.max_answer_length)
+        return reading.cmrc_answers(examples, feats, starts, ends, self.args.n_best_size, self.args.max_answer_length)
 
     def evaluate(self, model, examples, feats, tokenizer):
         tic = time.time()
@@ -82,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    setup.run(main)

@@ -5,7 +5,7 @@ import pytest
 
 import cluebench  # noqa: F401  before paddle
 from cluebench import synthetic
-from cluebench.classification import TASKS
+from cluebench.tasks.classification import TASKS
 from helpers import save_random_bert
 
 

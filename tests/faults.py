@@ -11,7 +11,8 @@ import signal
 import sys
 
 import cluebench  # noqa: F401  before paddle
-from cluebench import cli, fileio, resume, training
+from cluebench.train import setup as cli, resume, loop as training
+from cluebench import fileio
 from helpers import load_script
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from cluebench import precision, resume, training
+from cluebench.train import precision, resume, loop as training
 from cluebench.fileio import DataError
 from helpers import NO_GPU, run_python
 

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from cluebench import check, footprint
+from cluebench import check
+from cluebench.grid import footprint
 
 
 def record(steps_per_s=10.0, best=("50.00", 4), history=((2, 40.0), (4, 50.0)), batch=16):
@@ -111,7 +112,7 @@ def test_card_memory_is_the_jobs_own_by_nvml_or_else_the_cards_rise(monkeypatch)
     import sys
     import types
 
-    from cluebench import processes
+    from cluebench.grid import processes
     child = processes.start([sys.executable, "-c", "import time; time.sleep(30)"], {}, ".")
     try:
         listed = [types.SimpleNamespace(pid=child.pid, usedGpuMemory=3 * 2 ** 30),

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from cluebench import submission_check, tasks
+from cluebench.grid import submission_check
+from cluebench import tasks
 from helpers import load_script, run_python
 
 CHECKER = "grid_search_tools/check_submission.py"

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from cluebench import classification as clue, cli, training
+from cluebench.tasks import classification as clue
+from cluebench.train import setup as cli, loop as training
 from cluebench.fileio import DataError, atomic_write
 
 

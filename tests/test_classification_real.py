@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from cluebench import classification as clue, results
+from cluebench.tasks import classification as clue
+from cluebench import results
 from cluebench.fileio import read_jsonl
 from helpers import load_script, log_field, run_python
 

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from cluebench import classification as clue, results, tasks
+from cluebench.tasks import classification as clue
+from cluebench import results, tasks
 from cluebench.fileio import read_jsonl as read_records
 from helpers import NO_GPU, load_script, log_field, read_jsonl, run_python
 

@@ -1,7 +1,7 @@
 """CMRC2018 EM/F1 on hand-computed cases, both variants (scores in percent)."""
 import pytest
 
-from cluebench.cmrc_metric import cmrc_scores, official_em, official_f1, segments
+from cluebench.train.cmrc_metric import cmrc_scores, official_em, official_f1, segments
 
 
 def scores(gold, prediction, variant):

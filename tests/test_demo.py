@@ -2,7 +2,8 @@
 import json
 import os
 
-from cluebench import demo, extract, grid, results
+from cluebench import demo, results
+from cluebench.grid import best_jobs, extract, scheduler as grid
 from helpers import ROOT, log_field, read_jsonl, run_python
 
 
@@ -40,7 +41,7 @@ def test_demo(tmp_path):
     assert grid.off_grid(rates) == rates  # rates upstream's grid lacks, run through --off_grid
     jobs = grid.select(grid.full_grid(rates), list(demo.GRID_TASKS), rates, [16, 24])
     assert len(jobs) == 6 and all(grid.is_complete(directory, j) for j in jobs)
-    best = extract.best_per_task(directory)
+    best = best_jobs.best_per_task(directory)
     assert f"C3\t{best['c3'][0]}\t({best['c3'][1][0]},24,0.1)" in proc.stdout
     assert "All done!" in proc.stdout
     # ... and it learns: every task's best beats chance, each job has a curve (evaluations > 1), at least
@@ -49,7 +50,7 @@ def test_demo(tmp_path):
     curves = {j: [h["metrics"]["acc"] for h in r["history"]] for j, r in records.items()}
     for task in demo.GRID_TASKS:
         level = chance(str(tmp_path / "grid_data"), task)
-        assert extract.score(best[task][0]) > level + 10, (task, best[task], level)  # by more than luck
+        assert best_jobs.score(best[task][0]) > level + 10, (task, best[task], level)  # by more than luck
         assert f"  {task.upper():6} {best[task][0]:>6} at learning rate {best[task][1][0]}" in proc.stdout
     assert all(len(curve) > 1 for curve in curves.values()), curves
     assert any(max(curve) > curve[0] for j, curve in curves.items() if j.name == "_".join(best[j.task][1])), curves
@@ -57,7 +58,7 @@ def test_demo(tmp_path):
     # ... the report has every figure, and the leaderboard the model's row with the grid's best values
     figures = set(os.listdir(os.path.join(directory, "report")))
     assert {f"{t}_{kind}.png" for t in demo.GRID_TASKS for kind in ("curves", "heatmap", "expected")} <= figures
-    row = f"| 2L64H | tiny-ernie | {extract.average(best):.2f} | {best['afqmc'][0]} | {best['tnews'][0]} |"
+    row = f"| 2L64H | tiny-ernie | {best_jobs.average(best):.2f} | {best['afqmc'][0]} | {best['tnews'][0]} |"
     assert row in proc.stdout, proc.stdout[-3000:]
     # ... and the grid ends with a leaderboard zip of the best jobs that the checker accepts
     zip_path = os.path.join(directory, "submission.zip")

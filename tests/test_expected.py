@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from cluebench.expected import expected_max, table_sizes
+from cluebench.grid.expected import expected_max, table_sizes
 
 
 def test_three_values_by_hand():

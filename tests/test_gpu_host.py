@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cluebench import footprint, grid
+from cluebench.grid import footprint, scheduler as grid
 from helpers import load_script
 from test_grid import FakeNVML, cls_job, fake_host, make
 

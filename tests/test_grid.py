@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pynvml
 import pytest
 
-from cluebench import extract, footprint, grid, results
+from cluebench.grid import best_jobs, footprint, scheduler as grid
+from cluebench import results
 from helpers import load_script
 
 GIB = 1 << 30
@@ -59,7 +60,7 @@ def test_off_grid_rates_add_jobs_after_upstreams():
                   j.learning_rate == 1e-5]
         assert sorted(at_1e5, key=str) == sorted((j for j in added if j.task == task), key=str), task
     tnews = grid.select(jobs, ["tnews"], [0.005], [16])
-    assert [j.name for j in tnews] == ["0.005_16_0.1"] and extract.hyperparameters("0.005_16_0.1")
+    assert [j.name for j in tnews] == ["0.005_16_0.1"] and best_jobs.hyperparameters("0.005_16_0.1")
     assert tnews[0].command("m") == ["bash", "run_cls.sh", "tnews", "0.005", "16", "3", "128", "m", "1", "0.1"]
     c3 = grid.select(jobs, ["c3"], [0.005], [24])
     assert [j.command("m") for j in c3] == [["bash", "run_mrc.sh", "m", "c3", "24", "0.005", "12"]]

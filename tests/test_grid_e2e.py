@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from cluebench import grid, results
+from cluebench.grid import scheduler as grid
+from cluebench import results
 from helpers import ROOT
 
 TOOLS = os.path.join(ROOT, "grid_search_tools")

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from cluebench import grid, processes, results
+from cluebench.grid import scheduler as grid, processes
+from cluebench import results
 from helpers import NO_GPU, ROOT, load_script
 from test_grid import FakeLauncher, cls_job
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from cluebench import submission_check
+from cluebench.grid import submission_check
 
 AFQMC = "afqmc_predict.json"
 

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 import pytest
 
-from cluebench import resume, training
+from cluebench.train import resume, loop as training
 from cluebench.fileio import DataError
 
 
@@ -221,7 +221,7 @@ def test_a_tampered_generator_state_is_refused_before_it_is_set(saved, tmp_path,
 
 # ------------------------------------------------------------ feature caches (a shared cache folder)
 def cache(tmp_path, ids=(1, 2, 3), **extra):
-    from cluebench import mrc
+    from cluebench.tasks import reading as mrc
     key = {"task": "c3", "split": "dev", "tokenizer": {"vocab_size": 10}}
     columns = {"input_ids.values": np.array(ids, np.int32), "input_ids.splits": np.array([0, len(ids)]),
                "token_type_ids.values": np.zeros(len(ids), np.int8), "token_type_ids.splits": np.array([0, len(ids)]),

@@ -12,7 +12,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from cluebench import cli, fileio
+from cluebench.train import setup as cli
+from cluebench import fileio
 from cluebench.fileio import DataError, WriteError
 from helpers import ROOT, load_script
 
@@ -206,7 +207,7 @@ def test_a_name_that_is_not_utf8_is_printed(capsys):
 
 # ---------------------------------------------------------------- token ids past the embedding table
 def test_a_token_id_past_the_embedding_table_is_refused_before_step_one():
-    from cluebench import runner
+    from cluebench.train import runner
 
     class Ragged:  # MRC features: one flat column
         columns = {"input_ids.values": np.array([1, 7, 3], np.int32)}

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from cluebench import grid, results, synthetic
+from cluebench.grid import scheduler as grid
+from cluebench import results, synthetic
 from helpers import ROOT
 from test_grid import FakeNVML, cls_job, make
 

@@ -9,7 +9,9 @@ import shutil
 
 import pytest
 
-from cluebench import cli, mrc, results
+from cluebench.train import setup as cli
+from cluebench.tasks import reading as mrc
+from cluebench import results
 from cluebench.fileio import DataError
 from helpers import load_script, run_python
 

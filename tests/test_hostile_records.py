@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from cluebench import extract, report, results
+from cluebench.grid import best_jobs, extract, report
+from cluebench import results
 
 MODEL = "ernie-3.0-base-zh"
 
@@ -48,7 +49,7 @@ def test_a_badly_typed_record_is_skipped_naming_the_field(tmp_path, capsys, chan
     directory = str(tmp_path / MODEL)
     good = put(directory, "tnews", "1e-05_16_0.1", record("50.00"))
     bad = put(directory, "tnews", "2e-05_16_0.1", record("99.00", **change))
-    found = extract.task_results(directory, "tnews")
+    found = best_jobs.task_results(directory, "tnews")
     assert [(v, h) for v, h, _ in found] == [("50.00", ("1e-05", "16", "0.1"))], good
     assert capsys.readouterr().err.splitlines() == [f"extract: warning: {bad}: {field}; skipped"]
 
@@ -58,7 +59,7 @@ def test_non_ascii_digits_are_not_a_result(tmp_path, capsys, value):
     directory = str(tmp_path / MODEL)
     put(directory, "tnews", "1e-05_16_0.1", record("50.00"))
     bad = put(directory, "tnews", "2e-05_16_0.1", record(value))
-    assert [v for v, _, _ in extract.task_results(directory, "tnews")] == ["50.00"]
+    assert [v for v, _, _ in best_jobs.task_results(directory, "tnews")] == ["50.00"]
     assert capsys.readouterr().err.splitlines() == [
         f"extract: warning: {bad}: best.value: {value!r} is not a result (NN.NN or EM/F1); skipped"]
 
@@ -66,7 +67,7 @@ def test_non_ascii_digits_are_not_a_result(tmp_path, capsys, value):
 def test_a_name_in_full_width_digits_is_not_a_configuration(tmp_path, capsys):
     directory = str(tmp_path / MODEL)
     put(directory, "tnews", "１e-05_16_0.1", record("99.00"))
-    assert extract.task_results(directory, "tnews") == []
+    assert best_jobs.task_results(directory, "tnews") == []
     assert "the name is not LR_BS_DROPOUT; skipped" in capsys.readouterr().err
 
 
@@ -76,7 +77,7 @@ def test_a_linked_or_huge_record_is_not_read(tmp_path, monkeypatch):
     link.parent.mkdir(parents=True)
     link.symlink_to(outside)
     assert results.read_record(str(link)) is None  # a link out of the run folder is not followed
-    assert extract.task_results(str(tmp_path / MODEL), "tnews") == []  # nor listed as a job file
+    assert best_jobs.task_results(str(tmp_path / MODEL), "tnews") == []  # nor listed as a job file
     monkeypatch.setattr(results, "MAX_RECORD_BYTES", 100)
     assert results.read_record(outside) is None
 
@@ -207,7 +208,7 @@ def test_a_log_that_is_a_fifo_or_a_link_is_refused_not_read(tmp_path, capsys):
     (tmp_path / "elsewhere.log").write_text(LOG_LINE.format(99.0))
     os.symlink(tmp_path / "elsewhere.log", folder / "2e-05_16_0.1.log")
     (folder / "2e-05_16_0.1.json").write_text("{}")
-    assert extract.task_results(str(tmp_path / "m"), "tnews") == []
+    assert best_jobs.task_results(str(tmp_path / "m"), "tnews") == []
     err = capsys.readouterr().err
     assert f"{folder}/1e-05_16_0.1.log: is a FIFO, socket or device, not a log; skipped" in err
     assert f"{folder}/2e-05_16_0.1.log: is a symbolic link, not a log; skipped" in err

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from cluebench import fileio, results, submission
+from cluebench import fileio, results
+from cluebench.grid import submission
 from test_make_submission import answers  # noqa: F401 (a fixture)
 from test_make_submission import BEST, full_run, make, zip_names
 

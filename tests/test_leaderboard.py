@@ -6,7 +6,8 @@ import os
 import pytest
 from PIL import Image
 
-from cluebench import leaderboard, report, results
+from cluebench.grid import leaderboard, report
+from cluebench import results
 from helpers import run_python
 from test_report import LOG_LINE, fake_run, write_job, write_log
 

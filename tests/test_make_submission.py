@@ -10,7 +10,8 @@ import zipfile
 
 import pytest
 
-from cluebench import grid, results, submission, submission_check, tasks
+from cluebench.grid import scheduler as grid, submission, submission_check
+from cluebench import results, tasks
 from helpers import load_script, run_python
 from test_check_submission import raw_test_answers
 

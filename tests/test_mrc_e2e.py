@@ -8,7 +8,9 @@ from types import SimpleNamespace
 import pytest
 from paddlenlp.transformers import AutoTokenizer
 
-from cluebench import fileio, mrc, mrc_training, results, tasks
+from cluebench import fileio, results, tasks
+from cluebench.tasks import reading as mrc
+from cluebench.train import reading as mrc_training
 from cluebench.fileio import read_jsonl
 from helpers import NO_GPU, load_script, log_field, run_python
 

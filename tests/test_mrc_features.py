@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
-from cluebench import mrc
-from cluebench.fast_tokenizer import TextEncoder
+from cluebench.tasks import reading as mrc
+from cluebench.train.fast_tokenizer import TextEncoder
 from cluebench.fileio import DataError
 
 

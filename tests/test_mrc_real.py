@@ -4,8 +4,8 @@ import json
 import pytest
 from paddlenlp.transformers import AutoTokenizer
 
-from cluebench import mrc
-from cluebench.fast_tokenizer import TextEncoder
+from cluebench.tasks import reading as mrc
+from cluebench.train.fast_tokenizer import TextEncoder
 from cluebench.fileio import read_jsonl
 from helpers import load_script
 

@@ -4,8 +4,9 @@ import os
 import pytest
 from PIL import Image
 
-from cluebench import extract, report, results
-from cluebench.expected import expected_max
+from cluebench.grid import best_jobs, extract, report
+from cluebench import results
+from cluebench.grid.expected import expected_max
 
 MODEL = "ernie-3.0-base-zh"  # built in, and in the upstream README's table as "ERNIE 3.0-Base-zh"
 
@@ -98,7 +99,7 @@ def test_same_run_same_bytes(run):
     out, _ = run
     before = {name: (out / name).read_bytes() for name in EXPECTED_PNGS}
     directory = str(out.parent)
-    report.write_report(directory, MODEL, extract.best_per_task(directory))
+    report.write_report(directory, MODEL, best_jobs.best_per_task(directory))
     assert {name: (out / name).read_bytes() for name in EXPECTED_PNGS} == before
 
 
@@ -132,7 +133,7 @@ def test_a_figure_that_fails_keeps_the_report(run, monkeypatch, capsys):
 
     monkeypatch.setattr(report, "draw_curves", broken)
     directory = str(out.parent)
-    report.write_report(directory, MODEL, extract.best_per_task(directory))
+    report.write_report(directory, MODEL, best_jobs.best_per_task(directory))
     assert f"extract: warning: {out}/tnews_curves.png: could not draw (RuntimeError: no canvas); left out of the " \
            "report" in capsys.readouterr().err
     text = (out / "report.md").read_text()
@@ -165,7 +166,7 @@ def figure_of(tmp_path, task, jobs, metric="acc"):
     directory = str(tmp_path / "m")
     for name, history in jobs.items():
         write_job(directory, task, name, history, metric)
-    best = extract.best_per_task(directory)[task]
+    best = best_jobs.best_per_task(directory)[task]
     configs = report.configurations(directory, task)
     fig = report.curves_figure(task, report.dev_curves(directory, task, configs), best[1])
     fig.canvas.draw()  # tick labels, offset text and extents exist once drawn

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from cluebench import results, resume
+from cluebench import results
+from cluebench.train import resume
 from helpers import NO_GPU, ROOT, run_python
 
 SCRIPT = "classification/run_clue_classifier.py"

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from cluebench import extract, grid, results, seeds, submission
+from cluebench.grid import best_jobs, extract, scheduler as grid, seeds, submission
+from cluebench import results
 from helpers import ROOT, load_script
 from test_grid import FakeLauncher, FakeProcess
 
@@ -58,7 +59,7 @@ def search(tmp_path, monkeypatch, capsys):
         monkeypatch.chdir(tmp_path)
         script = load_script("grid_search_tools/grid_search.py")
         launcher = SeedLauncher(str(tmp_path / "some-model"), duration=2, outcomes=outcomes)
-        monkeypatch.setattr(script.grid, "ProcessLauncher", lambda tools_dir: launcher)
+        monkeypatch.setattr(script.scheduler, "ProcessLauncher", lambda tools_dir: launcher)
         monkeypatch.setattr(script, "subprocess", SimpleNamespace(run=lambda *a, **k: SimpleNamespace(returncode=0)))
         code = script.main(["some-model", "--device", "cpu", "--skip_warmup", "--poll", "0.001", "--output_root",
                             str(tmp_path), *GRID, *args])
@@ -108,7 +109,7 @@ def test_grid_then_reruns_of_each_best_then_restart(search, tmp_path):
     assert "AFQMC 2e-05_32_0.1 over 3 seeds: 80.17 ± 16.31 (42: 71.00, 43: 99.00, 44: 70.50)" in out
     assert out.index("seed reruns: 4 jobs (best configuration of each task × 2 seeds)") < out.index("All done!")
     # a rerun is never a candidate: AFQMC's 99.00 of seed 43 does not win
-    best = extract.best_per_task(directory)
+    best = best_jobs.best_per_task(directory)
     assert {t: (v, "_".join(h)) for t, (v, h, _) in best.items()} == {"tnews": ("56.50", "2e-05_32_0.1"),
                                                                       "afqmc": ("71.00", "2e-05_32_0.1")}
     with open(os.path.join(directory, "seeds.md"), encoding="utf-8") as f:
@@ -203,12 +204,12 @@ def test_wrappers_find_a_rerun_where_grid_looks(job, tmp_path):
 
 
 def test_report_and_leaderboard_give_the_spread_beside_the_best(search, tmp_path, capsys):
-    from cluebench import leaderboard, report
+    from cluebench.grid import leaderboard, report
 
     code, _, out = search("--seeds", "3")
     assert code == 0, out
     directory = str(tmp_path / "some-model")
-    path = report.write_report(directory, directory, extract.best_per_task(directory))
+    path = report.write_report(directory, directory, best_jobs.best_per_task(directory))
     with open(path, encoding="utf-8") as f:
         text = f.read()
     assert "Over seeds (the grid's job and its reruns): TNEWS 2e-05_32_0.1 over 3 seeds: 56.12 ± 0.35 " \

@@ -38,7 +38,8 @@ def measure(name, opts):
     from paddlenlp.data import DataCollatorWithPadding
     from paddlenlp.transformers import AutoModelForSequenceClassification, BertConfig, BertModel, BertTokenizer
 
-    from cluebench import classification as clue, runner, training
+    from cluebench.tasks import classification as clue
+    from cluebench.train import runner, loop as training
 
     data = os.environ["CLUE_DATA_DIR"]
     tokenizer = BertTokenizer(os.path.join(data, "vocab", "bert-base-chinese-vocab.txt"))

@@ -32,7 +32,7 @@ def main():
     from paddle.static import InputSpec
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    from cluebench import cli, training
+    from cluebench.train import setup as cli, loop as training
 
     cli.set_device("cpu")
     paddle.seed(0)

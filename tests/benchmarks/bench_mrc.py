@@ -29,8 +29,8 @@ def rss_mb():
 def setup(task, data):
     from paddlenlp.transformers import BertTokenizer
 
-    from cluebench import mrc
-    from cluebench.fast_tokenizer import TextEncoder
+    from cluebench.tasks import reading as mrc
+    from cluebench.train.fast_tokenizer import TextEncoder
 
     tokenizer = BertTokenizer(os.path.join(os.environ["CLUE_DATA_DIR"], "vocab", "bert-base-chinese-vocab.txt"))
     split = "dev"
@@ -75,8 +75,9 @@ def child_train(task, data, cache):
     from paddlenlp.transformers import (AutoModelForMultipleChoice, AutoModelForQuestionAnswering, BertConfig,
                                         BertModel)
 
-    from cluebench import runner, synthetic, training
-    from cluebench.mrc_training import make_collate
+    from cluebench.train import runner, loop as training
+    from cluebench import synthetic
+    from cluebench.train.reading import make_collate
 
     mrc, tokenizer, _, examples, build, key = setup(task, data)
     feats = mrc.load_cached(mrc.cache_path(cache, key), key)

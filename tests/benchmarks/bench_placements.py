@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from cluebench import footprint, grid  # noqa: E402
+from cluebench.grid import footprint, scheduler as grid  # noqa: E402
 from test_grid import FakeLauncher, FakeNVML, fake_host  # noqa: E402
 from bench_scheduler import MEDIUM  # noqa: E402
 

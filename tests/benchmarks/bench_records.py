@@ -11,7 +11,8 @@ import sys
 import tempfile
 import time
 
-from cluebench import extract, report, results
+from cluebench.grid import best_jobs, extract, report
+from cluebench import results
 
 MODEL = "ernie-3.0-base-zh"
 
@@ -40,7 +41,7 @@ def main():
         times["build records"] = time.perf_counter() - start
         with contextlib.redirect_stderr(io.StringIO()):
             start = time.perf_counter()
-            best = extract.best_per_task(directory)
+            best = best_jobs.best_per_task(directory)
             extract.write_reports(directory, MODEL, best)
             times["extract (tables, csv, md)"] = time.perf_counter() - start
             start = time.perf_counter()

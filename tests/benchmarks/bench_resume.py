@@ -25,7 +25,8 @@ from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
 from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401
-from cluebench import resume, results  # noqa: E402
+from cluebench.train import resume
+from cluebench import results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "classification", "run_clue_classifier.py")

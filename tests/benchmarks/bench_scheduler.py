@@ -42,7 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from helpers import ROOT  # noqa: E402
 
-from cluebench import footprint, grid, results, slurm, tasks  # noqa: E402
+from cluebench.grid import footprint, scheduler as grid, slurm
+from cluebench import results, tasks  # noqa: E402
 
 GIB = 1 << 30
 SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included

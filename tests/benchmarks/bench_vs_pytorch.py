@@ -105,7 +105,8 @@ def prepare(opts, work):
     from paddlenlp.data import DataCollatorWithPadding
     from paddlenlp.transformers import AutoModelForSequenceClassification, BertConfig, BertModel, BertTokenizer
 
-    from cluebench import classification as clue, training
+    from cluebench.tasks import classification as clue
+    from cluebench.train import loop as training
 
     data = os.environ["CLUE_DATA_DIR"]
     tokenizer = BertTokenizer(os.path.join(data, "vocab", "bert-base-chinese-vocab.txt"))
@@ -302,7 +303,7 @@ def paddle_child(name, work, repeats, static=True):
     from types import SimpleNamespace
     from paddlenlp.transformers import AutoModelForSequenceClassification
 
-    from cluebench import cli, runner, training
+    from cluebench.train import setup as cli, runner, loop as training
 
     cli.set_device("cpu")  # as the scripts' --device cpu: it also sets the executor's CPU flags
     arrays = np.load(os.path.join(work, f"{name}_batches.npz"))

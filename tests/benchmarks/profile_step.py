@@ -53,7 +53,7 @@ def main():
     import paddle.profiler as profiler
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    from cluebench import cli, training
+    from cluebench.train import setup as cli, loop as training
 
     if not opts.before:
         cli.set_device("cpu")

@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from .. import tasks
 from ..fileio import DataError, read_jsonl
 from .records import _get, _json_type, read_json
-from .store import CHUNK, FeatureBuilder, _special_ids
+from .features import CHUNK, FeatureBuilder, _special_ids
 
 
 CHID_TAG = re.compile(r"#idiom\d{6}#")

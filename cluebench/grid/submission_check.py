@@ -13,8 +13,9 @@ import stat
 import sys
 import zipfile
 
-from . import classification, mrc, tasks
-from .fileio import DataError, printable, read_regular
+from ..tasks import classification, reading
+from .. import tasks
+from ..fileio import DataError, printable, read_regular
 
 # leaderboard file name -> (task, test split); BUSTM (FewCLUE, no grid rows) has no CLUE leaderboard file
 LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
@@ -52,7 +53,7 @@ def locate_test_file(task, split, data_dir):
     if not os.path.isdir(folder):
         return os.path.join(folder, tasks.get(task).files[split][0]), False
     path = (classification.split_file(task, split, data_dir) if tasks.get(task).is_classification
-            else mrc.split_files(task, split, data_dir)[0])
+            else reading.split_files(task, split, data_dir)[0])
     return path, os.path.isfile(path)
 
 
@@ -62,7 +63,7 @@ def expected_answers(task, split, data_dir):
     spec = tasks.get(task)
     if spec.is_classification:
         return {str(e.id): (e.id, None) for e in classification.load_split(task, split, data_dir)[0]}
-    examples = mrc.load_examples(task, split, data_dir)
+    examples = reading.load_examples(task, split, data_dir)
     if spec.family == "span":
         return {e.id: (e.id, None) for e in examples}
     if spec.family == "choice":  # the question's own choices, not the reader's padding to four

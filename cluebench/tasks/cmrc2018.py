@@ -7,7 +7,7 @@ from tqdm.auto import tqdm
 
 from ..fileio import DataError
 from .records import _get, _typed, _unique, read_json
-from .store import CHUNK, FeatureBuilder, _special_ids
+from .features import CHUNK, FeatureBuilder, _special_ids
 
 
 @dataclass

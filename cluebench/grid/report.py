@@ -13,8 +13,9 @@ import io
 import os
 from importlib import resources
 
-from . import expected, extract, grid, results, seeds, tasks
-from .fileio import atomic_write, is_local_path
+from . import best_jobs, expected, scheduler, seeds
+from .. import results, tasks
+from ..fileio import atomic_write, is_local_path
 
 PUBLISHED = "published_results.csv"  # the upstream README's results table, cell for cell (package data)
 
@@ -45,8 +46,8 @@ def published_row(model):
 
 
 def difference(ours, published):
-    """ours - published on extract.score (CMRC2018: EM, and it says so), signed, two decimals."""
-    text = f"{round(extract.score(ours) - extract.score(published), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
+    """ours - published on best_jobs.score (CMRC2018: EM, and it says so), signed, two decimals."""
+    text = f"{round(best_jobs.score(ours) - best_jobs.score(published), 2) + 0.0:+.2f}"  # + 0.0: no "-0.00"
     return text + " (EM)" if "/" in published else text
 
 
@@ -65,9 +66,9 @@ def configurations(directory, task):
     """{(lr, bs, dropout): (value, source), or None for a job without a result (killed, still running)} for
     every job of the task that left a record or a log."""
     with contextlib.redirect_stderr(io.StringIO()):  # extract has warned about these files already
-        found = {hyper: (value, source) for value, hyper, source in extract.task_results(directory, task)}
-    for path in extract.job_files(directory, task):
-        hyper = extract.hyperparameters(os.path.basename(path).rsplit(".", 1)[0])
+        found = {hyper: (value, source) for value, hyper, source in best_jobs.task_results(directory, task)}
+    for path in best_jobs.job_files(directory, task):
+        hyper = best_jobs.hyperparameters(os.path.basename(path).rsplit(".", 1)[0])
         if hyper is not None:
             found.setdefault(hyper, None)
     return dict(sorted(found.items(), key=lambda item: grid_order(item[0])))
@@ -224,7 +225,7 @@ MIN_FONT = 7.0  # points: smaller cell numbers are not drawn (the colours and th
 
 def heatmap_dropouts(cells, best_hyper, n=HEATMAP_PANELS):
     """The dropouts given a panel: the best job's, then those of the highest scores, n at most."""
-    ranked = sorted((h for h, v in cells.items() if v is not None), key=lambda h: -extract.score(cells[h]))
+    ranked = sorted((h for h, v in cells.items() if v is not None), key=lambda h: -best_jobs.score(cells[h]))
     shown = [best_hyper[2]]
     for h in ranked:
         if len(shown) >= n:
@@ -255,7 +256,7 @@ def heatmap_figure(task, cells, best_hyper):
     dropouts = [d for d in dropouts if d in shown]
     cells = {h: v for h, v in cells.items() if h[2] in shown}
     row, column = {lr: i for i, lr in enumerate(lrs)}, {bs: j for j, bs in enumerate(bss)}
-    scores = [extract.score(v) for v in cells.values() if v is not None]
+    scores = [best_jobs.score(v) for v in cells.values() if v is not None]
     low, high = score_limits(scores, HEATMAP_MIN_SPAN, pad=0)
     # panels side by side while their cells get CELL_WIDTH each; else one above the other, so that many batch
     # sizes (15 columns a panel) keep numbers one can read
@@ -276,7 +277,7 @@ def heatmap_figure(task, cells, best_hyper):
         table = np.full((len(lrs), len(bss)), np.nan)
         for (lr, bs, d), value in cells.items():
             if d == dropout and value is not None:
-                table[row[lr], column[bs]] = extract.score(value)
+                table[row[lr], column[bs]] = best_jobs.score(value)
         image = ax.imshow(np.ma.masked_invalid(table), cmap="viridis", vmin=low, vmax=high, aspect="auto")
         for (i, j), s in np.ndenumerate(table):
             if font and not np.isnan(s):
@@ -341,7 +342,7 @@ def expected_figure(task, values, curve):
 
 
 def draw_expected(path, task, values, curve):
-    """values: the best dev score (extract.score) of every configuration with a result, two at least."""
+    """values: the best dev score (best_jobs.score) of every configuration with a result, two at least."""
     save(expected_figure(task, values, curve), path)
 
 
@@ -352,7 +353,7 @@ def draw(path, drawing, *args):
         drawing(path, *args)
         return True
     except Exception as e:  # anything matplotlib or a hand-edited record may raise
-        extract.warn(path, f"could not draw ({type(e).__name__}: {e})", "left out of the report")
+        best_jobs.warn(path, f"could not draw ({type(e).__name__}: {e})", "left out of the report", tool="report")
         return False
 
 
@@ -366,7 +367,7 @@ def best_table(best, row):
     header = ["Task", "Ours"] + ([f"Published ({row['model']})", "Ours − published"] if row else []) + \
              ["Learning rate", "Batch size", "Dropout", "Source"]
     lines = []
-    for task in grid.REPORT_ORDER:
+    for task in scheduler.REPORT_ORDER:
         value, hyper, source = best.get(task, ("-", ("-", "-", "-"), "-"))
         theirs = []
         if row:
@@ -377,8 +378,8 @@ def best_table(best, row):
 
 
 def scores(configs):
-    """The best dev score (extract.score: CMRC2018's EM) of every configuration with a result."""
-    return [extract.score(found[0]) for found in configs.values() if found]
+    """The best dev score (best_jobs.score: CMRC2018's EM) of every configuration with a result."""
+    return [best_jobs.score(found[0]) for found in configs.values() if found]
 
 
 def expected_section(task, values, curve, figures):
@@ -443,13 +444,13 @@ def dev_curves(directory, task, configs):
             # the star at the record's own number, as precise as the curve it sits on: best.value is rounded
             # to two decimals, and a flat curve 0.003 above it would float over its star
             value = (best.get("metrics") or {}).get(key)
-            value = value if results.is_number(value) else extract.score(found[0])
+            value = value if results.is_number(value) else best_jobs.score(found[0])
             curves[hyper] = (steps, values, best.get("step"), value)
     return curves
 
 
 def write_report(directory, model, best):
-    """Draw the figures of every task in best (extract.best_per_task) and write RUN_DIR/report/report.md,
+    """Draw the figures of every task in best (best_jobs.best_per_task) and write RUN_DIR/report/report.md,
     after extract.write_reports (its results.md is the first table). Returns report.md's path."""
     out = os.path.join(directory, "report")
     os.makedirs(out, exist_ok=True)
@@ -469,7 +470,7 @@ def write_report(directory, model, best):
                 figures.add(f"{task}_expected.png")
 
     row = published_row(model)
-    text = [f"# CLUE grid report: {grid.model_label(model)}", "", "Best dev result per task (results.md):", ""]
+    text = [f"# CLUE grid report: {scheduler.model_label(model)}", "", "Best dev result per task (results.md):", ""]
     with contextlib.suppress(FileNotFoundError):
         with open(os.path.join(directory, "results.md"), encoding="utf-8") as f:
             text.append(f.read())

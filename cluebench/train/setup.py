@@ -11,9 +11,8 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import training
-from .fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable,
-                     environment_write_error, is_local_path)
+from . import loop
+from ..fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable, environment_write_error, is_local_path)
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
@@ -195,7 +194,7 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     if vocab_size and largest >= vocab_size:
         raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
                               f"{vocab_size} rows (vocab_size in its config)")
-    return tokenizer, training.speed_up(model)
+    return tokenizer, loop.speed_up(model)
 
 
 def claim_output_dir(path, *other_outputs, rank=0, break_lock=None):

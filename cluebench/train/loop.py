@@ -13,7 +13,7 @@ import paddle.nn.functional as F
 from paddlenlp.transformers import LinearDecayWithWarmup
 from paddlenlp.utils.log import logger
 
-from . import results
+from .. import results
 from .precision import Precision
 
 

@@ -10,13 +10,11 @@
 Everything is importable from here (`from cluebench import mrc; mrc.read_c3(...)`).
 """
 from .c3 import C3_CHOICES, C3_FILLER, ChoiceExample, c3_features, read_c3, truncate_longest
-from .chid import (CHID_BAD_TAG, CHID_CANDIDATES, CHID_MARKER, CHID_PUNCTUATION, CHID_TAG, ClozeRow, chid_assign,
-                   chid_features, read_chid)
+from .chid import (CHID_BAD_TAG, CHID_CANDIDATES, CHID_MARKER, CHID_PUNCTUATION, CHID_TAG, ClozeRow, chid_assign, chid_features, read_chid)
 from .cmrc2018 import QAExample, cmrc_answers, cmrc_features, read_cmrc
 from .download import download
 from .records import prediction_splits, read_json, split_files
-from .store import (CHUNK, FEATURE_VERSIONS, FeatureBuilder, Features, cache_key, cache_path, cached_features,
-                    default_cache_dir, file_digest, load_cached, save_cached, tokenizer_settings)
+from .features import (CHUNK, FEATURE_VERSIONS, FeatureBuilder, Features, cache_key, cache_path, cached_features, default_cache_dir, file_digest, load_cached, save_cached, tokenizer_settings)
 
 __all__ = ["C3_CHOICES", "C3_FILLER", "CHID_BAD_TAG", "CHID_CANDIDATES", "CHID_MARKER", "CHID_PUNCTUATION", "CHID_TAG",
            "CHUNK", "ChoiceExample", "ClozeRow", "FEATURE_VERSIONS", "FeatureBuilder", "Features", "QAExample",

@@ -5,9 +5,11 @@ import argparse
 import numpy as np
 import paddle
 
-from . import cli, mrc, precision, results, resume, runner
+from . import setup, precision, resume, runner
+from ..tasks import reading
+from .. import results
 from .fast_tokenizer import TextEncoder
-from .fileio import check_writable, clean_leftovers
+from ..fileio import check_writable, clean_leftovers
 
 
 def parser(description, **defaults):
@@ -17,9 +19,9 @@ def parser(description, **defaults):
     p.add_argument("--data_dir", default=None, help="local files in the official layout (<task>_public/)")
     p.add_argument("--output_dir", default=defaults["output_dir"])
     p.add_argument("--results_file", default=None, help=f"results record; default OUTPUT_DIR/{results.FILENAME}")
-    p.add_argument("--save_best_model", type=cli.strtobool, default=True)
-    p.add_argument("--overwrite_cache", type=cli.strtobool, default=False, help="rebuild the cached features")
-    p.add_argument("--cache_dir", default=None, help=f"feature cache (default {mrc.default_cache_dir()})")
+    p.add_argument("--save_best_model", type=setup.strtobool, default=True)
+    p.add_argument("--overwrite_cache", type=setup.strtobool, default=False, help="rebuild the cached features")
+    p.add_argument("--cache_dir", default=None, help=f"feature cache (default {reading.default_cache_dir()})")
     p.add_argument("--num_proc", type=int, default=None,
                    help="accepted for upstream command lines; features are built by the Rust tokenizer")
     p.add_argument("--max_seq_length", type=int, default=defaults["max_seq_length"])
@@ -39,7 +41,7 @@ def parser(description, **defaults):
     p.add_argument("--gradient_accumulation_steps", type=int, default=defaults["gradient_accumulation_steps"])
     p.add_argument("--do_train", action="store_true")
     p.add_argument("--do_predict", action="store_true")
-    p.add_argument("--to_static", type=cli.strtobool, default=True,
+    p.add_argument("--to_static", type=setup.strtobool, default=True,
                    help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
                         "faster steps on a CPU; false: the eager path")
     p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
@@ -61,19 +63,19 @@ class ReadingRun(runner.TaskRun):
     def check(self, rank):
         """The cache and output folders, before any work; the download when no --data_dir is given."""
         args = self.args
-        args.cache_dir = args.cache_dir or mrc.default_cache_dir()
+        args.cache_dir = args.cache_dir or reading.default_cache_dir()
         check_writable(args.cache_dir, "cache directory")
         check_writable(args.output_dir)  # again when claimed; here so that it fails before features are built
         if args.data_dir is None:  # upstream's path: HuggingFace's clue data set, downloaded
-            args.data_dir = mrc.download(self.task)
+            args.data_dir = reading.download(self.task)
         if rank == 0:
             clean_leftovers(args.cache_dir)  # .tmp files of killed runs
 
     def prediction_splits(self):
-        return mrc.prediction_splits(self.task, self.args.data_dir)
+        return reading.prediction_splits(self.task, self.args.data_dir)
 
     def split_files(self, split):
-        return mrc.split_files(self.task, split, self.args.data_dir)
+        return reading.split_files(self.task, split, self.args.data_dir)
 
     def build(self, split, examples, encoder):
         """The features of a split's examples (store.Features)."""
@@ -99,13 +101,13 @@ def features(args, task, split, tokenizer, build, world_size, doc_stride=None):
 
     Test splits are for rank 0 alone (it alone predicts): call them with world_size=1.
     """
-    examples = mrc.load_examples(task, split, args.data_dir)
-    key = mrc.cache_key(task, split, mrc.split_files(task, split, args.data_dir), tokenizer,
+    examples = reading.load_examples(task, split, args.data_dir)
+    key = reading.cache_key(task, split, reading.split_files(task, split, args.data_dir), tokenizer,
                         args.max_seq_length, doc_stride)
     encoder = TextEncoder(tokenizer)
 
     def get(overwrite):
-        return mrc.cached_features(key, lambda: build(examples, encoder), args.cache_dir, overwrite)
+        return reading.cached_features(key, lambda: build(examples, encoder), args.cache_dir, overwrite)
 
     if world_size > 1:
         if paddle.distributed.get_rank() == 0:

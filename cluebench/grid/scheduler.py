@@ -18,9 +18,10 @@ import re
 import sys
 import time
 
-from . import footprint, processes, results, tasks
+from . import footprint, processes
+from .. import results, tasks
 from .cards import ORDER as CUDA_ORDER, CardError, visible_cards
-from .fileio import Busy, is_local_path, write_json
+from ..fileio import Busy, is_local_path, write_json
 
 # ---------------------------------------------------------------- the grid (upstream's; rows from the registry)
 CLS_TASKS = tasks.names("classification", in_grid=True)
@@ -173,7 +174,7 @@ def existing_run_dir(model, root="."):
 
 
 def job_stem(directory, job):
-    """RUN_DIR/TASK/NAME, a seed rerun's in TASK/seeds/, where extract.job_files never looks: a rerun is
+    """RUN_DIR/TASK/NAME, a seed rerun's in TASK/seeds/, where best_jobs.job_files never looks: a rerun is
     never a candidate for the best (job_paths.sh makes the same paths)."""
     return os.path.join(directory, job.task, *(["seeds"] if job.is_rerun else []), job.name)
 
@@ -667,11 +668,12 @@ class Scheduler:
             write_json(path, list(self.failures.values()), ensure_ascii=False, indent=2)
 
 
-if __name__ == "__main__":  # `python -m cluebench.grid run-dir MODEL [ROOT]`, for the wrappers
-    if len(sys.argv) not in (3, 4) or sys.argv[1] != "run-dir":
+def run_dir_main(argv):
+    """`python -m cluebench.grid run-dir MODEL [ROOT]`, for the wrappers: the run folder of MODEL."""
+    if len(argv) not in (2, 3) or argv[0] != "run-dir":
         sys.exit("usage: python -m cluebench.grid run-dir MODEL [ROOT]")
     try:
-        print(run_dir(*sys.argv[2:]))
+        print(run_dir(*argv[1:]))
     except SetupError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

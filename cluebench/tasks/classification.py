@@ -9,11 +9,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .log import logger
+from ..log import logger
 from tqdm.auto import tqdm
 
-from . import tasks
-from .fileio import DataError, atomic_write, read_jsonl, require, task_folder
+from .. import tasks
+from ..fileio import DataError, atomic_write, read_jsonl, require, task_folder
 
 TASKS = tasks.CLASSIFICATION
 
@@ -30,24 +30,11 @@ def label_list(task):
     return list(tasks.get(task).labels)
 
 
-def split_file(task, split, data_dir=None):
-    """Path of a split's file: under data_dir (official layout) or PaddleNLP's download cache.
-
-    data_dir may be the task folder itself (holding train.json …) or its parent (holding
-    <task>_public/). Without data_dir the archive is downloaded as upstream does.
-    """
-    spec = tasks.get(task)
-    if data_dir is None:
-        source, splits = spec.download  # PaddleNLP's builder and its name of the split
-        from paddlenlp.datasets import clue, fewclue
-
-        builder = {"clue": clue.Clue, "fewclue": fewclue.FewCLUE}[source]
-        try:
-            return builder(name=task)._get_data(splits[split])
-        except Exception as e:  # offline, or the mirror is gone: one line, not a retry traceback
-            raise DataError(f"PaddleNLP {source}/{task}", f"download failed ({type(e).__name__}); pass --data_dir "
-                                                          f"with the official {task}_public files") from None
-    return os.path.join(task_folder(data_dir, task), spec.files[split][0])
+def split_file(task, split, data_dir):
+    """Path of a split's file under data_dir (official layout): data_dir may be the task folder itself
+    (holding train.json …) or its parent (holding <task>_public/). Without a data_dir the scripts read
+    PaddleNLP's download (cluebench.train.download)."""
+    return os.path.join(task_folder(data_dir, task), tasks.get(task).files[split][0])
 
 
 @dataclass
@@ -154,7 +141,7 @@ def read_split(task, split, path):
     return examples, dropped
 
 
-def load_split(task, split, data_dir=None):
+def load_split(task, split, data_dir):
     return read_split(task, split, split_file(task, split, data_dir))
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from .fileio import DataError, NotRegular, file_digest, open_regular, write_npz
+from ..fileio import DataError, NotRegular, file_digest, open_regular, write_npz
 
 FILENAME = "resume.pdckpt"
 FORMAT = 3  # 1 was a pickle: refused, never loaded; 2 had no Paddle generator states

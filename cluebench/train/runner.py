@@ -12,9 +12,10 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import cli, precision, results, resume, training
+from . import setup, precision, resume, loop
+from .. import results
 from .precision import Precision
-from .fileio import DataError, atomic_save_pretrained
+from ..fileio import DataError, atomic_save_pretrained
 
 
 class TaskRun:
@@ -38,7 +39,7 @@ class TaskRun:
         """More checks (and set-up) before the model is loaded; the common flags are checked already."""
 
     def load_model(self):
-        """(tokenizer, model), checked against the flags (cli.load_pretrained)."""
+        """(tokenizer, model), checked against the flags (setup.load_pretrained)."""
         raise NotImplementedError
 
     def prediction_splits(self):
@@ -57,7 +58,7 @@ class TaskRun:
         """indices -> numpy batch of training features, labels included."""
         raise NotImplementedError
 
-    compute_loss = staticmethod(training.cross_entropy_loss)
+    compute_loss = staticmethod(loop.cross_entropy_loss)
 
     def evaluate(self, model, examples, features, tokenizer):
         """(metrics in percent, dev loss or None) on the dev split; logs the script's eval lines."""
@@ -81,7 +82,7 @@ def forward_sorted(model, lengths, batch_size, collate, per_token=False, autocas
     outputs = None
     model.eval()
     with paddle.no_grad():
-        for index in training.length_sorted_batches(lengths, batch_size):
+        for index in loop.length_sorted_batches(lengths, batch_size):
             batch = collate(index)
             with autocast():
                 out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
@@ -142,14 +143,14 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
     dev_examples, dev_feats = splits["dev"]
     logger.info(f"{task.task}: {len(train_feats)} train and {len(dev_feats)} dev {task.unit}")
     gas = args.gradient_accumulation_steps
-    loader = training.shuffled_batches(len(train_feats), args.batch_size // gas,
+    loader = loop.shuffled_batches(len(train_feats), args.batch_size // gas,
                                        task.train_collate(train_feats, tokenizer))
-    total_steps, epochs = training.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
+    total_steps, epochs = loop.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
                                               zero_means_no_steps=task.zero_steps_ok)
-    scheduler, optimizer = training.build_optimizer(model, args, total_steps)
+    scheduler, optimizer = loop.build_optimizer(model, args, total_steps)
     if world_size > 1:
         model = paddle.DataParallel(model)
-    tracker = training.BestTracker(task.key, keep_state=args.do_predict or getattr(args, "do_eval", False))
+    tracker = loop.BestTracker(task.key, keep_state=args.do_predict or getattr(args, "do_eval", False))
     scalars = Scalars(args.logdir if rank == 0 else None)
     checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
         task.script, task.task, args, task.split_files("train") + task.split_files("dev"), world_size), rank=rank, world_size=world_size)
@@ -158,21 +159,21 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
         if rank != 0:
             return
         tic = time.time()
-        metrics, loss = task.evaluate(training.unwrap(model), dev_examples, dev_feats, tokenizer)
+        metrics, loss = task.evaluate(loop.unwrap(model), dev_examples, dev_feats, tokenizer)
         tracker.eval_time_s += time.time() - tic
         scalars.add("eval", dict(metrics, loss=loss), step)
         if tracker.update(model, metrics, step, epoch, loss) and args.save_best_model:
-            atomic_save_pretrained(args.output_dir, training.unwrap(model), tokenizer)
+            atomic_save_pretrained(args.output_dir, loop.unwrap(model), tokenizer)
 
     with checkpoint, scalars:
-        stats = training.train_loop(
+        stats = loop.train_loop(
             model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
             gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
             eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
             seed=None if resume.positions_saved() else args.seed, checkpoint=checkpoint,
             progress=checkpoint.restore(model, optimizer, scheduler, tracker, task.precision),
             on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step), precision=task.precision)
-    model = training.unwrap(model)
+    model = loop.unwrap(model)
     tracker.restore_best(model)
     return model, tracker, dict(stats, checkpoint=checkpoint)
 
@@ -230,28 +231,28 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
         data=task.data_counts(splits),
         made_by=results.provenance([f for split in splits for f in task.split_files(split)], world_size))
     record["predictions"] = predictions[0]
-    training.report(args, record, task.summary)
+    loop.report(args, record, task.summary)
     stats["checkpoint"].remove()
 
 
 def run(args, task):
     """The whole run of a script, from its parsed flags to its closing lines."""
-    cli.print_arguments(args)
-    cli.check_training_flags(args, zero_steps_ok=task.zero_steps_ok)
-    cli.set_device(args.device)
+    setup.print_arguments(args)
+    setup.check_training_flags(args, zero_steps_ok=task.zero_steps_ok)
+    setup.set_device(args.device)
     precision.check(args)
     task.precision = Precision.of(args)
-    rank, world_size = cli.init_distributed()
+    rank, world_size = setup.init_distributed()
     task.check(rank)
-    cli.set_seed(args.seed)
+    setup.set_seed(args.seed)
     tokenizer, model = task.load_model()
     vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if args.to_static:
-        model = training.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
+        model = loop.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
     splits = read_splits(args, task, tokenizer, rank, world_size)
     check_token_ids(splits, vocab_size, args.model_name_or_path)
     # checked, now ours: nothing was written before this point
-    with cli.claim_output_dir(args.output_dir, results.record_path(args), rank=rank, break_lock=args.break_lock):
+    with setup.claim_output_dir(args.output_dir, results.record_path(args), rank=rank, break_lock=args.break_lock):
         tracker = stats = None
         if args.do_train:  # afterwards `model` holds the best dev weights, not the last ones
             model, tracker, stats = fit(args, task, model, tokenizer, splits, rank, world_size)

@@ -8,7 +8,7 @@ from .. import tasks
 from ..fileio import DataError, atomic_write, write_json
 from .chid import CHID_TAG
 from .records import split_files
-from .store import default_cache_dir
+from .features import default_cache_dir
 
 
 def download(task, root=None, load=None):

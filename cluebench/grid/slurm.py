@@ -16,7 +16,7 @@ jobs still missing) never changes what a queued element runs.
 
 Order: within an array the elements go longest job first, and the arrays are submitted longest job
 first, so Slurm (which starts pending jobs in submission order) starts the long CHID jobs at once and
-fills the cards around them, the rule grid.Scheduler follows on one machine
+fills the cards around them, the rule scheduler.Scheduler follows on one machine
 (tests/benchmarks/bench_scheduler.py compares the two orders on 2 to 8 nodes).
 
 Imports no Paddle: grid_search.py starts without it.
@@ -30,7 +30,8 @@ import shutil
 import subprocess
 import sys
 
-from . import grid, tasks
+from . import scheduler
+from .. import tasks
 
 SCRIPTS = ("warmup.sbatch", "report.sbatch", "submit.sh")
 ARRAY_SCRIPT = re.compile(r"^(cls|rc\d+)\.sbatch$")
@@ -98,18 +99,18 @@ def cards(job, device="gpu"):
     comprehension (the largest one dividing the batch and the accumulation, as run_mrc.sh needs)."""
     if device != "gpu" or not job.is_mrc:
         return 1
-    return grid.card_options(job, tasks.get(job.task).grid.cards)[0]
+    return scheduler.card_options(job, tasks.get(job.task).grid.cards)[0]
 
 
 def duration(job, device="gpu"):
     """The scheduler's size estimate over the element's cards (relative): what orders elements and arrays."""
-    return grid.work_estimate(job) / cards(job, device)
+    return scheduler.work_estimate(job) / cards(job, device)
 
 
 def plan(jobs, directory, device="gpu"):
     """(arrays, complete): the jobs without a complete record grouped into arrays, each longest job first,
     the arrays longest first; complete, the jobs left out."""
-    pending = [j for j in jobs if not grid.is_complete(directory, j)]
+    pending = [j for j in jobs if not scheduler.is_complete(directory, j)]
     groups = {}
     for job in pending:
         k = cards(job, device)
@@ -143,7 +144,7 @@ def sbatch_path(folder, pattern):
     folder's `%` doubled (a file-name pattern character; PATTERN's %A, %a, %j stay patterns). A backslash or
     a line break has no safe form there."""
     if "\\" in folder or "\n" in folder or "\r" in folder:
-        raise grid.SetupError(f"--slurm: {folder!r} has a backslash or line break, which #SBATCH lines cannot hold")
+        raise scheduler.SetupError(f"--slurm: {folder!r} has a backslash or line break, which #SBATCH lines cannot hold")
     return '"' + folder.replace('"', '\\"').replace("%", "%%") + "/" + pattern + '"'
 
 
@@ -310,11 +311,11 @@ def check_script_value(what, value):
     text = str(value)
     bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
-        raise grid.SetupError(f"{what} {text!r}: has the control character {bad!r}, which a Slurm script cannot hold")
+        raise scheduler.SetupError(f"{what} {text!r}: has the control character {bad!r}, which a Slurm script cannot hold")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise grid.SetupError(f"{what} {ascii(text)}: is not UTF-8 (a file name's raw bytes); rename it") from None
+        raise scheduler.SetupError(f"{what} {ascii(text)}: is not UTF-8 (a file name's raw bytes); rename it") from None
 
 
 def write(jobs, directory, model, *, device="gpu", flags=(), data_dir=None, root=".", options=None, tools,
@@ -332,7 +333,7 @@ def write(jobs, directory, model, *, device="gpu", flags=(), data_dir=None, root
     try:
         return _write(jobs, directory, model, device, flags, data_dir, root, options, tools, python, warmup, out)
     except OSError as e:  # a full or read-only disk: one line naming the file
-        raise grid.SetupError(f"{e.filename}: cannot write: {e.strerror} (errno {e.errno})") from None
+        raise scheduler.SetupError(f"{e.filename}: cannot write: {e.strerror} (errno {e.errno})") from None
 
 
 def _write(jobs, directory, model, device, flags, data_dir, root, options, tools, python, warmup, out):
@@ -380,7 +381,7 @@ def main(args, jobs, directory, flags, tools, python):
         folder = write(jobs, directory, args.model, device=args.device, flags=flags, data_dir=data_dir,
                        root=args.output_root, options=options, tools=tools, python=python,
                        warmup=not args.skip_warmup, out=lambda line: print(line, flush=True))
-    except grid.SetupError as e:
+    except scheduler.SetupError as e:
         print(f"grid_search: error: {e}", file=sys.stderr)
         return 2
     if folder is None:

@@ -162,6 +162,3 @@ def main(argv):
     else:
         sys.exit("usage: python -m cluebench.tasks names classification|reading | wrapper TASK")
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -5,7 +5,7 @@
 Without MODEL, every model folder under ROOT: a folder holding at least one TASK/ folder with a job file
 (TASK/LR_BS_DROPOUT.json or .log), at ROOT/LABEL or, for a built-in name with an organisation
 (`hfl/rbt3`), ROOT/ORG/NAME; found by exact name (os.scandir), links skipped. A MODEL is a model name or a
-local directory, mapped to its folder as the grid maps it (grid.model_label).
+local directory, mapped to its folder as the grid maps it (scheduler.model_label).
 
 The best job per task, AVG and the published numbers are extract's and report's (the same rule, the same
 code). A model folder is compared with the README's row of its label (ROOT/ernie-3.0-base-zh with ERNIE
@@ -33,11 +33,12 @@ import os
 import re
 import sys
 
-from . import extract, grid, report, results, seeds
-from .fileio import DataError, atomic_write, check_writable, is_local_path, printable, read_regular
+from . import best_jobs, report, scheduler, seeds
+from .. import results
+from ..fileio import DataError, atomic_write, check_writable, is_local_path, printable, read_regular
 
 PROG = "leaderboard"
-TASKS = grid.REPORT_ORDER
+TASKS = scheduler.REPORT_ORDER
 RESULT_HEADER = ["Arch", "Model", "AVG"] + [t.upper() for t in TASKS]  # as the published CSV has them
 CSV_HEADER = ["arch", "model", "AVG"] + [t.upper() for t in TASKS]  # published_results.csv's own header
 CONFIGS = ("config.json", "model_config.json")  # PaddleNLP's current name first, then its older one
@@ -55,13 +56,13 @@ class Model:
 
     def __init__(self, label, directory, best, arch, published):
         self.label, self.directory, self.best, self.arch, self.published = label, directory, best, arch, published
-        self.avg = extract.average(best)
+        self.avg = best_jobs.average(best)
         self.seeds = seeds.summary(directory, reruns_only=True, best=best)  # {task: SeedRuns} after --seeds
 
 
 # ---------------------------------------------------------------- finding the model folders
 def is_run_folder(path):
-    return any(extract.job_files(path, task) for task in TASKS)
+    return any(best_jobs.job_files(path, task) for task in TASKS)
 
 
 def folders(path):
@@ -89,11 +90,11 @@ def given_models(models, root):
     """[(label, run folder, the model as given)]; a model without a results folder is a SetupError."""
     found = {}
     for model in models:
-        directory = grid.existing_run_dir(model, root)
+        directory = scheduler.existing_run_dir(model, root)
         if not is_run_folder(directory):
-            raise grid.SetupError(f"{directory} holds no job files (TASK/LR_BS_DROPOUT.json or .log) for model "
+            raise scheduler.SetupError(f"{directory} holds no job files (TASK/LR_BS_DROPOUT.json or .log) for model "
                                   f"{model!r}")
-        found.setdefault(grid.model_label(model), (directory, model))
+        found.setdefault(scheduler.model_label(model), (directory, model))
     return [(label, directory, model) for label, (directory, model) in found.items()]
 
 
@@ -153,7 +154,7 @@ def model_dir(directory, best, given):
 
 
 def make_model(label, directory, given=None):
-    best = extract.best_per_task(directory)
+    best = best_jobs.best_per_task(directory)
     local = model_dir(directory, best, given)
     arch = config_arch(local) if local else None
     published = report.published_row(label)  # by the label: see the module's docstring
@@ -185,7 +186,7 @@ def avg_difference(model):
         return "-"
     if len(model.best) == len(TASKS):
         return report.difference(avg_text(model.avg), model.published["AVG"])
-    same = extract.average({t: (model.published[t.upper()],) for t in model.best})
+    same = best_jobs.average({t: (model.published[t.upper()],) for t in model.best})
     tasks_done = f"{len(model.best)} task" + ("s" if len(model.best) > 1 else "")
     return f"{report.difference(avg_text(model.avg), avg_text(same))} ({tasks_done})"
 
@@ -239,7 +240,7 @@ def markdown(models):
     rerun = [m for m in models if m.seeds]
     if rerun:
         text += ["", "## Spread over seeds", "",
-                 f"Mean ± sample sd of each task's best configuration over seed {grid.GRID_SEED} (the grid's job, "
+                 f"Mean ± sample sd of each task's best configuration over seed {scheduler.GRID_SEED} (the grid's job, "
                  "the number above) and its reruns (`grid_search.py --seeds N`); n seeds in brackets.", "",
                  report.markdown_table(["Model"] + [t.upper() for t in TASKS],
                                        [[markdown_cell(m.label)] + [seed_cell(m.seeds.get(t)) for t in TASKS]
@@ -280,7 +281,7 @@ def draw_table(path, models):
             scores[i, 0] = m.avg
         for j, task in enumerate(TASKS, start=1):
             if task in m.best:
-                scores[i, j] = extract.score(m.best[task][0])
+                scores[i, j] = best_jobs.score(m.best[task][0])
     low, high = np.nanmin(scores, axis=0, initial=np.inf), np.nanmax(scores, axis=0, initial=-np.inf)
     with np.errstate(invalid="ignore", divide="ignore"):  # a column of one value, or of none
         shade = np.where(np.isnan(scores), np.nan, np.where(high > low, (scores - low) / (high - low), 0.5))
@@ -334,7 +335,7 @@ def main(argv=None):
             found = given_models(args.models, root)
         else:
             found = [(label, directory, None) for label, directory in find_models(root)]
-    except (grid.SetupError, DataError) as e:
+    except (scheduler.SetupError, DataError) as e:
         print(f"{PROG}: error: {printable(e)}", file=sys.stderr)
         return 2
     if not found:

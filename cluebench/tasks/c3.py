@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 from .. import tasks
 from ..fileio import DataError
 from .records import _get, _json_type, _strings, _typed, _unique, read_json
-from .store import CHUNK, FeatureBuilder, _special_ids
+from .features import CHUNK, FeatureBuilder, _special_ids
 
 
 C3_FILLER = "无效答案"  # pads C3 questions to four choices

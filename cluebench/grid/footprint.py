@@ -19,8 +19,8 @@ import os
 import subprocess
 import sys
 
-from . import tasks
-from .fileio import write_json
+from .. import tasks
+from ..fileio import write_json
 
 GIB = 1 << 30
 CONFIG_NAMES = ("config.json", "model_config.json")

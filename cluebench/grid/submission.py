@@ -2,7 +2,7 @@
 
     python grid_search_tools/make_submission.py MODEL [--output_root ROOT] [--out FILE] [--strict] [--data_dir DIR]
 
-The best job per task is extract_result.sh's (extract.best_per_task: the same rule, the same code). Its
+The best job per task is extract_result.sh's (best_jobs.best_per_task: the same rule, the same code). Its
 leaderboard files are looked for in its job folder RUN_DIR/TASK/LR_BS_DROPOUT/ first (a moved run folder
 still works), else where its results record says. Written: RUN_DIR/submission/ (replaced as a whole),
 RUN_DIR/submission.zip (flat, deterministic; --out elsewhere) and submission.md beside the zip: where each
@@ -19,8 +19,9 @@ import sys
 import tempfile
 import zipfile
 
-from . import extract, grid, results, seeds, tasks
-from .fileio import DataError, atomic_write, printable, read_regular
+from . import best_jobs, scheduler, seeds
+from .. import results, tasks
+from ..fileio import DataError, atomic_write, printable, read_regular
 
 
 PROG = "make_submission"
@@ -75,9 +76,9 @@ def read_inside(path, folder):
 
 def collect(directory):
     """(entries, missing) of a run folder: [Entry] in REPORT_ORDER, and [(task, why)] of the tasks left out."""
-    best = extract.best_per_task(directory)
+    best = best_jobs.best_per_task(directory)
     entries, missing = [], []
-    for task in grid.REPORT_ORDER:
+    for task in scheduler.REPORT_ORDER:
         if task not in best:
             missing.append((task, "no finished job"))
             continue
@@ -175,7 +176,7 @@ def summary(directory, zip_path, entries, missing):
     lines = [f"# CLUE submission of {os.path.basename(os.path.normpath(directory))}", "",
              f"`{zip_path}`: {len(entries)} files, each from its task's best dev job in `{directory}` "
              "(the choice of extract_result.sh).", "",
-             *([f"It uses the grid's best job of each task (seed {grid.GRID_SEED}), not its seed reruns "
+             *([f"It uses the grid's best job of each task (seed {scheduler.GRID_SEED}), not its seed reruns "
                 "(TASK/seeds/, seeds.md).", ""] if seeds.has_reruns(directory) else []),
              "| file | task | job | dev score | " + " | ".join(h for h, _ in HYPERPARAMETERS)
              + " | test ids | dev set | train set | record |",
@@ -199,7 +200,7 @@ def table(entries):
 
 def print_missing(missing):
     if missing:
-        print(f"missing {len(missing)} of {len(grid.REPORT_ORDER)} tasks:")
+        print(f"missing {len(missing)} of {len(scheduler.REPORT_ORDER)} tasks:")
         for task, why in missing:
             print(f"  {task}: {printable(why)}")
 
@@ -213,8 +214,8 @@ def main(argv=None):
     p.add_argument("--data_dir", help="the official test files (DATA_DIR/<task>_public/): check the zip against them")
     args = p.parse_args(argv)
     try:
-        directory = grid.existing_run_dir(args.model, args.output_root)
-    except grid.SetupError as e:
+        directory = scheduler.existing_run_dir(args.model, args.output_root)
+    except scheduler.SetupError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     if args.data_dir and not os.path.isdir(args.data_dir):  # before anything is written

@@ -11,7 +11,7 @@ import contextlib
 
 import paddle
 
-from .fileio import DataError  # cli.flag_error's form; cli imports training, which imports this
+from ..fileio import DataError  # cli.flag_error's form; cli imports training, which imports this
 
 CHOICES = ("off", "fp16", "bf16")
 BF16_CAPABILITY = (8, 0)  # Ampere: below it Paddle runs "bf16" in fp32 without a word
