@@ -182,7 +182,7 @@ def test_quiet_start_and_an_unusable_home():
     one warning line, and the caches go to the temporary directory."""
     env = dict(os.environ, HOME="/etc/passwd", OMP_NUM_THREADS="2", PYTHONPATH=ROOT)
     env.pop("PPNLP_HOME", None)
-    proc = subprocess.run([sys.executable, "-c", "import cluebench.cli, paddle; print(paddle.__version__ != '')"],
+    proc = subprocess.run([sys.executable, "-c", "import cluebench.train.setup, paddle; print(paddle.__version__ != '')"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert (proc.returncode, proc.stdout) == (0, "True\n"), proc.stderr
     home = os.path.join(tempfile.gettempdir(), f"cluebench-home-{os.getuid()}")

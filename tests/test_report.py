@@ -134,7 +134,7 @@ def test_a_figure_that_fails_keeps_the_report(run, monkeypatch, capsys):
     monkeypatch.setattr(report, "draw_curves", broken)
     directory = str(out.parent)
     report.write_report(directory, MODEL, best_jobs.best_per_task(directory))
-    assert f"extract: warning: {out}/tnews_curves.png: could not draw (RuntimeError: no canvas); left out of the " \
+    assert f"report: warning: {out}/tnews_curves.png: could not draw (RuntimeError: no canvas); left out of the " \
            "report" in capsys.readouterr().err
     text = (out / "report.md").read_text()
     assert "tnews_curves.png" not in text and "](tnews_heatmap.png)" in text and "| TNEWS | 60.12 |" in text

@@ -100,7 +100,7 @@ def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
 
 MALLOC_PROBE = """
 import ctypes, json
-from cluebench import cli
+from cluebench.train import setup as cli
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
 

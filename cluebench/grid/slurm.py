@@ -17,7 +17,7 @@ jobs still missing) never changes what a queued element runs.
 Order: within an array the elements go longest job first, and the arrays are submitted longest job
 first, so Slurm (which starts pending jobs in submission order) starts the long CHID jobs at once and
 fills the cards around them, the rule scheduler.Scheduler follows on one machine
-(tests/benchmarks/bench_scheduler.py compares the two orders on 2 to 8 nodes).
+(benchmarks/bench_scheduler.py compares the two orders on 2 to 8 nodes).
 
 Imports no Paddle: grid_search.py starts without it.
 """
