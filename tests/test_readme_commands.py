@@ -18,6 +18,8 @@ import pytest
 from cluebench import results
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 README = os.path.join(ROOT, "README.md")
 DOCS = sorted(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
 SETUP = ("python3 -m venv", ".venv/bin/python -m pytest")
