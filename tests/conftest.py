@@ -9,17 +9,6 @@ from cluebench.tasks.classification import TASKS
 from helpers import save_random_bert
 
 
-# Whole modules of end-to-end runs (scripts, subprocesses, real files): `pytest -m "not slow"` leaves them out.
-SLOW_MODULES = {"test_demo", "test_readme_commands", "test_grid_e2e", "test_resume", "test_classifier_e2e",
-                "test_mrc_e2e", "test_classification_real", "test_mrc_real"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """{"ernie": dir, "bert": dir}: 2-layer, hidden-64 random backbones saved with save_pretrained."""

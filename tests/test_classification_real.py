@@ -8,6 +8,8 @@ from cluebench import results
 from cluebench.fileio import read_jsonl
 from helpers import load_script, log_field, run_python
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 CLASSIFIER = load_script("classification/run_clue_classifier.py")
 
 

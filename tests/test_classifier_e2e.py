@@ -11,6 +11,8 @@ from cluebench import results, tasks
 from cluebench.fileio import read_jsonl as read_records
 from helpers import NO_GPU, load_script, log_field, read_jsonl, run_python
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 CLASSIFIER = load_script("classification/run_clue_classifier.py")
 TRAINER = load_script("classification/run_clue_classifier_trainer.py")
 ARCH = {task: ("ernie", "bert")[i % 2] for i, task in enumerate(clue.TASKS)}

@@ -2,9 +2,13 @@
 import json
 import os
 
+import pytest
+
 from cluebench import demo, results
 from cluebench.grid import best_jobs, extract, scheduler as grid
 from helpers import ROOT, log_field, read_jsonl, run_python
+
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
 
 
 def chance(data, task):

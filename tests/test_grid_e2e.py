@@ -13,6 +13,8 @@ from cluebench.grid import scheduler as grid
 from cluebench import results
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 TOOLS = os.path.join(ROOT, "grid_search_tools")
 
 

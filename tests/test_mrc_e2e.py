@@ -14,6 +14,8 @@ from cluebench.train import reading as mrc_training
 from cluebench.fileio import read_jsonl
 from helpers import NO_GPU, load_script, log_field, run_python
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 TASKS = ("cmrc2018", "c3", "chid")
 SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
 TRAIN_COUNT = {"cmrc2018": "train_features", "c3": "train_questions", "chid": "train_blanks"}

@@ -9,6 +9,8 @@ from cluebench.train.fast_tokenizer import TextEncoder
 from cluebench.fileio import read_jsonl
 from helpers import load_script
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 
 @pytest.fixture(scope="module")
 def tokenizer(real_vocab_model):

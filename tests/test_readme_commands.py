@@ -18,10 +18,12 @@ import pytest
 from cluebench import results
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 README = os.path.join(ROOT, "README.md")
 DOCS = sorted(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
 SETUP = ("python3 -m venv", ".venv/bin/python -m pytest")
-ON_PURPOSE = "tests/benchmarks/"
+ON_PURPOSE = "benchmarks/"
 TRAINING = re.compile(r"(run_clue_classifier(_trainer)?|mrc/run_\w+)\.py")
 FEW_JOBS = " --tasks tnews --learning_rates 2e-05 --batch_sizes 16"
 SLURM_JOBS = " --tasks tnews --learning_rates 2e-05 --batch_sizes 32"  # a job no block before runs

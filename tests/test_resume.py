@@ -11,6 +11,8 @@ from cluebench import results
 from cluebench.train import resume
 from helpers import NO_GPU, ROOT, run_python
 
+pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
+
 SCRIPT = "classification/run_clue_classifier.py"
 PREDICTIONS = ("tnews11_predict.json", "tnews10_predict.json")
 

@@ -1,6 +1,6 @@
 """Reading-comprehension feature building and tiny-model throughput, not run in CI.
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/bench_mrc.py [--slow]
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/bench_mrc.py [--slow]
 
 Feature building for CMRC2018 dev (max_seq_length 512, doc_stride 128), C3 dev (512) and a large
 synthetic CHID set (64), each from scratch and then from the cache, each in a fresh process, with

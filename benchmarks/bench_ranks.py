@@ -1,6 +1,6 @@
 """One CPU process against two ranks under paddle.distributed.launch, on real OCNLI; not run in CI.
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/bench_ranks.py [--steps 40]
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/bench_ranks.py [--steps 40]
 
 The 4-layer, 312-hidden BERT (random weights, bert-base-chinese vocabulary) is trained by
 classification/run_clue_classifier.py with its defaults (batch 32 a rank, max_seq_length 128,
@@ -21,7 +21,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
 from bench_models import BENCH_MODELS  # noqa: E402
 from helpers import ROOT, save_random_bert  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Where a training step's time goes: Paddle's profiler over the suite's training loop; not run in CI.
 
-    .venv/bin/python tests/benchmarks/profile_step.py                  # the defaults ("after")
-    MKL_DEBUG_CPU_TYPE=0 .venv/bin/python tests/benchmarks/profile_step.py --before
+    .venv/bin/python benchmarks/profile_step.py                  # the defaults ("after")
+    MKL_DEBUG_CPU_TYPE=0 .venv/bin/python benchmarks/profile_step.py --before
 
 A random BERT (tiny: 2 layers, hidden 64; small: 4 layers, hidden 312) over a 21128-token
 vocabulary, 15 labels, batches of 32 random ids of length 36, AdamW with the classifier script's
@@ -19,7 +19,7 @@ import tempfile
 import time
 from types import SimpleNamespace
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cluebench  # noqa: E402,F401  before paddle
 from bench_models import BENCH_MODELS as CONFIGS  # noqa: E402
 

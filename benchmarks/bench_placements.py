@@ -2,7 +2,7 @@
 cards: how many jobs start, how many share a card, what they claim on the cards and of the host, and
 how many CPU threads each process gets.
 
-    .venv/bin/python tests/benchmarks/bench_placements.py [--before DIR]
+    .venv/bin/python benchmarks/bench_placements.py [--before DIR]
 
 --before DIR: also the same round with the scheduler of another checkout (e.g. `git worktree add
 /tmp/before 695aa6d`), which judged cards by a fixed base-size estimate, counted no host memory and
@@ -16,7 +16,7 @@ import sys
 from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for test_grid.py
 from cluebench.grid import footprint, scheduler as grid  # noqa: E402
 from test_grid import FakeLauncher, FakeNVML, fake_host  # noqa: E402
 from bench_scheduler import MEDIUM  # noqa: E402

@@ -1,6 +1,6 @@
 """Classifier speed on real TNEWS dev (max_seq_length 128, batch 32), not run in CI.
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/bench_classifier.py
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/bench_classifier.py
 
 For a tiny model and a 4-layer, 312-hidden one (random weights over the bert-base-chinese
 vocabulary), each in its own process: training and evaluation examples per second, peak RSS,

@@ -1,6 +1,6 @@
 """Evaluation paths Paddle offers on a CPU, against the eager model's logits; not run in CI.
 
-    .venv/bin/python tests/benchmarks/bench_eval_paths.py [--model small]
+    .venv/bin/python benchmarks/bench_eval_paths.py [--model small]
 
 The random 4-layer (small) or 2-layer (tiny) BERT classifier in eval mode over 1000 random
 sequences of length 10 to 60, in length-sorted batches of 32: eager, the suite's static program
@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import cluebench  # noqa: E402,F401  before paddle
 from bench_models import BENCH_MODELS as CONFIGS  # noqa: E402
 

@@ -1,6 +1,6 @@
 """The suite's Paddle training and evaluation against PyTorch + HuggingFace transformers, same data, not run in CI.
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/bench_vs_pytorch.py [--repeats 3]
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/bench_vs_pytorch.py [--repeats 3]
 
 PyTorch lives in its own environment (never in requirements.txt), named by --torch_python
 (default /work/venv-torch/bin/python). To make it:
@@ -41,7 +41,7 @@ weights each time); evaluation likewise (its warm-up is the comparison before tr
 defaults (100 tiny steps, 15 small, 2000 evaluation examples) it is sized for about 5 minutes on
 a quiet 2-core machine (a busy one took 12); each process's time goes to stderr. Peak RSS is each process's own. Both sides use
 OMP_NUM_THREADS threads (cluebench sets it to the core count unless it is set already), so
-`OMP_NUM_THREADS=1 .venv/bin/python tests/benchmarks/bench_vs_pytorch.py` compares one thread each.
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_vs_pytorch.py` compares one thread each.
 A shared machine's speed wanders by 10-40% from minute to minute: --rounds 5 runs the Paddle and the
 PyTorch child in turn five times, prints each side's median and every round's ratio.
 """

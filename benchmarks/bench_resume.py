@@ -1,6 +1,6 @@
 """What a resume checkpoint costs, and that a killed run ends as an uninterrupted one. Not run in CI.
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/bench_resume.py
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/bench_resume.py
 
 On real TNEWS (train: the first 1600 dev examples, dev: the next 400, test: the next 300 with their line
 numbers as ids), with run_clue_classifier.py itself, max_seq_length 128, batch 32, 2 epochs, an
@@ -20,7 +20,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
 from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
 from helpers import ROOT, save_random_bert  # noqa: E402
 

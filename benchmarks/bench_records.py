@@ -1,7 +1,7 @@
 """How long extract and report take over a big grid: N synthetic complete records of one task (TNEWS),
 each with a 10-point dev history, in a temporary run folder. Not a test: run by hand,
 
-    PYTHONPATH=. python tests/benchmarks/bench_records.py [N]     (default 10,000)
+    PYTHONPATH=. python benchmarks/bench_records.py [N]     (default 10,000)
 
 and it prints a small table of seconds per stage."""
 import contextlib

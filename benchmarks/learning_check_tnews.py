@@ -1,6 +1,6 @@
 """Does a tiny model learn real TNEWS on the CPU? Not run in CI (a few minutes).
 
-    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python tests/benchmarks/learning_check_tnews.py
+    CLUE_DATA_DIR=../shared/clue_data .venv/bin/python benchmarks/learning_check_tnews.py
     ... learning_check_tnews.py -- --to_static false     (more flags for the script after --)
     ... learning_check_tnews.py --side_by_side           (also upstream's training step, same run)
     ... learning_check_tnews.py --side_by_side --seeds 42,1,2,3,4,5   (both, for each seed)
@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
 from helpers import ROOT, save_random_bert  # noqa: E402
 
 import cluebench  # noqa: E402,F401

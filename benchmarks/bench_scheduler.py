@@ -1,6 +1,6 @@
 """Replay the full 134-job grid on 8 simulated GPUs: our scheduler against upstream's policy.
 
-    .venv/bin/python tests/benchmarks/bench_scheduler.py [--gpus 8] [--gib 32] [--seeds 3]
+    .venv/bin/python benchmarks/bench_scheduler.py [--gpus 8] [--gib 32] [--seeds 3]
 
 The simulator: each job has a work amount (seconds on one dedicated card) drawn from its task's
 official train-set size, epochs, sequence length, choices and batch size (a medium model: half a
@@ -39,7 +39,7 @@ import time
 from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
 from helpers import ROOT  # noqa: E402
 
 from cluebench.grid import footprint, scheduler as grid, slurm
