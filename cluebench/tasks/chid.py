@@ -8,8 +8,8 @@ from tqdm.auto import tqdm
 
 from .. import tasks
 from ..fileio import DataError, read_jsonl
-from .records import _get, _json_type, read_json
-from .features import CHUNK, FeatureBuilder, _special_ids
+from .records import get_field, json_type, read_json
+from .features import CHUNK, FeatureBuilder, special_ids
 
 
 CHID_TAG = re.compile(r"#idiom\d{6}#")
@@ -32,16 +32,16 @@ def read_chid(paths, labelled):
     tag map. Blank tags are unique within the split (predictions are keyed by them)."""
     answers = read_json(paths[1]) if labelled else {}
     if not isinstance(answers, dict):
-        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {_json_type(answers)}")
+        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {json_type(answers)}")
     rows, seen = [], {}
     for line, record in read_jsonl(paths[0]):
-        candidates = _get(record, "candidates", "strings", paths[0], "", line)
+        candidates = get_field(record, "candidates", "strings", paths[0], "", line)
         if len(candidates) != CHID_CANDIDATES:
             raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
                             field="candidates")
         if not all(c.strip() for c in candidates):
             raise DataError(paths[0], "an empty candidate", line=line, field="candidates")
-        passages = _get(record, "content", "strings", paths[0], "", line)
+        passages = get_field(record, "content", "strings", paths[0], "", line)
         for p in passages:  # a mistyped tag would be read as text, and its blank never answered
             bad = CHID_BAD_TAG.search(CHID_TAG.sub("", p))
             if bad:
@@ -81,7 +81,7 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
     around the blank (half each side, shifted near the edges) and every other blank inside the window is
     four [MASK]s."""
     tokenizer = encoder.tokenizer
-    cls, sep = _special_ids(tokenizer)
+    cls, sep = special_ids(tokenizer)
     marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
     if marker == tokenizer.unk_token_id:
         raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")

@@ -6,8 +6,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..fileio import DataError
-from .records import _get, _typed, _unique, read_json
-from .features import CHUNK, FeatureBuilder, _special_ids
+from .records import get_field, read_json, typed, unique
+from .features import CHUNK, FeatureBuilder, special_ids
 
 
 @dataclass
@@ -28,29 +28,29 @@ def read_cmrc(path, check_starts, labelled=False):
         raise DataError(path, "expected SQuAD-style JSON {'data': [{'paragraphs': ...}]}", field="data")
     examples, seen = [], {}
     for a, article in enumerate(data["data"]):
-        article = _typed(article, dict, path, f"article {a}", "data")
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, path, f"article {a}")):
+        article = typed(article, dict, path, f"article {a}", "data")
+        for p, paragraph in enumerate(get_field(article, "paragraphs", list, path, f"article {a}")):
             where = f"article {a}, paragraph {p}"
-            paragraph = _typed(paragraph, dict, path, where, "paragraphs")
-            context = _get(paragraph, "context", str, path, where)
-            for q, qa in enumerate(_get(paragraph, "qas", list, path, where)):
+            paragraph = typed(paragraph, dict, path, where, "paragraphs")
+            context = get_field(paragraph, "context", str, path, where)
+            for q, qa in enumerate(get_field(paragraph, "qas", list, path, where)):
                 where = f"article {a}, paragraph {p}, question {q}"
-                qa = _typed(qa, dict, path, where, "qas")
-                qid = _get(qa, "id", str, path, where)
-                _unique(seen, qid, where, path, "id")
-                question = _get(qa, "question", str, path, where)
+                qa = typed(qa, dict, path, where, "qas")
+                qid = get_field(qa, "id", str, path, where)
+                unique(seen, qid, where, path, "id")
+                question = get_field(qa, "question", str, path, where)
                 answers, start = [], None
                 if labelled:
-                    golds = _get(qa, "answers", list, path, where)
+                    golds = get_field(qa, "answers", list, path, where)
                     if not golds:
                         raise DataError(path, f"question {qid}: no answer", field="answers")
                     for k, gold in enumerate(golds):
-                        answers.append(_get(_typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
+                        answers.append(get_field(typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
                                             "text", str, path, f"question {qid}, answer {k}"))
                         if not answers[-1].strip():
                             raise DataError(path, f"question {qid}, answer {k}: empty text", field="answers")
                     first, text = golds[0], answers[0]
-                    if check_starts and _get(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
+                    if check_starts and get_field(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
                         start = first["answer_start"]
                         if start < 0:  # -1 alone means "no position"; a slice would count from the end
                             raise DataError(path, f"question {qid}: answer_start {start} (only -1 may be negative)",
@@ -67,7 +67,7 @@ def read_cmrc(path, check_starts, labelled=False):
 def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, path="CMRC2018"):
     """Windows of PaddleNLP's doc_stride meaning: the question whole, the context cut into windows of
     L = max_seq_length - len(question) - 3 tokens whose starts are min(L, doc_stride) apart."""
-    cls, sep = _special_ids(encoder.tokenizer)
+    cls, sep = special_ids(encoder.tokenizer)
     out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8, "offsets": np.int32},
                          {"start_positions": np.int32, "end_positions": np.int32, "example_index": np.int32})
     for first in tqdm(range(0, len(examples), CHUNK), desc="CMRC2018 features", disable=None, leave=False):

@@ -103,7 +103,7 @@ class FeatureBuilder:
         return Features(columns, group)
 
 
-def _special_ids(tokenizer):
+def special_ids(tokenizer):
     return tokenizer.cls_token_id, tokenizer.sep_token_id
 
 
