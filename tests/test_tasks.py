@@ -75,6 +75,26 @@ def test_consumers_read_the_registry(synthetic_data):
             assert (job.epochs, job.max_seq_length, job.accumulation, job.dropout) in t.grid.settings
 
 
+INTERFACE = ("read", "test_file", "expected_answers", "answer_problem", "PREDICTION_FORM", "PREDICTION_KEY",
+             "PREDICTION_ENTRY")
+READING_INTERFACE = ("from_huggingface", "FEATURE_VERSION", "FEATURE_COLUMNS")
+
+
+def test_every_task_module_has_the_common_interface(synthetic_data):
+    for name, t in tasks.REGISTRY.items():
+        module = tasks.module(name)
+        assert module.__name__ == f"cluebench.tasks.{tasks.FAMILY_MODULES[t.family]}"
+        wanted = INTERFACE + (() if t.is_classification else READING_INTERFACE)
+        assert [n for n in wanted if not hasattr(module, n)] == [], name
+        assert module.PREDICTION_FORM in ("lines", "object") and module.PREDICTION_KEY in ("id", "blank")
+        for split in t.predictions:
+            path = module.test_file(name, split, synthetic_data)
+            assert path == os.path.join(synthetic_data, f"{name}_public", t.files[split][0])
+            if os.path.isfile(path):
+                expected = module.expected_answers(name, module.read(name, split, synthetic_data))
+                assert expected and all(isinstance(k, str) and str(v[0]) == k for k, v in expected.items())
+
+
 @pytest.mark.parametrize("task", tasks.READING)
 def test_wrapper_settings_come_from_the_registry(task):
     g = tasks.get(task).grid

@@ -1,4 +1,5 @@
-"""C3 (multiple choice over at most four answers): reading and features."""
+"""C3 (multiple choice over at most four answers): reading and features; the task module of the choice
+family (the interface is described in cluebench.tasks)."""
 import os
 from dataclasses import dataclass
 from typing import List, Optional
@@ -7,13 +8,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
-from ..fileio import DataError
-from .records import get_field, json_type, read_json, strings, typed, unique
+from ..fileio import DataError, write_json
+from .records import get_field, index_problem, json_type, read_json, split_files, strings, typed, unique
 from .features import CHUNK, FeatureBuilder, special_ids
 
 
 C3_FILLER = "无效答案"  # pads C3 questions to four choices
 C3_CHOICES = tasks.get("c3").choices
+# Bump when the reader or the feature code changes what the features hold: old caches are then ignored
+# (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
+FEATURE_VERSION = 1
+RAGGED_COLUMNS = {"input_ids": np.int32, "token_type_ids": np.int8}
+PLAIN_COLUMNS = {"labels": np.int64}
+FEATURE_COLUMNS = set(RAGGED_COLUMNS) | set(PLAIN_COLUMNS)
+PREDICTION_FORM = "lines"  # {"id": question id, "label": choice index} a line
+PREDICTION_KEY = "id"
+PREDICTION_ENTRY = '"id": ..., "label": ...'
 
 
 @dataclass
@@ -78,7 +88,7 @@ def c3_features(examples, encoder, max_seq_length):
     """[CLS] context [SEP] question [SEP] choice [SEP] per choice; context and question are truncated
     once for the four choices together, as upstream (the most truncated version serves all four)."""
     cls, sep = special_ids(encoder.tokenizer)
-    out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8}, {"labels": np.int64})
+    out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(examples), CHUNK), desc="C3 features", disable=None, leave=False):
         chunk = examples[first:first + CHUNK]
         texts = [t for e in chunk for t in [e.context, e.question] + e.choices]
@@ -93,3 +103,31 @@ def c3_features(examples, encoder, max_seq_length):
             out.add(labels=-1 if example.label is None else example.label)
         out.flush()
     return out.build(group=4)
+
+
+def read(task, split, data_dir):
+    """The questions of a split's d- and m- files (test: the one test file)."""
+    return read_c3(split_files(task, split, data_dir), not split.startswith("test"))
+
+
+def test_file(task, split, data_dir):
+    return split_files(task, split, data_dir)[0]
+
+
+def expected_answers(task, examples):
+    """choices: the question's own number of choices, not the reader's padding to four."""
+    return {str(e.id): (e.id, e.given) for e in examples}
+
+
+def answer_problem(task, answer, choices):
+    return index_problem(answer, choices, "choices")
+
+
+def from_huggingface(rows, split, paths):
+    """HuggingFace clue/c3 rows as the official files: one document per question; train/dev ids index
+    documents, test ids questions. All documents go to the first (d-) file, the second (m-) stays empty."""
+    documents = [[r["context"], [dict({"question": r["question"], "choice": r["choice"]},
+                                      **({"id": r["id"]} if split.startswith("test") else
+                                         {"answer": r["answer"]}))]] for r in rows]
+    for path in paths:
+        write_json(path, documents if path == paths[0] else [], ensure_ascii=False)

@@ -1,4 +1,6 @@
-"""CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group."""
+"""CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group; the task
+module of the cloze family (the interface is described in cluebench.tasks)."""
+import json
 import re
 from dataclasses import dataclass
 from typing import List, Optional
@@ -7,8 +9,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
-from ..fileio import DataError, read_jsonl
-from .records import get_field, json_type, read_json
+from ..fileio import DataError, atomic_write, read_jsonl, write_json
+from .records import get_field, index_problem, json_type, read_json, split_files
 from .features import CHUNK, FeatureBuilder, special_ids
 
 
@@ -16,6 +18,15 @@ CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
 CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
 CHID_CANDIDATES = tasks.get("chid").choices  # per row; the model is built with as many choices
+# Bump when the reader or the feature code changes what the features hold: old caches are then ignored
+# (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
+FEATURE_VERSION = 1
+RAGGED_COLUMNS = {"input_ids": np.int32}
+PLAIN_COLUMNS = {"labels": np.int64, "row": np.int32, "tag": str}
+FEATURE_COLUMNS = set(RAGGED_COLUMNS) | set(PLAIN_COLUMNS)
+PREDICTION_FORM = "object"  # {blank tag: candidate index}
+PREDICTION_KEY = "blank"
+PREDICTION_ENTRY = "blank tag: candidate index"
 
 
 @dataclass
@@ -85,7 +96,7 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
     marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
     if marker == tokenizer.unk_token_id:
         raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
-    out = FeatureBuilder({"input_ids": np.int32}, {"labels": np.int64, "row": np.int32, "tag": str})
+    out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
         chunk = rows[first:first + CHUNK]
         pieces, layout = [], []
@@ -154,3 +165,34 @@ def chid_assign(logits):
         if chosen[b] == -1:
             chosen[b] = int(np.argmax(logits[b]))
     return chosen
+
+
+def read(task, split, data_dir):
+    """The rows of a split's passages (train, dev: with the answers of their *_answer.json)."""
+    return read_chid(split_files(task, split, data_dir), not split.startswith("test"))
+
+
+def test_file(task, split, data_dir):
+    return split_files(task, split, data_dir)[0]
+
+
+def expected_answers(task, examples):
+    """Keyed by blank tag; choices: the number of candidates of the blank's row."""
+    return {tag: (tag, len(row.candidates)) for row in examples for tag in row.tags}
+
+
+def answer_problem(task, answer, choices):
+    return index_problem(answer, choices, "candidates")
+
+
+def from_huggingface(rows, split, paths):
+    """HuggingFace clue/chid rows as the official files: the passages as JSON lines, and (train, dev) the
+    blank tag -> candidate index map."""
+    answers = {}
+    with atomic_write(paths[0]) as f:
+        for r in rows:
+            tags = [t for p in r["content"] for t in CHID_TAG.findall(p)]
+            answers.update(zip(tags, r["answers"]["candidate_id"]))
+            f.write(json.dumps({"candidates": r["candidates"], "content": r["content"]}, ensure_ascii=False) + "\n")
+    if len(paths) > 1:
+        write_json(paths[1], answers, indent=2)

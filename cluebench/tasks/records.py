@@ -1,9 +1,11 @@
 """Reading the official reading-comprehension files: where a split's files are, and checks of the
-records that name the file, the record and the field of anything wrong."""
+records that name the file, the record and the field of anything wrong; and how the task modules show a
+predicted answer in check_submission's messages."""
+import json
 import os
 
 from .. import fileio, tasks
-from ..fileio import DataError, task_folder
+from ..fileio import DataError, printable, task_folder
 
 
 def split_files(task, split, data_dir):
@@ -70,3 +72,16 @@ def unique(seen, key, where, path, field):
     if text in seen:
         raise DataError(path, f"{where}: {field} {key!r} is used twice (first at {seen[text]})", field=field)
     seen[text] = where
+
+
+def shown(value):
+    """A value as JSON writes it, so that "1" and 1 look different; long ones cut."""
+    text = printable(json.dumps(value, ensure_ascii=False))
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def index_problem(answer, count, what):
+    """Why a predicted answer is not an index into its count items (what: "choices", "candidates"), or None."""
+    if type(answer) is int and 0 <= answer < count:  # type(): true and false are no index
+        return None
+    return f"label {shown(answer)} is not an index into its {count} {what} (0 to {count - 1})"
