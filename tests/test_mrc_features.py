@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from paddlenlp.transformers import AutoTokenizer, BertTokenizer
 
+from cluebench import tasks
 from cluebench.tasks import reading as mrc
 from cluebench.train.fast_tokenizer import TextEncoder
 from cluebench.fileio import DataError
@@ -226,7 +227,7 @@ def test_cache_key_follows_tokenizer_settings_and_feature_version(tmp_path, enco
     monkeypatch.setattr(encoder.tokenizer, "mask_token", "[unused1]")  # another special token id
     assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) != key
     monkeypatch.undo()
-    monkeypatch.setitem(mrc.FEATURE_VERSIONS, "c3", mrc.FEATURE_VERSIONS["c3"] + 1)
+    monkeypatch.setattr(tasks.module("c3"), "FEATURE_VERSION", tasks.module("c3").FEATURE_VERSION + 1)
     assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) != key
     monkeypatch.undo()
     assert mrc.cache_key("c3", "dev", [data], encoder.tokenizer, 16) == key
@@ -246,9 +247,9 @@ def test_chid_long_idioms_shorten_the_context(encoder):
 
 
 # ---------------------------------------------------------------- golden features
-# A digest of each task's features from the fixed input below, pinned with the task's FEATURE_VERSIONS
-# entry: when reader or feature code changes what is built, old caches must be ignored, so the version
-# is bumped together with the digest.
+# A digest of each task's features from the fixed input below, pinned with its task module's FEATURE_VERSION:
+# when reader or feature code changes what is built, old caches must be ignored, so the version is bumped
+# together with the digest.
 GOLDEN = {"cmrc2018": (1, "e355689bbc6c64f05e353f300545125b5326772ab410ea45f31f18f5f8af8a95"),
           "c3": (1, "2089ad184c23f1872a10e4a5a5fb1b08ebeea01564db1f9aed11bbcfc4518113"),
           "chid": (1, "67105abbb36c6a94815e73eedae40ad451ca18298eb04adeb9063bfa589a75df")}
@@ -321,9 +322,10 @@ def test_golden_features(task, tmp_path):
     golden_data(str(tmp_path))
     digest = features_digest(golden_features(task, str(tmp_path), encoder))
     version, pinned = GOLDEN[task]
-    assert mrc.FEATURE_VERSIONS[task] == version, (
-        f"mrc.FEATURE_VERSIONS[{task!r}] is {mrc.FEATURE_VERSIONS[task]}: pin GOLDEN[{task!r}] = "
-        f"({mrc.FEATURE_VERSIONS[task]}, {digest!r}) in this test")
+    module = tasks.module(task)
+    assert module.FEATURE_VERSION == version, (
+        f"{module.__name__}.FEATURE_VERSION is {module.FEATURE_VERSION}: pin GOLDEN[{task!r}] = "
+        f"({module.FEATURE_VERSION}, {digest!r}) in this test")
     assert digest == pinned, (
-        f"the {task} features changed: bump mrc.FEATURE_VERSIONS[{task!r}] to {version + 1} (so that old caches "
+        f"the {task} features changed: bump {module.__name__}.FEATURE_VERSION to {version + 1} (so that old caches "
         f"are ignored) and pin GOLDEN[{task!r}] = ({version + 1}, {digest!r}) in this test")

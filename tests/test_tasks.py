@@ -1,5 +1,6 @@
 """The task registry (cluebench.tasks) is the one home of the facts about a task: every consumer agrees
 with it, it agrees with PaddleNLP's builders where class ids must stay compatible (that it needs no Paddle: tests/test_layers.py)."""
+import ast
 import os
 import subprocess
 import sys
@@ -73,6 +74,43 @@ def test_consumers_read_the_registry(synthetic_data):
                 t.grid.max_seq_length, t.grid.epochs, t.grid.accumulation_for(job.batch_size))
         else:
             assert (job.epochs, job.max_seq_length, job.accumulation, job.dropout) in t.grid.settings
+
+
+INTERFACE = ("read", "test_file", "expected_answers", "answer_problem", "PREDICTION_FORM", "PREDICTION_KEY",
+             "PREDICTION_ENTRY")
+READING_INTERFACE = ("from_huggingface", "FEATURE_VERSION", "FEATURE_COLUMNS")
+
+
+def test_every_task_module_has_the_common_interface(synthetic_data):
+    for name, t in tasks.REGISTRY.items():
+        module = tasks.module(name)
+        assert module.__name__ == f"cluebench.tasks.{tasks.FAMILY_MODULES[t.family]}"
+        wanted = INTERFACE + (() if t.is_classification else READING_INTERFACE)
+        assert [n for n in wanted if not hasattr(module, n)] == [], name
+        assert module.PREDICTION_FORM in ("lines", "object") and module.PREDICTION_KEY in ("id", "blank")
+        for split in t.predictions:
+            path = module.test_file(name, split, synthetic_data)
+            assert path == os.path.join(synthetic_data, f"{name}_public", t.files[split][0])
+            if os.path.isfile(path):
+                expected = module.expected_answers(name, module.read(name, split, synthetic_data))
+                assert expected and all(isinstance(k, str) and str(v[0]) == k for k, v in expected.items())
+
+
+# Outside the registry, the task modules and the test-data writers, no module names a task or asks its family:
+# what differs between tasks is the task module's (tasks.module).
+BLIND = ("tasks/reading.py", "tasks/download.py", "tasks/features.py", "tasks/records.py", "grid/submission.py",
+         "grid/submission_check.py")
+
+
+@pytest.mark.parametrize("path", BLIND)
+def test_callers_never_branch_on_a_task(path):
+    with open(os.path.join(ROOT, "cluebench", path), encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    named = [f"line {n.lineno}: {n.value!r}" for n in ast.walk(tree)
+             if isinstance(n, ast.Constant) and n.value in tasks.REGISTRY]
+    asked = [f"line {n.lineno}: .{n.attr}" for n in ast.walk(tree)
+             if isinstance(n, ast.Attribute) and n.attr in ("family", "is_classification")]
+    assert named + asked == []
 
 
 @pytest.mark.parametrize("task", tasks.READING)

@@ -49,7 +49,7 @@ def count_answers(task, data):
     be read as one, which the checker then explains."""
     try:
         text = data.decode("utf-8")
-        if tasks.get(task).family in ("span", "cloze"):  # one JSON object, id -> answer
+        if tasks.module(task).PREDICTION_FORM == "object":  # one JSON object, id -> answer
             value = json.loads(text)
             return len(value) if isinstance(value, dict) else None
         return sum(1 for line in text.split("\n") if line.strip())  # JSON lines; "\n" only, as the checker

@@ -13,9 +13,9 @@ import stat
 import sys
 import zipfile
 
-from ..tasks import classification, reading
 from .. import tasks
 from ..fileio import DataError, printable, read_regular
+from ..tasks.records import shown
 
 # leaderboard file name -> (task, test split); BUSTM (FewCLUE, no grid rows) has no CLUE leaderboard file
 LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
@@ -40,55 +40,25 @@ class UsageError(Exception):
     pass
 
 
-def _dump(value):
-    """A value as JSON writes it, so that "1" and 1 look different; long ones cut."""
-    text = printable(json.dumps(value, ensure_ascii=False))
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def locate_test_file(task, split, data_dir):
     """(path, present) of a split's test file in DATA_DIR/<task>_public/. Never task_folder's fallback to
     DATA_DIR itself: there every task would find the same test.json."""
     folder = os.path.join(data_dir, f"{task}_public")
     if not os.path.isdir(folder):
         return os.path.join(folder, tasks.get(task).files[split][0]), False
-    path = (classification.split_file(task, split, data_dir) if tasks.get(task).is_classification
-            else reading.split_files(task, split, data_dir)[0])
+    path = tasks.module(task).test_file(task, split, data_dir)
     return path, os.path.isfile(path)
 
 
 def expected_answers(task, split, data_dir):
-    """{str(id): (the id as the test file has it, choices)}: 0 and "0" are one id to the leaderboard.
-    choices: C3's number of answers to the question, CHID's number of candidates of the blank's row."""
-    spec = tasks.get(task)
-    if spec.is_classification:
-        return {str(e.id): (e.id, None) for e in classification.load_split(task, split, data_dir)[0]}
-    examples = reading.load_examples(task, split, data_dir)
-    if spec.family == "span":
-        return {e.id: (e.id, None) for e in examples}
-    if spec.family == "choice":  # the question's own choices, not the reader's padding to four
-        return {str(e.id): (e.id, e.given) for e in examples}
-    return {tag: (tag, len(row.candidates)) for row in examples for tag in row.tags}
-
-
-def answer_problem(task, answer, choices):
-    """Why an answer is not valid for the task, or None."""
-    spec = tasks.get(task)
-    if spec.is_classification:
-        if isinstance(answer, str) and answer in spec.labels:
-            return None
-        shown = ", ".join(spec.labels) if len(spec.labels) <= 15 else f"{spec.labels[0]} to {spec.labels[-1]}"
-        return f"label {_dump(answer)} is not one of the {len(spec.labels)} {task} labels (strings: {shown})"
-    if spec.family == "span":
-        return None if isinstance(answer, str) else f"answer {_dump(answer)} is not a string"
-    what = "choices" if spec.family == "choice" else "candidates"
-    if type(answer) is int and 0 <= answer < choices:  # type(): true and false are no index
-        return None
-    return f"label {_dump(answer)} is not an index into its {choices} {what} (0 to {choices - 1})"
+    """{str(id): (the id as the test file has it, choices)}, by the task module: 0 and "0" are one id to the
+    leaderboard. choices: C3's number of answers to the question, CHID's number of candidates of the blank's row."""
+    module = tasks.module(task)
+    return module.expected_answers(task, module.read(task, split, data_dir))
 
 
 def jsonl_items(text):
-    """([(line, id, label)], problems) of JSON lines {"id": ..., "label": ...} (classification, C3).
+    """([(line, id, label)], problems) of JSON lines {"id": ..., "label": ...} (PREDICTION_FORM "lines").
     Split on "\\n" only: str.splitlines() would also split on U+2028."""
     items, problems = [], []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -103,14 +73,14 @@ def jsonl_items(text):
             problems.append(f"line {number}: not usable JSON ({_json_trouble(e)})")
             continue
         if not isinstance(record, dict) or "id" not in record or "label" not in record:
-            problems.append(f'line {number}: expected {{"id": ..., "label": ...}}, got {_dump(record)}')
+            problems.append(f'line {number}: expected {{"id": ..., "label": ...}}, got {shown(record)}')
             continue
         items.append((number, record["id"], record["label"]))
     return items, problems
 
 
 def object_items(text):
-    """[(line, key, value)] of one JSON object (CMRC2018, CHID), in file order. Parsed key by key rather than
+    """[(line, key, value)] of one JSON object (PREDICTION_FORM "object"), in file order. Parsed key by key rather than
     by json.loads, which keeps the last of two equal keys silently and knows no key's line."""
     decoder, skip = DECODER, json.decoder.WHITESPACE.match
     items, pos, line, counted = [], skip(text, 0).end(), 1, 0
@@ -145,26 +115,27 @@ def _json_trouble(error):
 
 def compare(task, items, expected, test_name):
     """Problems of [(line, id, answer)] against the test file's ids: each once, none extra, none missing."""
-    word = "blank" if tasks.get(task).family == "cloze" else "id"
+    module = tasks.module(task)
+    word = module.PREDICTION_KEY
     problems, seen = [], {}
     for line, answer_id, answer in items:
         if type(answer_id) not in (int, str):
-            problems.append(f"line {line}: {word} {_dump(answer_id)} is not an integer or a string")
+            problems.append(f"line {line}: {word} {shown(answer_id)} is not an integer or a string")
             continue
         key = str(answer_id)
         if key in seen:
-            problems.append(f"line {line}: duplicate {word} {_dump(answer_id)} (first on line {seen[key]})")
+            problems.append(f"line {line}: duplicate {word} {shown(answer_id)} (first on line {seen[key]})")
             continue
         seen[key] = line
         if key not in expected:
-            problems.append(f"line {line}: {word} {_dump(answer_id)} is not in {test_name}")
+            problems.append(f"line {line}: {word} {shown(answer_id)} is not in {test_name}")
             continue
-        reason = answer_problem(task, answer, expected[key][1])
+        reason = module.answer_problem(task, answer, expected[key][1])
         if reason:
-            problems.append(f"line {line}: {word} {_dump(answer_id)}: {reason}")
+            problems.append(f"line {line}: {word} {shown(answer_id)}: {reason}")
     missing = [original for key, (original, _) in expected.items() if key not in seen]
     if missing:
-        first = ", ".join(_dump(m) for m in missing[:5])
+        first = ", ".join(shown(m) for m in missing[:5])
         problems.append(f"{len(missing)} of the {len(expected)} {word}s of {test_name} missing (first: {first})")
     return problems
 
@@ -194,12 +165,13 @@ def check_file(name, data, data_dir):
         return None, [f"line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x})"]
     if not text.strip():
         return None, ["empty file"]
-    if tasks.get(task).family in ("span", "cloze"):
+    module = tasks.module(task)
+    if module.PREDICTION_FORM == "object":
         try:
             items, problems = object_items(text), []
         except json.JSONDecodeError as e:
             return None, [f"line {e.lineno}: not valid JSON ({e.msg}, column {e.colno}); expected one object "
-                          f"{{{'question id: answer' if task == 'cmrc2018' else 'blank tag: candidate index'}}}"]
+                          f"{{{module.PREDICTION_ENTRY}}}"]
         except (ValueError, RecursionError) as e:
             return None, [f"not usable JSON ({_json_trouble(e)})"]
     else:
@@ -320,7 +292,7 @@ def check(path, data_dir, strict=False, out=None):
         submitted.add(name)
         if not problems:
             good += 1
-            print(f"OK  {name}  {count} {'blanks' if LEADERBOARD[name][0] == 'chid' else 'ids'}", file=out)
+            print(f"OK  {name}  {count} {tasks.module(LEADERBOARD[name][0]).PREDICTION_KEY}s", file=out)
             continue
         failures += 1
         if len(problems) > SHOWN:

@@ -10,8 +10,31 @@ through `python -m cluebench.tasks`) keep no list of their own; tests/test_tasks
 
 Adding a classification task of an existing text form is one entry here, its synthetic data
 (synthetic.write_task covers the text forms) and a test: see BUSTM, which is not in the default grid.
+
+What a task's data means is its family's module, `module(name)`: classification (the eight classification
+tasks), cmrc2018 (span), c3 (choice), chid (cloze). Every one has the same functions and constants, so that
+the readers, the download, the feature cache, make_submission and check_submission never branch on a task's
+name or family (tests/test_tasks.py checks the interface):
+
+    read(task, split, data_dir)            the examples of a split (a test split's unlabelled, with its ids)
+    test_file(task, split, data_dir)       the path of a test split's file, the one check_submission reads
+    expected_answers(task, examples)       {str(id): (the id as the test file has it, choices or None)}: 0 and
+                                           "0" are one id to the leaderboard; choices: what an answer indexes
+                                           into (C3's choices of the question, CHID's candidates of the row)
+    answer_problem(task, answer, choices)  why a predicted answer is not valid for the task, or None
+    PREDICTION_FORM                        the leaderboard file's form: "lines" (JSON lines {"id", "label"})
+                                           or "object" (one JSON object of id -> answer)
+    PREDICTION_KEY                         what messages call an answer's key: "id", or "blank" (CHID)
+    PREDICTION_ENTRY                       one entry as messages show it, e.g. "question id: answer"
+
+and the reading-comprehension modules (their features are cached by cluebench.tasks.features):
+
+    from_huggingface(rows, split, paths)   HuggingFace `clue` rows of a split written as its official files
+    FEATURE_VERSION                        bumped when the features change: old caches are then ignored
+    FEATURE_COLUMNS                        the columns the features hold: a cache with another is rebuilt
 """
 import dataclasses
+import importlib
 import sys
 from typing import Optional
 
@@ -136,6 +159,15 @@ REPORT_ORDER = ("afqmc", "tnews", "iflytek", "cmnli", "ocnli", "cluewsc2020", "c
 
 def get(name):
     return REGISTRY[name]
+
+
+# family -> the module of cluebench.tasks that knows its data (the interface above)
+FAMILY_MODULES = {"classification": "classification", "span": "cmrc2018", "choice": "c3", "cloze": "chid"}
+
+
+def module(name):
+    """The task's module, by its family; imported at first use (the modules import this registry)."""
+    return importlib.import_module(f"{__name__}.{FAMILY_MODULES[REGISTRY[name].family]}")
 
 
 def names(family=None, in_grid=None):

@@ -1,4 +1,6 @@
-"""CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group."""
+"""CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group; the task
+module of the cloze family (the interface is described in cluebench.tasks)."""
+import json
 import re
 from dataclasses import dataclass
 from typing import List, Optional
@@ -7,15 +9,24 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
-from ..fileio import DataError, read_jsonl
-from .records import _get, _json_type, read_json
-from .features import CHUNK, FeatureBuilder, _special_ids
+from ..fileio import DataError, atomic_write, read_jsonl, write_json
+from .records import get_field, index_problem, json_type, read_json, split_files
+from .features import CHUNK, FeatureBuilder, special_ids
 
 
 CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
 CHID_MARKER = "[unused1]"  # stands for the blank; must be one token of the vocabulary
 CHID_CANDIDATES = tasks.get("chid").choices  # per row; the model is built with as many choices
+# Bump when the reader or the feature code changes what the features hold: old caches are then ignored
+# (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
+FEATURE_VERSION = 1
+RAGGED_COLUMNS = {"input_ids": np.int32}
+PLAIN_COLUMNS = {"labels": np.int64, "row": np.int32, "tag": str}
+FEATURE_COLUMNS = set(RAGGED_COLUMNS) | set(PLAIN_COLUMNS)
+PREDICTION_FORM = "object"  # {blank tag: candidate index}
+PREDICTION_KEY = "blank"
+PREDICTION_ENTRY = "blank tag: candidate index"
 
 
 @dataclass
@@ -32,16 +43,16 @@ def read_chid(paths, labelled):
     tag map. Blank tags are unique within the split (predictions are keyed by them)."""
     answers = read_json(paths[1]) if labelled else {}
     if not isinstance(answers, dict):
-        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {_json_type(answers)}")
+        raise DataError(paths[1], f"expected an object of blank tag -> candidate index, got {json_type(answers)}")
     rows, seen = [], {}
     for line, record in read_jsonl(paths[0]):
-        candidates = _get(record, "candidates", "strings", paths[0], "", line)
+        candidates = get_field(record, "candidates", "strings", paths[0], "", line)
         if len(candidates) != CHID_CANDIDATES:
             raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
                             field="candidates")
         if not all(c.strip() for c in candidates):
             raise DataError(paths[0], "an empty candidate", line=line, field="candidates")
-        passages = _get(record, "content", "strings", paths[0], "", line)
+        passages = get_field(record, "content", "strings", paths[0], "", line)
         for p in passages:  # a mistyped tag would be read as text, and its blank never answered
             bad = CHID_BAD_TAG.search(CHID_TAG.sub("", p))
             if bad:
@@ -81,11 +92,11 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
     around the blank (half each side, shifted near the edges) and every other blank inside the window is
     four [MASK]s."""
     tokenizer = encoder.tokenizer
-    cls, sep = _special_ids(tokenizer)
+    cls, sep = special_ids(tokenizer)
     marker, mask = tokenizer.convert_tokens_to_ids(CHID_MARKER), tokenizer.mask_token_id
     if marker == tokenizer.unk_token_id:
         raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
-    out = FeatureBuilder({"input_ids": np.int32}, {"labels": np.int64, "row": np.int32, "tag": str})
+    out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
         chunk = rows[first:first + CHUNK]
         pieces, layout = [], []
@@ -154,3 +165,34 @@ def chid_assign(logits):
         if chosen[b] == -1:
             chosen[b] = int(np.argmax(logits[b]))
     return chosen
+
+
+def read(task, split, data_dir):
+    """The rows of a split's passages (train, dev: with the answers of their *_answer.json)."""
+    return read_chid(split_files(task, split, data_dir), not split.startswith("test"))
+
+
+def test_file(task, split, data_dir):
+    return split_files(task, split, data_dir)[0]
+
+
+def expected_answers(task, examples):
+    """Keyed by blank tag; choices: the number of candidates of the blank's row."""
+    return {tag: (tag, len(row.candidates)) for row in examples for tag in row.tags}
+
+
+def answer_problem(task, answer, choices):
+    return index_problem(answer, choices, "candidates")
+
+
+def from_huggingface(rows, split, paths):
+    """HuggingFace clue/chid rows as the official files: the passages as JSON lines, and (train, dev) the
+    blank tag -> candidate index map."""
+    answers = {}
+    with atomic_write(paths[0]) as f:
+        for r in rows:
+            tags = [t for p in r["content"] for t in CHID_TAG.findall(p)]
+            answers.update(zip(tags, r["answers"]["candidate_id"]))
+            f.write(json.dumps({"candidates": r["candidates"], "content": r["content"]}, ensure_ascii=False) + "\n")
+    if len(paths) > 1:
+        write_json(paths[1], answers, indent=2)

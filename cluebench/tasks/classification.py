@@ -1,7 +1,8 @@
 """The classification tasks (the seven of CLUE, and FewCLUE's BUSTM): reading their files into examples,
 text construction, features, prediction files. The facts about each task (files, labels, text form,
 leaderboard files) are the registry's (cluebench.tasks); the label lists are PaddleNLP's `clue` builder's,
-so class ids stay compatible with checkpoints trained by the upstream scripts (a test checks it).
+so class ids stay compatible with checkpoints trained by the upstream scripts (a test checks it). The task
+module of the classification family (the interface is described in cluebench.tasks).
 """
 import argparse
 import json
@@ -14,8 +15,12 @@ from tqdm.auto import tqdm
 
 from .. import tasks
 from ..fileio import DataError, atomic_write, read_jsonl, require, task_folder
+from .records import shown
 
 TASKS = tasks.CLASSIFICATION
+PREDICTION_FORM = "lines"  # {"id": test id, "label": label} a line
+PREDICTION_KEY = "id"
+PREDICTION_ENTRY = '"id": ..., "label": ...'
 
 
 def task_name(name):
@@ -176,3 +181,24 @@ def write_predictions(path, examples, predicted_labels):
     with atomic_write(path) as f:
         for example, label in zip(examples, predicted_labels, strict=True):
             f.write(json.dumps({"id": example.id, "label": label}) + "\n")
+
+
+def read(task, split, data_dir):
+    """The examples of a split (those labelled "-" dropped, where the task drops them)."""
+    return load_split(task, split, data_dir)[0]
+
+
+def test_file(task, split, data_dir):
+    return split_file(task, split, data_dir)
+
+
+def expected_answers(task, examples):
+    return {str(e.id): (e.id, None) for e in examples}
+
+
+def answer_problem(task, answer, choices):
+    labels = tasks.get(task).labels
+    if isinstance(answer, str) and answer in labels:
+        return None
+    listed = ", ".join(labels) if len(labels) <= 15 else f"{labels[0]} to {labels[-1]}"
+    return f"label {shown(answer)} is not one of the {len(labels)} {task} labels (strings: {listed})"

@@ -1,13 +1,24 @@
-"""CMRC2018 (span extraction): reading, windowed features, decoding answers."""
+"""CMRC2018 (span extraction): reading, windowed features, decoding answers; the task module of the span
+family (the interface is described in cluebench.tasks)."""
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..fileio import DataError
-from .records import _get, _typed, _unique, read_json
-from .features import CHUNK, FeatureBuilder, _special_ids
+from ..fileio import DataError, write_json
+from .records import get_field, read_json, shown, split_files, typed, unique
+from .features import CHUNK, FeatureBuilder, special_ids
+
+# Bump when the reader or the feature code changes what the features hold: old caches are then ignored
+# (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
+FEATURE_VERSION = 1
+RAGGED_COLUMNS = {"input_ids": np.int32, "token_type_ids": np.int8, "offsets": np.int32}
+PLAIN_COLUMNS = {"start_positions": np.int32, "end_positions": np.int32, "example_index": np.int32}
+FEATURE_COLUMNS = set(RAGGED_COLUMNS) | set(PLAIN_COLUMNS)
+PREDICTION_FORM = "object"  # {question id: answer text}
+PREDICTION_KEY = "id"
+PREDICTION_ENTRY = "question id: answer"
 
 
 @dataclass
@@ -28,29 +39,29 @@ def read_cmrc(path, check_starts, labelled=False):
         raise DataError(path, "expected SQuAD-style JSON {'data': [{'paragraphs': ...}]}", field="data")
     examples, seen = [], {}
     for a, article in enumerate(data["data"]):
-        article = _typed(article, dict, path, f"article {a}", "data")
-        for p, paragraph in enumerate(_get(article, "paragraphs", list, path, f"article {a}")):
+        article = typed(article, dict, path, f"article {a}", "data")
+        for p, paragraph in enumerate(get_field(article, "paragraphs", list, path, f"article {a}")):
             where = f"article {a}, paragraph {p}"
-            paragraph = _typed(paragraph, dict, path, where, "paragraphs")
-            context = _get(paragraph, "context", str, path, where)
-            for q, qa in enumerate(_get(paragraph, "qas", list, path, where)):
+            paragraph = typed(paragraph, dict, path, where, "paragraphs")
+            context = get_field(paragraph, "context", str, path, where)
+            for q, qa in enumerate(get_field(paragraph, "qas", list, path, where)):
                 where = f"article {a}, paragraph {p}, question {q}"
-                qa = _typed(qa, dict, path, where, "qas")
-                qid = _get(qa, "id", str, path, where)
-                _unique(seen, qid, where, path, "id")
-                question = _get(qa, "question", str, path, where)
+                qa = typed(qa, dict, path, where, "qas")
+                qid = get_field(qa, "id", str, path, where)
+                unique(seen, qid, where, path, "id")
+                question = get_field(qa, "question", str, path, where)
                 answers, start = [], None
                 if labelled:
-                    golds = _get(qa, "answers", list, path, where)
+                    golds = get_field(qa, "answers", list, path, where)
                     if not golds:
                         raise DataError(path, f"question {qid}: no answer", field="answers")
                     for k, gold in enumerate(golds):
-                        answers.append(_get(_typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
+                        answers.append(get_field(typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
                                             "text", str, path, f"question {qid}, answer {k}"))
                         if not answers[-1].strip():
                             raise DataError(path, f"question {qid}, answer {k}: empty text", field="answers")
                     first, text = golds[0], answers[0]
-                    if check_starts and _get(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
+                    if check_starts and get_field(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
                         start = first["answer_start"]
                         if start < 0:  # -1 alone means "no position"; a slice would count from the end
                             raise DataError(path, f"question {qid}: answer_start {start} (only -1 may be negative)",
@@ -67,9 +78,8 @@ def read_cmrc(path, check_starts, labelled=False):
 def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, path="CMRC2018"):
     """Windows of PaddleNLP's doc_stride meaning: the question whole, the context cut into windows of
     L = max_seq_length - len(question) - 3 tokens whose starts are min(L, doc_stride) apart."""
-    cls, sep = _special_ids(encoder.tokenizer)
-    out = FeatureBuilder({"input_ids": np.int32, "token_type_ids": np.int8, "offsets": np.int32},
-                         {"start_positions": np.int32, "end_positions": np.int32, "example_index": np.int32})
+    cls, sep = special_ids(encoder.tokenizer)
+    out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(examples), CHUNK), desc="CMRC2018 features", disable=None, leave=False):
         chunk = examples[first:first + CHUNK]
         questions = encoder.encode([e.question for e in chunk])
@@ -136,3 +146,30 @@ def cmrc_answers(examples, feats, start_logits, end_logits, n_best_size, max_ans
                 if example not in best or score > best[example][0]:
                     best[example] = (score, examples[example].context[offsets[s][0]:offsets[e][1]])
     return {e.id: best[i][1] if i in best else "empty" for i, e in enumerate(examples)}
+
+
+def read(task, split, data_dir):
+    """The questions of a split; train answers are checked to sit at their answer_start."""
+    return read_cmrc(split_files(task, split, data_dir)[0], check_starts=split == "train",
+                     labelled=not split.startswith("test"))
+
+
+def test_file(task, split, data_dir):
+    return split_files(task, split, data_dir)[0]
+
+
+def expected_answers(task, examples):
+    return {e.id: (e.id, None) for e in examples}
+
+
+def answer_problem(task, answer, choices):
+    return None if isinstance(answer, str) else f"answer {shown(answer)} is not a string"
+
+
+def from_huggingface(rows, split, paths):
+    """HuggingFace clue/cmrc2018 rows as the official SQuAD-style file: one article per question."""
+    data = {"version": "hf", "data": [{"title": "", "paragraphs": [{"context": r["context"], "qas": [
+        {"id": r["id"], "question": r["question"],
+         "answers": [{"text": t, "answer_start": s} for t, s in
+                     zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}]} for r in rows]}
+    write_json(paths[0], data, ensure_ascii=False)

@@ -11,19 +11,11 @@ import zipfile
 import numpy as np
 from ..log import logger
 
+from .. import tasks
 from ..fileio import file_digest, write_npz
 
 
-# Per task, bump when its reader or feature code changes what the features hold: its old caches are then
-# ignored. tests/test_mrc_features.py pins a digest of each task's features to catch a forgotten bump.
-FEATURE_VERSIONS = {"cmrc2018": 1, "c3": 1, "chid": 1}
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
-# The columns each task's features hold (ragged ones as .values and .splits): a cache with any other member
-# is not one this code wrote, and is rebuilt without reading that member.
-COLUMNS = {"cmrc2018": {"input_ids", "token_type_ids", "offsets", "start_positions", "end_positions",
-                        "example_index"},
-           "c3": {"input_ids", "token_type_ids", "labels"},
-           "chid": {"input_ids", "labels", "row", "tag"}}
 KEY_LIMIT = 2**20  # the cache's __key__ member: a JSON document of a few hundred bytes
 
 
@@ -103,7 +95,7 @@ class FeatureBuilder:
         return Features(columns, group)
 
 
-def _special_ids(tokenizer):
+def special_ids(tokenizer):
     return tokenizer.cls_token_id, tokenizer.sep_token_id
 
 
@@ -133,8 +125,9 @@ def tokenizer_settings(tokenizer):
 def cache_key(task, split, paths, tokenizer, max_seq_length, doc_stride=None):
     """What decides the features, and nothing else (no learning rate, batch size, seed or num_proc).
     paths: every file the split is read from (C3's d- and m- files, CHID's passages and answers)."""
-    return {"version": FEATURE_VERSIONS[task], "task": task, "split": split, "data": file_digest(paths),
-            "tokenizer": tokenizer_settings(tokenizer), "max_seq_length": max_seq_length, "doc_stride": doc_stride}
+    return {"version": tasks.module(task).FEATURE_VERSION, "task": task, "split": split,
+            "data": file_digest(paths), "tokenizer": tokenizer_settings(tokenizer), "max_seq_length": max_seq_length,
+            "doc_stride": doc_stride}
 
 
 def cache_path(cache_dir, key):
@@ -142,8 +135,10 @@ def cache_path(cache_dir, key):
 
 
 def _members(task):
+    """The members of a cache this code wrote: the task module's FEATURE_COLUMNS (ragged ones as .values and
+    .splits), its key and its group. A cache with any other member is rebuilt without reading that member."""
     names = {"__key__", "__group__"}
-    for column in COLUMNS[task]:
+    for column in tasks.module(task).FEATURE_COLUMNS:
         names |= {column, column + ".values", column + ".splits"}
     return {name + ".npy" for name in names}
 

@@ -9,15 +9,16 @@
 
 Everything is importable from here (`from cluebench import mrc; mrc.read_c3(...)`).
 """
+from .. import tasks
 from .c3 import C3_CHOICES, C3_FILLER, ChoiceExample, c3_features, read_c3, truncate_longest
 from .chid import (CHID_BAD_TAG, CHID_CANDIDATES, CHID_MARKER, CHID_PUNCTUATION, CHID_TAG, ClozeRow, chid_assign, chid_features, read_chid)
 from .cmrc2018 import QAExample, cmrc_answers, cmrc_features, read_cmrc
 from .download import download
 from .records import prediction_splits, read_json, split_files
-from .features import (CHUNK, FEATURE_VERSIONS, FeatureBuilder, Features, cache_key, cache_path, cached_features, default_cache_dir, file_digest, load_cached, save_cached, tokenizer_settings)
+from .features import (CHUNK, FeatureBuilder, Features, cache_key, cache_path, cached_features, default_cache_dir, file_digest, load_cached, save_cached, tokenizer_settings)
 
 __all__ = ["C3_CHOICES", "C3_FILLER", "CHID_BAD_TAG", "CHID_CANDIDATES", "CHID_MARKER", "CHID_PUNCTUATION", "CHID_TAG",
-           "CHUNK", "ChoiceExample", "ClozeRow", "FEATURE_VERSIONS", "FeatureBuilder", "Features", "QAExample",
+           "CHUNK", "ChoiceExample", "ClozeRow", "FeatureBuilder", "Features", "QAExample",
            "c3_features", "cache_key", "cache_path", "cached_features", "chid_assign", "chid_features",
            "cmrc_answers", "cmrc_features", "default_cache_dir", "download", "file_digest", "load_cached",
            "load_examples", "prediction_splits", "read_c3", "read_chid", "read_cmrc", "read_json", "save_cached",
@@ -25,11 +26,5 @@ __all__ = ["C3_CHOICES", "C3_FILLER", "CHID_BAD_TAG", "CHID_CANDIDATES", "CHID_M
 
 
 def load_examples(task, split, data_dir):
-    """The examples of a split: CMRC2018 questions, C3 questions or CHID rows."""
-    paths = split_files(task, split, data_dir)
-    labelled = not split.startswith("test")
-    if task == "cmrc2018":
-        return read_cmrc(paths[0], check_starts=split == "train", labelled=labelled)
-    if task == "c3":
-        return read_c3(paths, labelled)
-    return read_chid(paths, labelled)
+    """The examples of a split: CMRC2018 questions, C3 questions or CHID rows (the task module's read)."""
+    return tasks.module(task).read(task, split, data_dir)
