@@ -396,8 +396,8 @@ def main():
             made_by=results.provenance([download.split_file(task, split, data_args.data_dir)
                                         for split in ["train", "dev", *test_sets]], args.world_size))
         record["predictions"] = written
-        loop.report(where, record, "best dev acc")
+        loop.write_record(where, record, "best dev acc")
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

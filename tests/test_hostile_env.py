@@ -115,7 +115,7 @@ def test_a_write_failure_anywhere_is_one_line(code, capsys):
             raise ValueError("seek of closed file")
 
     with pytest.raises(SystemExit) as exit_:
-        cli.run(main)
+        cli.exit_cleanly(main)
     assert exit_.value.code == 2
     assert capsys.readouterr().err == f"error: /out/lock: cannot write: {os.strerror(code)} (errno {code}); " \
         + ("free space and rerun: the run resumes from its checkpoint\n" if code != errno.EROFS else
@@ -133,7 +133,7 @@ def test_a_real_run_on_a_full_disk_then_a_rerun(tiny_models, synthetic_data, cap
         os.makedirs(out)
         fill(disk)
         with pytest.raises(SystemExit) as exit_:
-            cli.run(lambda: CLASSIFIER.main(argv))
+            cli.exit_cleanly(lambda: CLASSIFIER.main(argv))
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert "cannot write: No space left on device (errno 28)" in err[-1] and err[-1].startswith(f"error: {out}")
@@ -182,7 +182,7 @@ def test_quiet_start_and_an_unusable_home():
     one warning line, and the caches go to the temporary directory."""
     env = dict(os.environ, HOME="/etc/passwd", OMP_NUM_THREADS="2", PYTHONPATH=ROOT)
     env.pop("PPNLP_HOME", None)
-    proc = subprocess.run([sys.executable, "-c", "import cluebench.cli, paddle; print(paddle.__version__ != '')"],
+    proc = subprocess.run([sys.executable, "-c", "import cluebench.train.setup, paddle; print(paddle.__version__ != '')"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert (proc.returncode, proc.stdout) == (0, "True\n"), proc.stderr
     home = os.path.join(tempfile.gettempdir(), f"cluebench-home-{os.getuid()}")
@@ -201,7 +201,7 @@ def test_a_name_that_is_not_utf8_is_written_into_json(tmp_path):
 def test_a_name_that_is_not_utf8_is_printed(capsys):
     name = os.fsdecode(b"/out/\xff")
     with pytest.raises(SystemExit):
-        cli.run(lambda: (_ for _ in ()).throw(DataError(name, "model directory not found")))
+        cli.exit_cleanly(lambda: (_ for _ in ()).throw(DataError(name, "model directory not found")))
     assert capsys.readouterr().err == "error: /out/\\udcff: model directory not found\n"
 
 

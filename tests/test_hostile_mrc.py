@@ -62,12 +62,12 @@ def argv(task, model, data, out, *extra):
 
 @pytest.fixture
 def fails(tiny_models, data, tmp_path, capsys, log_lines):
-    """fails(task, *flags) runs the script as `python run_TASK.py` would (cli.run) and returns its one error
+    """fails(task, *flags) runs the script as `python run_TASK.py` would (setup.exit_cleanly) and returns its one error
     line, having checked exit status 2, no training step and an output directory absent or empty."""
     def run(task, *flags):
         out = tmp_path / "out"
         with pytest.raises(SystemExit) as stop:
-            cli.run(lambda: SCRIPTS[task].main(argv(task, tiny_models["ernie"], data, out, *flags)))
+            cli.exit_cleanly(lambda: SCRIPTS[task].main(argv(task, tiny_models["ernie"], data, out, *flags)))
         assert stop.value.code == 2
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, errors

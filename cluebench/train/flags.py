@@ -4,7 +4,7 @@ The four argparse scripts (run_clue_classifier.py and the three reading-comprehe
 common flags from add_training_flags(), with the per-script defaults of the upstream scripts; each adds its
 own flags itself. The Trainer script (PaddleNLP's dataclass arguments) is checked by the same RULES under
 its own names (trainer_rules()). A bad flag is one DataError, `--flag value: what it must be`, which
-setup.run turns into one line and exit status 2.
+setup.exit_cleanly turns into one line and exit status 2.
 """
 import math
 import os
@@ -28,7 +28,7 @@ def strtobool(value):
 
 
 def flag_error(flag, value, message):
-    """A bad flag, said as `--flag value: message` (exit status 2 through setup.run)."""
+    """A bad flag, said as `--flag value: message` (exit status 2 through setup.exit_cleanly)."""
     return DataError(f"--{flag} {value}", message)
 
 

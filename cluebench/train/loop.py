@@ -63,7 +63,7 @@ def shuffled_batches(n, micro_batch_size, collate):
     return BatchLoader(sampler, collate)
 
 
-def report(args, record, what):
+def write_record(args, record, what):
     """Write the results record, log a summary a person can read, and end with the best_result line
     (last, as upstream's extract_result.sh reads it). what: e.g. "best dev acc"."""
     path = results.record_path(args)

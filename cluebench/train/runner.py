@@ -236,7 +236,7 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
         data=task.data_counts(splits),
         made_by=results.provenance([f for split in splits for f in task.split_files(split)], world_size))
     record["predictions"] = predictions[0]
-    loop.report(args, record, task.summary)
+    loop.write_record(args, record, task.summary)
     stats["checkpoint"].remove()
 
 

@@ -191,8 +191,10 @@ def check_environment(omp=None, mkl=None, cpu_flags=None):
                                                           "(MKL would die of SIGILL); unset it")
 
 
-def run(main):
-    """Run a script's main(); bad input ends it with one clear line and exit status 2."""
+def exit_cleanly(main):
+    """Run a script's main() as `python script.py` does: bad input (a DataError, a write the disk refused)
+    ends it with one clear line and exit status 2 (Busy: its own), not a traceback; with several ranks,
+    all leave together."""
     # A path that is not UTF-8 (surrogateescape) is printed as \udcNN escapes, not a UnicodeEncodeError.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
