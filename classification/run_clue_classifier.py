@@ -13,7 +13,7 @@ from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
 from cluebench.tasks import classification as clue
-from cluebench.train import download, flags, loop, runner, setup
+from cluebench.train import download, flags, runner, setup, speedups
 
 
 def parse_args(argv=None):
@@ -49,7 +49,7 @@ class ClassifierRun(runner.TaskRun):
             AutoModelForSequenceClassification, self.args.model_name_or_path, self.args.max_seq_length,
             clue.min_seq_length(self.task), num_classes=len(clue.label_list(self.task)))
         if self.args.dropout != 0.1:
-            loop.override_dropout(model, self.args.dropout)
+            speedups.override_dropout(model, self.args.dropout)
         self.collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
         return tokenizer, model
 

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import flags, loop, precision, resume, setup
+from . import flags, loop, precision, resume, setup, speedups
 from .. import results
 from .precision import Precision
 from ..fileio import DataError, atomic_save_pretrained
@@ -253,7 +253,7 @@ def run(args, task):
     tokenizer, model = task.load_model()
     vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if args.to_static:
-        model = loop.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
+        model = speedups.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
     splits = read_splits(args, task, tokenizer, rank, world_size)
     check_token_ids(splits, vocab_size, args.model_name_or_path)
     # checked, now ours: nothing was written before this point

@@ -10,7 +10,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import loop
+from . import speedups
 from .flags import flag_error
 from ..fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable, environment_write_error, is_local_path)
 
@@ -121,7 +121,7 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     if vocab_size and largest >= vocab_size:
         raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
                               f"{vocab_size} rows (vocab_size in its config)")
-    return tokenizer, loop.speed_up(model)
+    return tokenizer, speedups.speed_up(model)
 
 
 def claim_output_dir(path, *other_outputs, rank=0, break_lock=None):
