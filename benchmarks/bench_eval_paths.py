@@ -4,7 +4,7 @@
 
 The random 4-layer (small) or 2-layer (tiny) BERT classifier in eval mode over 1000 random
 sequences of length 10 to 60, in length-sorted batches of 32: eager, the suite's static program
-(training.static_forward, as --to_static true runs it; also of the model without training.speed_up,
+(speedups.static_forward, as --to_static true runs it; also of the model without speedups.speed_up,
 as upstream loads it), and Paddle Inference on the exported program with its IR passes: with oneDNN
 off, with the predictor's own default (Paddle 3 turns oneDNN on for a CPU) and with oneDNN asked for.
 Prints examples/s (the second of two passes), the largest logit difference from eager and the share
@@ -32,12 +32,12 @@ def main():
     from paddle.static import InputSpec
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    from cluebench.train import setup as cli, loop as training
+    from cluebench.train import setup as cli, speedups
 
     cli.set_device("cpu")
     paddle.seed(0)
     config = BertConfig(vocab_size=21128, num_labels=15, **CONFIGS[opts.model])
-    model = training.speed_up(BertForSequenceClassification(config))  # as cli.load_pretrained does
+    model = speedups.speed_up(BertForSequenceClassification(config))  # as cli.load_pretrained does
     model.eval()
     paddle.seed(0)
     plain = BertForSequenceClassification(config)  # the same weights, as upstream's scripts load them
@@ -93,8 +93,8 @@ def main():
         rows.append((name, len(lengths) / (time.perf_counter() - start), logits))
 
     measure("eager", layer_path(model))  # first: to_static converts the layer itself
-    measure("static program, without training.speed_up", layer_path(training.static_forward(plain, token_id=1)))
-    measure("static program (--to_static true)", layer_path(training.static_forward(model, token_id=1)))
+    measure("static program, without speedups.speed_up", layer_path(speedups.static_forward(plain, token_id=1)))
+    measure("static program (--to_static true)", layer_path(speedups.static_forward(model, token_id=1)))
     with tempfile.TemporaryDirectory() as folder:
         paddle.jit.save(model, os.path.join(folder, "m"), input_spec=[
             InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")])

@@ -303,7 +303,7 @@ def paddle_child(name, work, repeats, static=True):
     from types import SimpleNamespace
     from paddlenlp.transformers import AutoModelForSequenceClassification
 
-    from cluebench.train import setup as cli, runner, loop as training
+    from cluebench.train import setup as cli, runner, loop as training, speedups
 
     cli.set_device("cpu")  # as the scripts' --device cpu: it also sets the executor's CPU flags
     arrays = np.load(os.path.join(work, f"{name}_batches.npz"))
@@ -317,9 +317,9 @@ def paddle_child(name, work, repeats, static=True):
         return eval_batches[tuple(int(j) for j in indices)]
 
     model = AutoModelForSequenceClassification.from_pretrained(os.path.join(work, f"{name}_paddle"))
-    training.speed_up(model)  # as cli.load_pretrained does
+    speedups.speed_up(model)  # as cli.load_pretrained does
     if static:  # as the scripts run it by default
-        model = training.static_forward(model, token_id=1)
+        model = speedups.static_forward(model, token_id=1)
     initial = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     hyper = SimpleNamespace(**HYPER)
 

@@ -6,7 +6,7 @@
 A random BERT (tiny: 2 layers, hidden 64; small: 4 layers, hidden 312) over a 21128-token
 vocabulary, 15 labels, batches of 32 random ids of length 36, AdamW with the classifier script's
 defaults, training.train_loop. --before is upstream's step: the eager model without the CPU
-executor flags or training.speed_up (run it with MKL_DEBUG_CPU_TYPE=0 for MKL's own code path);
+executor flags or speedups.speed_up (run it with MKL_DEBUG_CPU_TYPE=0 for MKL's own code path);
 the default is the scripts' --device cpu --to_static true. Prints steps/s (best of 2
 runs) and the operators' shares of kernel time (wrappers that contain other operators left out).
 """
@@ -53,7 +53,7 @@ def main():
     import paddle.profiler as profiler
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
 
-    from cluebench.train import setup as cli, loop as training
+    from cluebench.train import setup as cli, loop as training, speedups
 
     if not opts.before:
         cli.set_device("cpu")
@@ -61,8 +61,8 @@ def main():
         paddle.seed(0)
         model = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=15, **CONFIGS[name]))
         if not opts.before:
-            training.speed_up(model)  # as cli.load_pretrained does
-            model = training.static_forward(model, token_id=1)
+            speedups.speed_up(model)  # as cli.load_pretrained does
+            model = speedups.static_forward(model, token_id=1)
         rng = np.random.RandomState(0)
         steps = 20 if name == "tiny" else 6
         batches = [{"input_ids": rng.randint(5, 21000, (32, 36)).astype("int64"),

@@ -13,50 +13,26 @@ from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
 from cluebench.tasks import classification as clue
-from cluebench.train import download, loop, precision, resume, runner, setup
-from cluebench import results
+from cluebench.train import download, flags, runner, setup, speedups
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--task_name", type=clue.task_name, required=True, help=", ".join(clue.TASKS))
-    p.add_argument("--model_name_or_path", required=True, help="built-in model name or local directory")
-    p.add_argument("--data_dir", default=None,
-                   help="local files in the official CLUE layout (the task folder or its parent); "
-                        "default: download PaddleNLP's clue archive")
-    p.add_argument("--output_dir", default="best_clue_model", help="best model (train) and prediction files")
-    p.add_argument("--results_file", default=None, help=f"results record; default OUTPUT_DIR/{results.FILENAME}")
-    p.add_argument("--max_seq_length", type=int, default=128)
-    p.add_argument("--learning_rate", type=float, default=1e-4)
-    p.add_argument("--num_train_epochs", type=int, default=3)
-    p.add_argument("--logging_steps", type=int, default=100)
+    flags.add_training_flags(p, do_flags=ClassifierRun.do_flags, zero_steps_ok=ClassifierRun.zero_steps_ok,
+                             output_dir="best_clue_model", max_seq_length=128, batch_size=32, learning_rate=1e-4,
+                             weight_decay=0.0, adam_epsilon=1e-6, num_train_epochs=3, gradient_accumulation_steps=1,
+                             data_dir_help="local files in the official CLUE layout (the task folder or its parent); "
+                                           "default: download PaddleNLP's clue archive",
+                             output_dir_help="best model (train) and prediction files")
     p.add_argument("--save_steps", type=int, default=100, help="evaluate (and keep the best) every N steps")
-    p.add_argument("--batch_size", type=int, default=32, help="effective batch per card")
-    p.add_argument("--weight_decay", type=float, default=0.0)
-    p.add_argument("--warmup_steps", type=int, default=0)
-    p.add_argument("--warmup_proportion", type=float, default=0.1)
-    p.add_argument("--adam_epsilon", type=float, default=1e-6)
-    p.add_argument("--gradient_accumulation_steps", type=int, default=1)
-    p.add_argument("--do_train", action="store_true")
-    p.add_argument("--do_eval", action="store_true")
-    p.add_argument("--do_predict", action="store_true")
-    p.add_argument("--max_steps", type=int, default=-1, help="> 0: optimizer steps, overrides epochs")
-    p.add_argument("--save_best_model", type=setup.strtobool, default=True)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
-    p.add_argument("--max_grad_norm", type=float, default=1.0)
-    p.add_argument("--to_static", type=setup.strtobool, default=True,
-                   help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
-                        "faster steps on a CPU; false: the eager path")
-    p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
-    precision.add_flag(p)
-    resume.add_flags(p)
     return p.parse_args(argv)
 
 
 class ClassifierRun(runner.TaskRun):
     script = "run_clue_classifier.py"
+    do_flags = (flags.TRAIN, flags.EVAL, flags.PREDICT)
     summary = "best dev acc"
     eval_steps_flag = "save_steps"
     zero_steps_ok = False
@@ -73,7 +49,7 @@ class ClassifierRun(runner.TaskRun):
             AutoModelForSequenceClassification, self.args.model_name_or_path, self.args.max_seq_length,
             clue.min_seq_length(self.task), num_classes=len(clue.label_list(self.task)))
         if self.args.dropout != 0.1:
-            loop.override_dropout(model, self.args.dropout)
+            speedups.override_dropout(model, self.args.dropout)
         self.collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
         return tokenizer, model
 
@@ -125,4 +101,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

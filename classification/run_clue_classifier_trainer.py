@@ -25,7 +25,7 @@ from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
 from cluebench.tasks import classification as clue
-from cluebench.train import download, loop, resume, setup
+from cluebench.train import download, flags, loop, resume, setup
 from cluebench import fileio, results
 from cluebench.fileio import DataError, check_writable, write_json
 
@@ -84,7 +84,7 @@ def task_from(data_args):
             raise ValueError(f'must be "clue TASK" with TASK one of {", ".join(clue.TASKS)}')
         return clue.task_name(words[1])
     except (ValueError, argparse.ArgumentTypeError) as e:
-        raise setup.flag_error("dataset", repr(data_args.dataset), str(e)) from None
+        raise flags.flag_error("dataset", repr(data_args.dataset), str(e)) from None
 
 
 def length_sorted(features):
@@ -93,17 +93,7 @@ def length_sorted(features):
     return [features[i] for i in order], order
 
 
-# PaddleNLP accepts zeros, negatives and nan here that fail (or train nothing) hours later
-TRAINER_RULES = [(flag, lambda v: v >= 1, "must be at least 1") for flag in (
-    "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps",
-    "save_steps")] + [
-    ("learning_rate", lambda v: v > 0, "must be positive"),
-    ("adam_epsilon", lambda v: v > 0, "must be positive"),
-    ("weight_decay", lambda v: v >= 0, "must not be negative"),
-    ("max_grad_norm", lambda v: v >= 0, "must not be negative"),
-    ("num_train_epochs", lambda v: v >= 0, "must not be negative"),
-    ("seed", lambda v: 0 <= v < 2 ** 32, "must be between 0 and 2**32 - 1"),
-]
+DO_FLAGS = (flags.TRAIN, flags.EVAL, flags.PREDICT)  # TrainingArguments' (its --do_export is no run)
 METRICS = ("eval_accuracy", "accuracy", "eval_loss", "loss")  # what compute_metrics and evaluation log
 
 
@@ -119,19 +109,18 @@ def parse():
 
 def check_arguments(args, data_args, model_args):
     """Every flag before any work."""
-    setup.check_numbers(args, TRAINER_RULES)
-    setup.check_something_to_do(args)
+    flags.check_numbers(args, flags.trainer_rules())
+    flags.check_something_to_do(args, DO_FLAGS)
     if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise setup.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
+        raise flags.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
     if args.metric_for_best_model and args.metric_for_best_model not in METRICS:
-        raise setup.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
-    if data_args.max_seq_length < 1:
-        raise setup.flag_error("max_seq_length", data_args.max_seq_length, "must be at least 1")
+        raise flags.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
+    flags.check_numbers(data_args, flags.rules_for(["max_seq_length"]))
     if data_args.break_lock is not None:
         try:
             resume.host_name(data_args.break_lock)
         except argparse.ArgumentTypeError as e:
-            raise setup.flag_error("break_lock", data_args.break_lock, str(e)) from None
+            raise flags.flag_error("break_lock", data_args.break_lock, str(e)) from None
     if args.do_export:
         check_writable(model_args.export_model_dir or os.path.join(args.output_dir, "export"), "export directory")
 
@@ -407,8 +396,8 @@ def main():
             made_by=results.provenance([download.split_file(task, split, data_args.data_dir)
                                         for split in ["train", "dev", *test_sets]], args.world_size))
         record["predictions"] = written
-        loop.report(where, record, "best dev acc")
+        loop.write_record(where, record, "best dev acc")
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

@@ -65,4 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

@@ -73,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

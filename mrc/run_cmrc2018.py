@@ -43,6 +43,9 @@ class CmrcRun(ReadingRun):
 
     compute_loss = staticmethod(loop.span_loss)
 
+    def doc_stride(self):
+        return self.args.doc_stride
+
     def load_model(self):
         # at least [CLS] q [SEP] c [SEP]; a longer question is named by the feature builder
         return setup.load_pretrained(AutoModelForQuestionAnswering, self.args.model_name_or_path,
@@ -83,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    setup.run(main)
+    setup.exit_cleanly(main)

@@ -57,7 +57,7 @@ def main():
                     os.kill(os.getpid(), signum)
             real_write(path, arrays)
         resume.write_npz = write
-    cli.run(lambda: module.main(argv))
+    cli.exit_cleanly(lambda: module.main(argv))
 
 
 if __name__ == "__main__":

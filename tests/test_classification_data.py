@@ -6,7 +6,7 @@ import os
 import pytest
 
 from cluebench.tasks import classification as clue
-from cluebench.train import setup as cli, loop as training
+from cluebench.train import setup as cli, loop as training, speedups
 from cluebench.fileio import DataError, atomic_write
 
 
@@ -165,7 +165,7 @@ def test_override_dropout(tiny_models):
     from paddlenlp.transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models["bert"], num_classes=2)
-    assert training.override_dropout(model, 0.0) == 1 + 3 * 2  # embeddings + 3 per encoder layer
+    assert speedups.override_dropout(model, 0.0) == 1 + 3 * 2  # embeddings + 3 per encoder layer
     ps = {n: layer.p for n, layer in model.named_sublayers() if isinstance(layer, paddle.nn.Dropout)}
     assert ps["dropout"] == 0.1  # the classifier head keeps its dropout
     assert all(p == 0.0 for n, p in ps.items() if n.startswith("bert."))

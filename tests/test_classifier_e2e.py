@@ -161,7 +161,7 @@ def test_gpu_without_gpu_is_a_clear_error(tiny_models, synthetic_data, tmp_path)
 
 
 def test_a_rank_leaves_after_the_exit_handlers(tmp_path):
-    """cli.run on several ranks: after the closing barrier, Python's exit handlers run (the output lock's
+    """setup.exit_cleanly on several ranks: after the closing barrier, Python's exit handlers run (the output lock's
     release among them) and the process leaves without Paddle's native teardown, which aborted 3 of 10
     two-rank runs on a busy machine after every file was written."""
     marker = tmp_path / "handlers-ran"
@@ -170,7 +170,7 @@ def test_a_rank_leaves_after_the_exit_handlers(tmp_path):
         "paddle.distributed.get_world_size = lambda: 2",
         "paddle.distributed.barrier = lambda: print('barrier', flush=True)",
         f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))",
-        "setup.run(lambda: print('main', flush=True))",
+        "setup.exit_cleanly(lambda: print('main', flush=True))",
         "print('not reached')"])
     proc = run_python(["-c", code], timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -115,7 +115,7 @@ def test_a_write_failure_anywhere_is_one_line(code, capsys):
             raise ValueError("seek of closed file")
 
     with pytest.raises(SystemExit) as exit_:
-        cli.run(main)
+        cli.exit_cleanly(main)
     assert exit_.value.code == 2
     assert capsys.readouterr().err == f"error: /out/lock: cannot write: {os.strerror(code)} (errno {code}); " \
         + ("free space and rerun: the run resumes from its checkpoint\n" if code != errno.EROFS else
@@ -133,7 +133,7 @@ def test_a_real_run_on_a_full_disk_then_a_rerun(tiny_models, synthetic_data, cap
         os.makedirs(out)
         fill(disk)
         with pytest.raises(SystemExit) as exit_:
-            cli.run(lambda: CLASSIFIER.main(argv))
+            cli.exit_cleanly(lambda: CLASSIFIER.main(argv))
         assert exit_.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert "cannot write: No space left on device (errno 28)" in err[-1] and err[-1].startswith(f"error: {out}")
@@ -201,7 +201,7 @@ def test_a_name_that_is_not_utf8_is_written_into_json(tmp_path):
 def test_a_name_that_is_not_utf8_is_printed(capsys):
     name = os.fsdecode(b"/out/\xff")
     with pytest.raises(SystemExit):
-        cli.run(lambda: (_ for _ in ()).throw(DataError(name, "model directory not found")))
+        cli.exit_cleanly(lambda: (_ for _ in ()).throw(DataError(name, "model directory not found")))
     assert capsys.readouterr().err == "error: /out/\\udcff: model directory not found\n"
 
 

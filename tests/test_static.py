@@ -1,5 +1,5 @@
-"""training.static_forward: one static program with the eager numbers, and the eager path when translation fails;
-training.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load; the CPU
+"""speedups.static_forward: one static program with the eager numbers, and the eager path when translation fails;
+speedups.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load; the CPU
 settings of cli.set_device and cluebench's import (executor flags, freed memory kept, MKL's code path)."""
 import copy
 import json
@@ -13,7 +13,7 @@ import paddle
 import pytest
 
 import cluebench
-from cluebench.train import setup as cli, loop as training
+from cluebench.train import setup as cli, loop as training, speedups
 
 
 class Tagger(paddle.nn.Layer):
@@ -58,7 +58,7 @@ def test_static_program_gives_the_eager_numbers(cpu_flags):
     paddle.seed(0)
     eager = Tagger()
     paddle.seed(0)
-    static = training.static_forward(Tagger(), token_id=1)
+    static = speedups.static_forward(Tagger(), token_id=1)
     assert isinstance(static.forward, paddle.jit.dy2static.program_translator.StaticFunction)
     assert train_losses(static, batches()) == train_losses(eager, batches())
     static.eval(), eager.eval()
@@ -70,12 +70,12 @@ def test_static_program_gives_the_eager_numbers(cpu_flags):
 
 def test_a_model_that_cannot_be_translated_runs_eagerly(monkeypatch):
     warnings = []
-    monkeypatch.setattr(training.logger, "warning", warnings.append)
+    monkeypatch.setattr(speedups.logger, "warning", warnings.append)
     paddle.seed(0)
     reference = train_losses(Tagger(untranslatable=True), batches())
     paddle.seed(0)
     try:
-        model = training.static_forward(Tagger(untranslatable=True), token_id=1)
+        model = speedups.static_forward(Tagger(untranslatable=True), token_id=1)
         assert model.training  # the probe ran in eval mode and left the mode as it was
         assert train_losses(model, batches()) == reference
     finally:
@@ -162,7 +162,7 @@ def tiny_bert_outputs():
 
 
 def assert_same_numbers(model, outputs, reference):
-    for make in (lambda: model, lambda: training.static_forward(model, token_id=1)):  # to_static converts in place
+    for make in (lambda: model, lambda: speedups.static_forward(model, token_id=1)):  # to_static converts in place
         for got, want in zip(outputs(make()), reference, strict=True):
             np.testing.assert_array_equal(got, want)
 
@@ -174,7 +174,7 @@ def test_full_attention_masks_keep_the_numbers():
     reference = outputs(model)
     seen = []
     model.bert.encoder.layers[0].self_attn.register_forward_pre_hook(lambda layer, args: seen.append(args[3].shape))
-    assert training.full_attention_masks(model) == 1
+    assert speedups.full_attention_masks(model) == 1
     copied = copy.deepcopy(model).bert.encoder
     assert vars(copied)["forward"].__self__ is copied  # a copy runs its own layers
     assert_same_numbers(model, outputs, reference)
@@ -194,7 +194,7 @@ def test_eval_mode_runs_no_dropout(monkeypatch):
     reference = outputs(model)
     # embeddings, 2 layers x (attention, after attention, feed-forward, after feed-forward), classifier
     assert calls == [True] * 10 + [False] * 10
-    assert training.skip_eval_dropout(model) == 9
+    assert speedups.skip_eval_dropout(model) == 9
     copied = copy.deepcopy(model).dropout
     assert vars(copied)["forward"].__self__ is copied
     calls.clear()

@@ -305,4 +305,4 @@ if __name__ == "__main__":
     if os.environ.get(STALL):
         stall_in_checkpoint_6()
     sys.argv[0] = os.path.join(ROOT, SCRIPT)
-    TRAINER.setup.run(TRAINER.main)
+    TRAINER.setup.exit_cleanly(TRAINER.main)

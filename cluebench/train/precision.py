@@ -11,7 +11,7 @@ import contextlib
 
 import paddle
 
-from ..fileio import DataError  # cli.flag_error's form; cli imports training, which imports this
+from ..fileio import DataError  # flags.flag_error's form; flags imports this
 
 CHOICES = ("off", "fp16", "bf16")
 BF16_CAPABILITY = (8, 0)  # Ampere: below it Paddle runs "bf16" in fp32 without a word
@@ -49,7 +49,7 @@ class Precision:
 
     @classmethod
     def of(cls, args):
-        mode = getattr(args, "use_amp", "off")
+        mode = args.use_amp
         # 2**15: PaddleNLP's Trainer's start; halved at each overflow, doubled after 1000 clean steps
         scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if mode == "fp16" else None
         return cls(mode, scaler)

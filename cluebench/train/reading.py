@@ -5,54 +5,33 @@ import argparse
 import numpy as np
 import paddle
 
-from . import setup, precision, resume, runner
+from . import flags, runner
 from ..tasks import reading
-from .. import results
 from .fast_tokenizer import TextEncoder
 from ..fileio import check_writable, clean_leftovers
 
 
-def parser(description, **defaults):
-    """The flags of the upstream MRC scripts; `defaults` sets the per-script values."""
+DO_FLAGS = (flags.TRAIN, flags.PREDICT)  # no --do_eval: every training run evaluates on dev
+
+
+def parser(description, *, eval_batch_size, **defaults):
+    """The flags of the upstream MRC scripts: the shared ones (flags.add_training_flags, `defaults` its
+    per-script values) and the reading-comprehension ones; a script adds its own."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--model_name_or_path", required=True, help="built-in model name or local directory")
-    p.add_argument("--data_dir", default=None, help="local files in the official layout (<task>_public/)")
-    p.add_argument("--output_dir", default=defaults["output_dir"])
-    p.add_argument("--results_file", default=None, help=f"results record; default OUTPUT_DIR/{results.FILENAME}")
-    p.add_argument("--save_best_model", type=setup.strtobool, default=True)
-    p.add_argument("--overwrite_cache", type=setup.strtobool, default=False, help="rebuild the cached features")
+    flags.add_training_flags(p, do_flags=DO_FLAGS, zero_steps_ok=ReadingRun.zero_steps_ok,
+                             data_dir_help="local files in the official layout (<task>_public/)", **defaults)
+    p.add_argument("--overwrite_cache", type=flags.strtobool, default=False, help="rebuild the cached features")
     p.add_argument("--cache_dir", default=None, help=f"feature cache (default {reading.default_cache_dir()})")
     p.add_argument("--num_proc", type=int, default=None,
                    help="accepted for upstream command lines; features are built by the Rust tokenizer")
-    p.add_argument("--max_seq_length", type=int, default=defaults["max_seq_length"])
-    p.add_argument("--batch_size", type=int, default=defaults["batch_size"], help="effective batch per card")
-    p.add_argument("--eval_batch_size", type=int, default=defaults["eval_batch_size"])
-    p.add_argument("--learning_rate", type=float, default=defaults["learning_rate"])
-    p.add_argument("--weight_decay", type=float, default=defaults["weight_decay"])
-    p.add_argument("--adam_epsilon", type=float, default=defaults["adam_epsilon"])
-    p.add_argument("--max_grad_norm", type=float, default=1.0)
-    p.add_argument("--num_train_epochs", type=int, default=defaults["num_train_epochs"])
-    p.add_argument("--max_steps", type=int, default=-1, help=">= 0 overrides epochs; 0 trains no step")
-    p.add_argument("--warmup_steps", type=int, default=0)
-    p.add_argument("--warmup_proportion", type=float, default=defaults.get("warmup_proportion", 0.1))
-    p.add_argument("--logging_steps", type=int, default=100)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default="gpu", help="cpu, gpu or xpu")
-    p.add_argument("--gradient_accumulation_steps", type=int, default=defaults["gradient_accumulation_steps"])
-    p.add_argument("--do_train", action="store_true")
-    p.add_argument("--do_predict", action="store_true")
-    p.add_argument("--to_static", type=setup.strtobool, default=True,
-                   help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
-                        "faster steps on a CPU; false: the eager path")
-    p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
-    precision.add_flag(p)
-    resume.add_flags(p)
+    p.add_argument("--eval_batch_size", type=int, default=eval_batch_size)
     return p
 
 
 class ReadingRun(runner.TaskRun):
     """What the three reading-comprehension tasks share: the feature cache, batches of its columns,
     one dev evaluation per epoch, --max_steps 0 as the warm-up that only builds the features."""
+    do_flags = DO_FLAGS
     unit = "features"
     label_names = ("labels",)
 
@@ -71,6 +50,10 @@ class ReadingRun(runner.TaskRun):
         if rank == 0:
             clean_leftovers(args.cache_dir)  # .tmp files of killed runs
 
+    def doc_stride(self):
+        """The tokens between two windows of one example (part of the cache key); None: one window each."""
+        return None
+
     def prediction_splits(self):
         return reading.prediction_splits(self.task, self.args.data_dir)
 
@@ -83,7 +66,7 @@ class ReadingRun(runner.TaskRun):
 
     def read(self, split, tokenizer, world_size):
         return features(self.args, self.task, split, tokenizer, world_size=world_size,
-                        doc_stride=getattr(self.args, "doc_stride", None),
+                        doc_stride=self.doc_stride(),
                         build=lambda examples, encoder: self.build(split, examples, encoder))
 
     def train_collate(self, feats, tokenizer):

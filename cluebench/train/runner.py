@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import setup, precision, resume, loop
+from . import flags, loop, precision, resume, setup, speedups
 from .. import results
 from .precision import Precision
 from ..fileio import DataError, atomic_save_pretrained
@@ -24,6 +24,7 @@ class TaskRun:
     task = ""
     key = "acc"  # the metric the best evaluation is chosen by
     summary = "best dev"  # the summary line's words before the value
+    do_flags = (flags.TRAIN, flags.PREDICT)  # the script's --do_ flags (the classifier's add flags.EVAL)
     eval_steps_flag = None  # the flag giving the steps between evaluations; None: after every epoch
     zero_steps_ok = True  # --max_steps 0: build and check the features, take no step (the MRC warm-up)
     zero_metrics = {"acc": 0.0}  # the best_result line of a run that took no step
@@ -34,6 +35,10 @@ class TaskRun:
 
     def __init__(self, args):
         self.args = args
+
+    def asked(self, do_flag):
+        """Whether the script has this --do_ flag (do_flags) and it was given."""
+        return do_flag in self.do_flags and getattr(self.args, do_flag)
 
     def check(self, rank):
         """More checks (and set-up) before the model is loaded; the common flags are checked already."""
@@ -107,7 +112,7 @@ def read_splits(args, task, tokenizer, rank, world_size):
     if args.do_predict and rank == 0:
         for split, _ in task.prediction_splits():
             splits[split] = task.read(split, tokenizer, 1)
-    wanted = ("train", "dev") if args.do_train else ("dev",) if getattr(args, "do_eval", False) else ()
+    wanted = ("train", "dev") if args.do_train else ("dev",) if task.asked(flags.EVAL) else ()
     for split in wanted:
         splits[split] = task.read(split, tokenizer, world_size)
     return splits
@@ -150,7 +155,7 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
     scheduler, optimizer = loop.build_optimizer(model, args, total_steps)
     if world_size > 1:
         model = paddle.DataParallel(model)
-    tracker = loop.BestTracker(task.key, keep_state=args.do_predict or getattr(args, "do_eval", False))
+    tracker = loop.BestTracker(task.key, keep_state=args.do_predict or task.asked(flags.EVAL))
     scalars = Scalars(args.logdir if rank == 0 else None)
     checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
         task.script, task.task, args, task.split_files("train") + task.split_files("dev"), world_size), rank=rank, world_size=world_size)
@@ -231,14 +236,14 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
         data=task.data_counts(splits),
         made_by=results.provenance([f for split in splits for f in task.split_files(split)], world_size))
     record["predictions"] = predictions[0]
-    loop.report(args, record, task.summary)
+    loop.write_record(args, record, task.summary)
     stats["checkpoint"].remove()
 
 
 def run(args, task):
     """The whole run of a script, from its parsed flags to its closing lines."""
     setup.print_arguments(args)
-    setup.check_training_flags(args, zero_steps_ok=task.zero_steps_ok)
+    flags.check_training_flags(args, task.do_flags, zero_steps_ok=task.zero_steps_ok)
     setup.set_device(args.device)
     precision.check(args)
     task.precision = Precision.of(args)
@@ -248,7 +253,7 @@ def run(args, task):
     tokenizer, model = task.load_model()
     vocab_size = getattr(getattr(model, "config", None), "vocab_size", None)
     if args.to_static:
-        model = loop.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
+        model = speedups.static_forward(model, tokenizer.cls_token_id, task.choices, task.precision.autocast)
     splits = read_splits(args, task, tokenizer, rank, world_size)
     check_token_ids(splits, vocab_size, args.model_name_or_path)
     # checked, now ours: nothing was written before this point
@@ -258,7 +263,7 @@ def run(args, task):
             model, tracker, stats = fit(args, task, model, tokenizer, splits, rank, world_size)
         if rank != 0:
             return
-        if getattr(args, "do_eval", False):
+        if task.asked(flags.EVAL):
             task.evaluate(model, *splits["dev"], tokenizer)
         untrained = tracker is not None and tracker.best is None  # --max_steps 0: the features were the point
         written = predict(args, task, model, tokenizer, splits) if args.do_predict and not untrained else ([], {})

@@ -2,7 +2,6 @@
 import atexit
 import contextlib
 import ctypes
-import math
 import os
 import random
 import sys
@@ -11,23 +10,14 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import loop
+from . import speedups
+from .flags import flag_error
 from ..fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable, environment_write_error, is_local_path)
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
 WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
                 "model.safetensors.index.json")
 VOCAB_FILES = ("vocab.txt", "sentencepiece.bpe.model", "spm.model", "tokenizer.json", "vocab.json")
-
-
-def strtobool(value):
-    """The y/yes/t/true/on/1 vs n/no/f/false/off/0 booleans of the upstream flags."""
-    text = str(value).strip().lower()
-    if text in ("y", "yes", "t", "true", "on", "1"):
-        return True
-    if text in ("n", "no", "f", "false", "off", "0"):
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
 
 
 def print_arguments(args):
@@ -99,69 +89,6 @@ def check_model_path(path):
         raise DataError(path, f"model directory has no vocabulary (expected one of {', '.join(VOCAB_FILES)})")
 
 
-def flag_error(flag, value, message):
-    """A bad flag, said as `--flag value: message` (exit status 2 through run())."""
-    return DataError(f"--{flag} {value}", message)
-
-
-# Checked on whichever of these flags a script has: (flag, test, what it must be).
-_FLAG_RULES = [
-    ("seed", lambda v: 0 <= v < 2 ** 32, "must be between 0 and 2**32 - 1"),
-    ("batch_size", lambda v: v > 0, "must be at least 1"),
-    ("eval_batch_size", lambda v: v > 0, "must be at least 1"),
-    ("gradient_accumulation_steps", lambda v: v > 0, "must be at least 1"),
-    ("learning_rate", lambda v: v > 0, "must be positive"),
-    ("logging_steps", lambda v: v > 0, "must be at least 1"),
-    ("save_steps", lambda v: v > 0, "must be at least 1"),
-    ("max_seq_length", lambda v: v > 0, "must be at least 1"),
-    ("doc_stride", lambda v: v > 0, "must be at least 1 (the tokens between two window starts)"),
-    ("n_best_size", lambda v: v > 0, "must be at least 1"),
-    ("max_answer_length", lambda v: v > 0, "must be at least 1"),
-    ("adam_epsilon", lambda v: v > 0, "must be positive"),
-    ("weight_decay", lambda v: v >= 0, "must not be negative"),
-    ("warmup_steps", lambda v: v >= 0, "must not be negative"),
-    ("warmup_proportion", lambda v: 0 <= v <= 1, "must be between 0 and 1"),
-    ("max_grad_norm", lambda v: v >= 0, "must not be negative (0 turns clipping off)"),
-    ("dropout", lambda v: 0 <= v < 1, "must be in [0, 1)"),
-    ("checkpoint_minutes", lambda v: v >= 0, "must not be negative (0: checkpoints at evaluations only)"),
-]
-
-
-def check_numbers(args, rules):
-    """rules: (flag, test, what it must be); flags args lacks are passed over. nan and inf train nothing."""
-    for flag, ok, must in rules:
-        value = getattr(args, flag, None)
-        if value is not None and not (math.isfinite(value) and ok(value)):
-            raise flag_error(flag, value, must if math.isfinite(value) else "must be a finite number")
-
-
-def check_something_to_do(args):
-    """Some --do_ flag of those the script has (the reading-comprehension scripts have no --do_eval)."""
-    flags = [f for f in ("do_train", "do_eval", "do_predict") if hasattr(args, f)]
-    if not any(getattr(args, f) for f in flags):
-        named = [f"--{f}" for f in flags]
-        raise DataError("flags", f"nothing to do: give {', '.join(named[:-1])} and/or {named[-1]}")
-
-
-def check_training_flags(args, zero_steps_ok=False):
-    """Every numeric flag a script has, before any work: one DataError naming the first bad one.
-    zero_steps_ok: --max_steps 0 means "build the features, take no step" (the MRC scripts' warm-up)."""
-    check_numbers(args, _FLAG_RULES)
-    check_something_to_do(args)
-    if args.do_train and getattr(args, "save_best_model", False) and \
-            os.path.isdir(args.model_name_or_path) and \
-            os.path.realpath(args.output_dir) == os.path.realpath(args.model_name_or_path):
-        raise flag_error("output_dir", args.output_dir, "is the model's own folder: saving would overwrite the "
-                                                        "pretrained weights; choose another --output_dir")
-    gas = args.gradient_accumulation_steps
-    if args.batch_size % gas:
-        raise flag_error("batch_size", args.batch_size,
-                         f"must be divisible by --gradient_accumulation_steps {gas} (it is the effective batch)")
-    steps_given = args.max_steps > 0 or args.max_steps == 0 and zero_steps_ok
-    if args.do_train and not steps_given and args.num_train_epochs < 1:
-        raise flag_error("num_train_epochs", args.num_train_epochs, "must be at least 1 to train (or give --max_steps)")
-
-
 def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model_kwargs):
     """(tokenizer, model) from a built-in name or a local directory, checked against the run's flags:
     max_seq_length between what the task needs and the model's positions, a vocabulary that fits the
@@ -194,7 +121,7 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     if vocab_size and largest >= vocab_size:
         raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
                               f"{vocab_size} rows (vocab_size in its config)")
-    return tokenizer, loop.speed_up(model)
+    return tokenizer, speedups.speed_up(model)
 
 
 def claim_output_dir(path, *other_outputs, rank=0, break_lock=None):
@@ -264,8 +191,10 @@ def check_environment(omp=None, mkl=None, cpu_flags=None):
                                                           "(MKL would die of SIGILL); unset it")
 
 
-def run(main):
-    """Run a script's main(); bad input ends it with one clear line and exit status 2."""
+def exit_cleanly(main):
+    """Run a script's main() as `python script.py` does: bad input (a DataError, a write the disk refused)
+    ends it with one clear line and exit status 2 (Busy: its own), not a traceback; with several ranks,
+    all leave together."""
     # A path that is not UTF-8 (surrogateescape) is printed as \udcNN escapes, not a UnicodeEncodeError.
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
