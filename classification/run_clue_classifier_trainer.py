@@ -25,7 +25,7 @@ from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
 from cluebench.tasks import classification as clue
-from cluebench.train import download, flags, loop, resume, setup
+from cluebench.train import download, flags, loop, provenance, resume, setup
 from cluebench import fileio, results
 from cluebench.fileio import DataError, check_writable, write_json
 
@@ -393,7 +393,7 @@ def main():
                         "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
             data={"train_examples": len(train_features), "dev_examples": len(dev_features),
                   "dev_dropped": dev_dropped},
-            made_by=results.provenance([download.split_file(task, split, data_args.data_dir)
+            made_by=provenance.provenance([download.split_file(task, split, data_args.data_dir)
                                         for split in ["train", "dev", *test_sets]], args.world_size))
         record["predictions"] = written
         loop.write_record(where, record, "best dev acc")

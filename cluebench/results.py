@@ -7,13 +7,11 @@ A record is complete when its "status" is "complete"; a run that is killed never
 import json
 import math
 import os
-import platform
 import re
-import subprocess
 import sys
 import time
 
-from .fileio import DataError, file_sha256, open_regular, read_regular, write_json
+from .fileio import DataError, open_regular, read_regular, write_json
 
 SCHEMA = "cluebench.results/1"
 FILENAME = "clue_results.json"
@@ -59,42 +57,6 @@ def record_path(args):
     return getattr(args, "results_file", None) or os.path.join(args.output_dir, FILENAME)
 
 
-def _git_commit():
-    """The project's commit (with "+changes" when the tree differs from it), or None outside a checkout."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if commit.returncode != 0:
-        return None
-    return commit.stdout.strip() + ("+changes" if status.stdout.strip() else "")
-
-
-def provenance(data_files, world_size=1):
-    """What made a record: versions, device, the project's commit and a SHA-256 of every data file read."""
-    import paddle
-    import paddlenlp
-
-    device = paddle.device.get_device()
-    if device.startswith("gpu"):
-        name = paddle.device.cuda.get_device_name()
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as f:
-                name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
-        except OSError:
-            pass
-    return {"python": sys.version.split()[0], "paddle": paddle.__version__, "paddlenlp": paddlenlp.__version__,
-            "device": {"name": name, "kind": device.split(":")[0], "count": world_size,
-                       # the CPU math settings: MKL's code path decides the rounding (README, Speed)
-                       **{k.lower(): os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE") if k in os.environ}},
-            "git_commit": _git_commit(), "data_files": {os.path.abspath(p): file_sha256(p) for p in data_files}}
-
-
 def make_record(*, task, model, script, hyperparameters, best, history, wall_time_s, throughput, data,
                 made_by=None):
     """Assemble a complete record.
@@ -103,7 +65,7 @@ def make_record(*, task, model, script, hyperparameters, best, history, wall_tim
     history: list of dev evaluations, each {"step", "epoch", "metrics": {...}, "loss"}
     throughput: {"train_examples_per_s": .., "eval_examples_per_s": ..}
     data: counts, e.g. {"train_examples": .., "dev_examples": .., "dropped": {...}}
-    made_by: provenance(...), what made the record
+    made_by: train.provenance.provenance(...), what made the record
     """
     return {
         "schema": SCHEMA,

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import flags, loop, precision, resume, setup, speedups
+from . import flags, loop, precision, provenance, resume, setup, speedups
 from .. import results
 from .precision import Precision
 from ..fileio import DataError, atomic_save_pretrained
@@ -234,7 +234,7 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
                     "eval_examples_per_s": len(tracker.history) * n_dev / max(tracker.eval_time_s, 1e-9),
                     "optimizer_steps": stats["steps"], "world_size": world_size, **predictions[1]},
         data=task.data_counts(splits),
-        made_by=results.provenance([f for split in splits for f in task.split_files(split)], world_size))
+        made_by=provenance.provenance([f for split in splits for f in task.split_files(split)], world_size))
     record["predictions"] = predictions[0]
     loop.write_record(args, record, task.summary)
     stats["checkpoint"].remove()
