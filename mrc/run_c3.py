@@ -2,7 +2,6 @@
 
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
-import json
 import time
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
@@ -12,8 +11,7 @@ from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
 from cluebench.train import setup, runner
-from cluebench.tasks import reading
-from cluebench.fileio import atomic_write
+from cluebench.tasks import c3, reading
 from cluebench.train.reading import ReadingRun, parser
 
 
@@ -50,9 +48,7 @@ class C3Run(ReadingRun):
         return {"acc": 100 * accuracy}, None
 
     def predict(self, model, split, examples, feats, tokenizer, path):
-        with atomic_write(path) as f:
-            for example, choice in zip(examples, self.choose(model, examples, feats, tokenizer)):
-                f.write(json.dumps({"id": example.id, "label": int(choice)}) + "\n")
+        c3.write_predictions(path, examples, self.choose(model, examples, feats, tokenizer))
         logger.info(f"wrote {len(examples)} answers for {split} to {path}")
 
     def data_counts(self, splits):

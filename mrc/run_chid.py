@@ -11,8 +11,8 @@ from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
 from cluebench.train import setup, runner
-from cluebench.tasks import reading
-from cluebench.fileio import DataError, write_json
+from cluebench.tasks import chid, reading
+from cluebench.fileio import DataError
 from cluebench.train.reading import ReadingRun, parser
 
 
@@ -60,7 +60,7 @@ class ChidRun(ReadingRun):
 
     def predict(self, model, split, examples, feats, tokenizer, path):  # keyed by the test file's blank tags
         chosen = self.assign(model, feats, tokenizer)
-        write_json(path, {str(tag): int(c) for tag, c in zip(feats["tag"], chosen)}, indent=2)
+        chid.write_predictions(path, feats["tag"], chosen)
         logger.info(f"wrote {len(chosen)} blanks for {split} to {path}")
 
     def data_counts(self, splits):

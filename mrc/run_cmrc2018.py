@@ -12,9 +12,8 @@ from paddlenlp.transformers import AutoModelForQuestionAnswering
 from paddlenlp.utils.log import logger
 
 from cluebench.train import setup, runner, loop
-from cluebench.tasks import reading
+from cluebench.tasks import cmrc2018, reading
 from cluebench.train.cmrc_metric import cmrc_scores
-from cluebench.fileio import write_json
 from cluebench.train.reading import ReadingRun, parser
 
 
@@ -63,8 +62,8 @@ class CmrcRun(ReadingRun):
     def evaluate(self, model, examples, feats, tokenizer):
         tic = time.time()
         predictions = self.answers(model, examples, feats, tokenizer)
-        write_json(os.path.join(self.args.output_dir, "prediction_validation.json"), predictions,
-                   ensure_ascii=False, indent=4)
+        cmrc2018.write_predictions(os.path.join(self.args.output_dir, "prediction_validation.json"),
+                                           predictions)
         scores = cmrc_scores({e.id: e.answers for e in examples}, predictions, self.args.cmrc2018_metric)
         if self.args.cmrc2018_metric == "official":
             logger.info(json.dumps({"exact": scores["em"], "f1": scores["f1"], "total": len(examples)}, indent=2))
@@ -72,7 +71,7 @@ class CmrcRun(ReadingRun):
         return scores, None
 
     def predict(self, model, split, examples, feats, tokenizer, path):
-        write_json(path, self.answers(model, examples, feats, tokenizer), ensure_ascii=False, indent=4)
+        cmrc2018.write_predictions(path, self.answers(model, examples, feats, tokenizer))
         logger.info(f"wrote {len(examples)} answers for {split} to {path}")
 
     def data_counts(self, splits):

@@ -77,7 +77,7 @@ def test_consumers_read_the_registry(synthetic_data):
 
 
 INTERFACE = ("read", "test_file", "expected_answers", "answer_problem", "PREDICTION_FORM", "PREDICTION_KEY",
-             "PREDICTION_ENTRY")
+             "PREDICTION_ENTRY", "write_predictions")
 READING_INTERFACE = ("from_huggingface", "FEATURE_VERSION", "FEATURE_COLUMNS")
 
 

@@ -26,6 +26,8 @@ name or family (tests/test_tasks.py checks the interface):
                                            or "object" (one JSON object of id -> answer)
     PREDICTION_KEY                         what messages call an answer's key: "id", or "blank" (CHID)
     PREDICTION_ENTRY                       one entry as messages show it, e.g. "question id: answer"
+    write_predictions(path, ...)           writes the leaderboard file in that form (the arguments are what
+                                           the task's script has: examples and labels, tags and choices, answers)
 
 and the reading-comprehension modules (their features are cached by cluebench.tasks.features):
 

@@ -1,5 +1,6 @@
 """C3 (multiple choice over at most four answers): reading and features; the task module of the choice
 family (the interface is described in cluebench.tasks)."""
+import json
 import os
 from dataclasses import dataclass
 from typing import List, Optional
@@ -8,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
-from ..fileio import DataError, write_json
+from ..fileio import DataError, atomic_write, write_json
 from .records import get_field, index_problem, json_type, read_json, split_files, strings, typed, unique
 from .features import CHUNK, FeatureBuilder, special_ids
 
@@ -24,6 +25,13 @@ FEATURE_COLUMNS = set(RAGGED_COLUMNS) | set(PLAIN_COLUMNS)
 PREDICTION_FORM = "lines"  # {"id": question id, "label": choice index} a line
 PREDICTION_KEY = "id"
 PREDICTION_ENTRY = '"id": ..., "label": ...'
+
+
+def write_predictions(path, examples, choices):
+    """The leaderboard file: one {"id", "label"} line per question, its own id and the chosen choice's index."""
+    with atomic_write(path) as f:
+        for example, choice in zip(examples, choices, strict=True):
+            f.write(json.dumps({"id": example.id, "label": int(choice)}) + "\n")
 
 
 @dataclass

@@ -29,6 +29,11 @@ PREDICTION_KEY = "blank"
 PREDICTION_ENTRY = "blank tag: candidate index"
 
 
+def write_predictions(path, tags, chosen):
+    """The leaderboard file: one JSON object of blank tag -> the chosen candidate's index."""
+    write_json(path, {str(tag): int(c) for tag, c in zip(tags, chosen, strict=True)}, indent=2)
+
+
 @dataclass
 class ClozeRow:
     candidates: List[str]

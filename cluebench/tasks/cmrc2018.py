@@ -21,6 +21,11 @@ PREDICTION_KEY = "id"
 PREDICTION_ENTRY = "question id: answer"
 
 
+def write_predictions(path, answers):
+    """The leaderboard file (and the dev predictions): one JSON object of question id -> answer text."""
+    write_json(path, answers, ensure_ascii=False, indent=4)
+
+
 @dataclass
 class QAExample:
     id: str

@@ -1,13 +1,6 @@
-"""CMRC2018, C3 and CHID, split by concern, the way utils_qa.py sits beside run_qa.py:
-
-    records   where a split's files are; checks of records that name the file, record and field
-    store     the feature store: numpy columns, the builder, the on-disk cache and its key
-    cmrc2018  reading, windowed features, answer decoding
-    c3        reading, four-choice features
-    chid      reading, cloze features, best-first decoding of a passage group
-    download  HuggingFace's `clue` data set written once in the official layout
-
-Everything is importable from here (`from cluebench import mrc; mrc.read_c3(...)`).
+"""The names the three reading-comprehension scripts use, in one namespace (`from cluebench.tasks import
+reading; reading.read_c3(...)`). What each task's data means is its own module (cmrc2018, c3, chid);
+records and features hold what the three share; download writes HuggingFace's rows in the official layout.
 """
 from .. import tasks
 from .c3 import C3_CHOICES, C3_FILLER, ChoiceExample, c3_features, read_c3, truncate_longest
