@@ -9,6 +9,7 @@ and padding efficiency (real tokens / padded tokens). The suite's training loop
 the very same batches, already collated to tensors, alternating the two and keeping each one's
 best time.
 """
+
 import argparse
 import json
 import os
@@ -20,7 +21,6 @@ import time
 from types import SimpleNamespace
 
 import cluebench  # noqa: F401  before paddle
-
 from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
 
 CONFIGS = {BENCH_LABELS[name]: config for name, config in BENCH_MODELS.items()}
@@ -33,36 +33,45 @@ def padding_efficiency(length_batches):
 
 
 def measure(name, opts):
+    from cluebench.tasks import classification as clue
+    from cluebench.train import loop as training, runner
+
     import numpy as np
     import paddle
     from paddlenlp.data import DataCollatorWithPadding
     from paddlenlp.transformers import AutoModelForSequenceClassification, BertConfig, BertModel, BertTokenizer
 
-    from cluebench.tasks import classification as clue
-    from cluebench.train import runner, loop as training
-
     data = os.environ["CLUE_DATA_DIR"]
     tokenizer = BertTokenizer(os.path.join(data, "vocab", "bert-base-chinese-vocab.txt"))
     paddle.seed(0)
     with tempfile.TemporaryDirectory() as folder:
-        BertModel(BertConfig(vocab_size=len(tokenizer.vocab), max_position_embeddings=512,
-                             **CONFIGS[name])).save_pretrained(folder)
+        BertModel(
+            BertConfig(vocab_size=len(tokenizer.vocab), max_position_embeddings=512, **CONFIGS[name])
+        ).save_pretrained(folder)
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_classes=15)
     dev, _ = clue.load_split("tnews", "dev", data)
     steps, batch_size = opts.steps[name], 32
-    train_features = clue.encode(tokenizer, dev[:steps * batch_size], 128)
-    eval_features = clue.encode(tokenizer, dev[-opts.eval_examples[name]:], 128)
+    train_features = clue.encode(tokenizer, dev[: steps * batch_size], 128)
+    eval_features = clue.encode(tokenizer, dev[-opts.eval_examples[name] :], 128)
     collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
 
     def loader():  # the script's: shuffled, dynamically padded micro-batches collated in the training thread
-        return training.shuffled_batches(len(train_features), batch_size,
-                                         lambda indices: collate([train_features[i] for i in indices]))
+        return training.shuffled_batches(
+            len(train_features), batch_size, lambda indices: collate([train_features[i] for i in indices])
+        )
 
     batches = [batch for _, batch in loader().epoch(0)]  # the order a fresh loader yields
-    train_eff = padding_efficiency([[int(n) for n in (b["input_ids"] != tokenizer.pad_token_id).sum(1)]
-                                    for b in batches])
-    hyper = SimpleNamespace(learning_rate=2e-5, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.01,
-                            adam_epsilon=1e-8, max_grad_norm=1.0)
+    train_eff = padding_efficiency(
+        [[int(n) for n in (b["input_ids"] != tokenizer.pad_token_id).sum(1)] for b in batches]
+    )
+    hyper = SimpleNamespace(
+        learning_rate=2e-5,
+        warmup_steps=0,
+        warmup_proportion=0.1,
+        weight_decay=0.01,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+    )
     initial = {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
     def bare():
@@ -83,9 +92,21 @@ def measure(name, opts):
         model.set_state_dict(initial)
         scheduler, optimizer = training.build_optimizer(model, hyper, steps)
         start = time.perf_counter()  # as the script runs it: reseeded after every step
-        training.train_loop(model, loader(), training.cross_entropy_loss, optimizer, scheduler, total_steps=steps,
-                            epochs=1, gas=1, logging_steps=10 ** 9, log_template="",
-                            evaluate=lambda step, epoch: None, eval_steps=10 ** 9, seed=42)
+        training.train_loop(
+            model,
+            loader(),
+            training.cross_entropy_loss,
+            optimizer,
+            scheduler,
+            total_steps=steps,
+            epochs=1,
+            gas=1,
+            logging_steps=10**9,
+            log_template="",
+            evaluate=lambda step, epoch: None,
+            eval_steps=10**9,
+            seed=42,
+        )
         return time.perf_counter() - start
 
     bare(), suite()  # warm-up: first-call kernel selection and allocations
@@ -96,19 +117,30 @@ def measure(name, opts):
     best_bare, best_suite = min(times["bare"]), min(times["suite"])
 
     start = time.perf_counter()
-    runner.forward_sorted(model, [len(f["input_ids"]) for f in eval_features], batch_size,
-                          lambda indices: collate([eval_features[i] for i in indices]))
+    runner.forward_sorted(
+        model,
+        [len(f["input_ids"]) for f in eval_features],
+        batch_size,
+        lambda indices: collate([eval_features[i] for i in indices]),
+    )
     eval_time = time.perf_counter() - start
     lengths = [len(f["input_ids"]) for f in eval_features]
     eval_eff = padding_efficiency([[lengths[i] for i in b] for b in training.length_sorted_batches(lengths, 32)])
-    unsorted_eff = padding_efficiency([lengths[i:i + 32] for i in range(0, len(lengths), 32)])
+    unsorted_eff = padding_efficiency([lengths[i : i + 32] for i in range(0, len(lengths), 32)])
     return {
-        "model": name, "params_m": sum(int(np.prod(p.shape)) for p in model.parameters()) / 1e6,
-        "train_ex_s": steps * batch_size / best_suite, "bare_ex_s": steps * batch_size / best_bare,
-        "suite_over_bare": best_suite / best_bare, "eval_ex_s": len(eval_features) / eval_time,
-        "train_pad_eff": train_eff, "eval_pad_eff": eval_eff, "eval_pad_eff_unsorted": unsorted_eff,
+        "model": name,
+        "params_m": sum(int(np.prod(p.shape)) for p in model.parameters()) / 1e6,
+        "train_ex_s": steps * batch_size / best_suite,
+        "bare_ex_s": steps * batch_size / best_bare,
+        "suite_over_bare": best_suite / best_bare,
+        "eval_ex_s": len(eval_features) / eval_time,
+        "train_pad_eff": train_eff,
+        "eval_pad_eff": eval_eff,
+        "eval_pad_eff_unsorted": unsorted_eff,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "steps": steps, "eval_examples": len(eval_features), "threads": os.environ.get("OMP_NUM_THREADS"),
+        "steps": steps,
+        "eval_examples": len(eval_features),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
     }
 
 
@@ -131,22 +163,38 @@ def main():
         return
     rows = []
     for name in names:
-        proc = subprocess.run([sys.executable, __file__, "--child", name] + sys.argv[1:],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name] + sys.argv[1:], capture_output=True, text=True
+        )
         if proc.returncode:
             sys.exit(proc.stderr[-3000:])
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    header = ("model", "params", "train ex/s", "bare ex/s", "suite/bare", "eval ex/s", "pad eff train",
-              "pad eff eval (unsorted)", "peak RSS")
+    header = (
+        "model",
+        "params",
+        "train ex/s",
+        "bare ex/s",
+        "suite/bare",
+        "eval ex/s",
+        "pad eff train",
+        "pad eff eval (unsorted)",
+        "peak RSS",
+    )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:
-        print(f"| {r['model']} | {r['params_m']:.2f} M | {r['train_ex_s']:.1f} | {r['bare_ex_s']:.1f} | "
-              f"{r['suite_over_bare']:.3f} | {r['eval_ex_s']:.1f} | {r['train_pad_eff']:.3f} | "
-              f"{r['eval_pad_eff']:.3f} ({r['eval_pad_eff_unsorted']:.3f}) | {r['peak_rss_mb']:.0f} MB |")
-    print(f"\nTNEWS dev, max_seq_length 128, batch 32, OMP_NUM_THREADS={rows[0]['threads']}, best of "
-          f"{opts.repeats} alternating runs; steps: " + ", ".join(f"{r['model']} {r['steps']}" for r in rows)
-          + "; eval examples: " + ", ".join(f"{r['model']} {r['eval_examples']}" for r in rows))
+        print(
+            f"| {r['model']} | {r['params_m']:.2f} M | {r['train_ex_s']:.1f} | {r['bare_ex_s']:.1f} | "
+            f"{r['suite_over_bare']:.3f} | {r['eval_ex_s']:.1f} | {r['train_pad_eff']:.3f} | "
+            f"{r['eval_pad_eff']:.3f} ({r['eval_pad_eff_unsorted']:.3f}) | {r['peak_rss_mb']:.0f} MB |"
+        )
+    print(
+        f"\nTNEWS dev, max_seq_length 128, batch 32, OMP_NUM_THREADS={rows[0]['threads']}, best of "
+        f"{opts.repeats} alternating runs; steps: "
+        + ", ".join(f"{r['model']} {r['steps']}" for r in rows)
+        + "; eval examples: "
+        + ", ".join(f"{r['model']} {r['eval_examples']}" for r in rows)
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ off, with the predictor's own default (Paddle 3 turns oneDNN on for a CPU) and w
 Prints examples/s (the second of two passes), the largest logit difference from eager and the share
 of equal predictions.
 """
+
 import argparse
 import os
 import sys
@@ -21,18 +22,17 @@ import cluebench  # noqa: E402,F401  before paddle
 from bench_models import BENCH_MODELS as CONFIGS  # noqa: E402
 
 
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(CONFIGS), default="small")
     opts = parser.parse_args()
+    from cluebench.train import setup as cli, speedups
+
     import numpy as np
     import paddle
     import paddle.inference as inference
     from paddle.static import InputSpec
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
-
-    from cluebench.train import setup as cli, speedups
 
     cli.set_device("cpu")
     paddle.seed(0)
@@ -46,7 +46,7 @@ def main():
     lengths = sorted(rng.randint(10, 60, 1000))
     batches = []
     for start in range(0, len(lengths), 32):
-        part = lengths[start:start + 32]
+        part = lengths[start : start + 32]
         ids = np.zeros((len(part), part[-1]), "int64")
         for row, n in enumerate(part):
             ids[row, :n] = rng.randint(5, 21000, n)
@@ -55,8 +55,13 @@ def main():
     def layer_path(layer):
         def run():
             with paddle.no_grad():
-                return np.concatenate([layer(input_ids=paddle.to_tensor(b), token_type_ids=paddle.to_tensor(b * 0))
-                                       .numpy() for b in batches])
+                return np.concatenate(
+                    [
+                        layer(input_ids=paddle.to_tensor(b), token_type_ids=paddle.to_tensor(b * 0)).numpy()
+                        for b in batches
+                    ]
+                )
+
         return run
 
     def predictor_path(folder, onednn):  # onednn None: the predictor's default
@@ -82,6 +87,7 @@ def main():
                 predictor.run()
                 out.append(predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu())
             return np.concatenate(out)
+
         return run
 
     rows = []
@@ -96,19 +102,29 @@ def main():
     measure("static program, without speedups.speed_up", layer_path(speedups.static_forward(plain, token_id=1)))
     measure("static program (--to_static true)", layer_path(speedups.static_forward(model, token_id=1)))
     with tempfile.TemporaryDirectory() as folder:
-        paddle.jit.save(model, os.path.join(folder, "m"), input_spec=[
-            InputSpec([None, None], "int64", "input_ids"), InputSpec([None, None], "int64", "token_type_ids")])
+        paddle.jit.save(
+            model,
+            os.path.join(folder, "m"),
+            input_spec=[
+                InputSpec([None, None], "int64", "input_ids"),
+                InputSpec([None, None], "int64", "token_type_ids"),
+            ],
+        )
         measure("Paddle Inference, IR passes, oneDNN off", predictor_path(folder, onednn=False))
         measure("Paddle Inference, IR passes (its defaults)", predictor_path(folder, onednn=None))
         measure("Paddle Inference, IR passes + oneDNN", predictor_path(folder, onednn=True))
     reference = rows[0][2]
-    print(f"\n{opts.model} model, 1000 sequences of length 10-60, batch 32, paddle {paddle.__version__}, "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n")
+    print(
+        f"\n{opts.model} model, 1000 sequences of length 10-60, batch 32, paddle {paddle.__version__}, "
+        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n"
+    )
     print("| path | examples/s | max abs logit difference from eager | equal predictions |")
     print("|---|---|---|---|")
     for name, speed, logits in rows:
-        print(f"| {name} | {speed:.0f} | {np.abs(logits - reference).max():.1e} | "
-              f"{np.mean(logits.argmax(1) == reference.argmax(1)):.2%} |")
+        print(
+            f"| {name} | {speed:.0f} | {np.abs(logits - reference).max():.1e} | "
+            f"{np.mean(logits.argmax(1) == reference.argmax(1)):.2%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ RSS just before it (examples loaded, libraries imported). --slow also times CMRC
 PaddleNLP's Python tokenizer, the upstream path. Then training and evaluation examples per
 second for a tiny random model (2 layers, hidden 64) on the same features.
 """
+
 import argparse
 import json
 import os
@@ -27,10 +28,10 @@ def rss_mb():
 
 
 def setup(task, data):
-    from paddlenlp.transformers import BertTokenizer
-
     from cluebench.tasks import reading as mrc
     from cluebench.train.fast_tokenizer import TextEncoder
+
+    from paddlenlp.transformers import BertTokenizer
 
     tokenizer = BertTokenizer(os.path.join(os.environ["CLUE_DATA_DIR"], "vocab", "bert-base-chinese-vocab.txt"))
     split = "dev"
@@ -44,8 +45,9 @@ def setup(task, data):
             return mrc.c3_features(examples, encoder, length)
         return mrc.chid_features(examples, encoder, length)
 
-    key = mrc.cache_key(task, split, mrc.split_files(task, split, data), tokenizer, length,
-                        128 if task == "cmrc2018" else None)
+    key = mrc.cache_key(
+        task, split, mrc.split_files(task, split, data), tokenizer, length, 128 if task == "cmrc2018" else None
+    )
     return mrc, tokenizer, TextEncoder, examples, build, key
 
 
@@ -64,28 +66,38 @@ def child_build(task, data, mode, cache):
             mrc.save_cached(mrc.cache_path(cache, key), key, feats)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    size = sum(v.nbytes for v in feats.columns.values()) / 2 ** 20
-    return {"task": task, "mode": mode, "units": units, "features": len(feats), "seconds": seconds,
-            "per_s": units / seconds, "peak_rise_mb": max(0.0, peak - before), "features_mb": size}
+    size = sum(v.nbytes for v in feats.columns.values()) / 2**20
+    return {
+        "task": task,
+        "mode": mode,
+        "units": units,
+        "features": len(feats),
+        "seconds": seconds,
+        "per_s": units / seconds,
+        "peak_rise_mb": max(0.0, peak - before),
+        "features_mb": size,
+    }
 
 
 def child_train(task, data, cache):
+    from cluebench import synthetic
+    from cluebench.train import loop as training, runner
+    from cluebench.train.reading import make_collate
+
     import numpy as np
     import paddle
-    from paddlenlp.transformers import (AutoModelForMultipleChoice, AutoModelForQuestionAnswering, BertConfig,
-                                        BertModel)
-
-    from cluebench.train import runner, loop as training
-    from cluebench import synthetic
-    from cluebench.train.reading import make_collate
+    from paddlenlp.transformers import AutoModelForMultipleChoice, AutoModelForQuestionAnswering, BertConfig, BertModel
 
     mrc, tokenizer, _, examples, build, key = setup(task, data)
     feats = mrc.load_cached(mrc.cache_path(cache, key), key)
     paddle.seed(0)
     with tempfile.TemporaryDirectory() as folder:
         BertModel(BertConfig(vocab_size=len(tokenizer.vocab), **synthetic.TINY_CONFIG)).save_pretrained(folder)
-        model = (AutoModelForQuestionAnswering.from_pretrained(folder) if task == "cmrc2018" else
-                 AutoModelForMultipleChoice.from_pretrained(folder, num_choices=feats.group))
+        model = (
+            AutoModelForQuestionAnswering.from_pretrained(folder)
+            if task == "cmrc2018"
+            else AutoModelForMultipleChoice.from_pretrained(folder, num_choices=feats.group)
+        )
     labels = {"cmrc2018": ["start_positions", "end_positions"]}.get(task, ["labels"])
     if task == "cmrc2018":  # dev features carry no span labels: train on [CLS] targets, the cost is the same
         feats.columns["start_positions"] = feats.columns["end_positions"] = np.zeros(len(feats), np.int32)
@@ -95,22 +107,46 @@ def child_train(task, data, cache):
     collate = make_collate(feats, tokenizer.pad_token_id, labels)
     batch = {"cmrc2018": 8, "c3": 4, "chid": 8}[task]
     steps = 20
-    hyper = argparse.Namespace(learning_rate=3e-5, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.01,
-                               adam_epsilon=1e-8, max_grad_norm=1.0)
+    hyper = argparse.Namespace(
+        learning_rate=3e-5,
+        warmup_steps=0,
+        warmup_proportion=0.1,
+        weight_decay=0.01,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+    )
     scheduler, optimizer = training.build_optimizer(model, hyper, steps)
     loader = training.shuffled_batches(len(feats), batch, collate)  # as runner.fit makes it
     start = time.perf_counter()
-    training.train_loop(model, loader, loss_fn, optimizer, scheduler, total_steps=steps, epochs=1, gas=1,
-                        logging_steps=10 ** 9, log_template="", evaluate=lambda s, e: None, eval_steps=10 ** 9,
-                        seed=42)
+    training.train_loop(
+        model,
+        loader,
+        loss_fn,
+        optimizer,
+        scheduler,
+        total_steps=steps,
+        epochs=1,
+        gas=1,
+        logging_steps=10**9,
+        log_template="",
+        evaluate=lambda s, e: None,
+        eval_steps=10**9,
+        seed=42,
+    )
     train_rate = steps * batch / (time.perf_counter() - start)
     n_eval = min(len(feats), 400)
     subset = feats.head(n_eval)
     start = time.perf_counter()
-    runner.forward_sorted(model, subset.lengths(), 32, make_collate(subset, tokenizer.pad_token_id, []),
-                          per_token=task == "cmrc2018")
-    return {"task": task, "train_ex_s": train_rate, "eval_ex_s": n_eval / (time.perf_counter() - start),
-            "train_batch": batch, "eval_examples": n_eval}
+    runner.forward_sorted(
+        model, subset.lengths(), 32, make_collate(subset, tokenizer.pad_token_id, []), per_token=task == "cmrc2018"
+    )
+    return {
+        "task": task,
+        "train_ex_s": train_rate,
+        "eval_ex_s": n_eval / (time.perf_counter() - start),
+        "train_batch": batch,
+        "eval_examples": n_eval,
+    }
 
 
 def run_child(*args):
@@ -151,14 +187,18 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for b in builds:
         mode = {"slow": "PaddleNLP tokenizer", "scratch": "from scratch", "cache": "from cache"}[b["mode"]]
-        print(f"| {b['task']} | {mode} | {b['units']} {unit[b['task']]} | {b['features']} | {b['seconds']:.2f} | "
-              f"{b['per_s']:.0f} | {b['peak_rise_mb']:.0f} | {b['features_mb']:.1f} |")
+        print(
+            f"| {b['task']} | {mode} | {b['units']} {unit[b['task']]} | {b['features']} | {b['seconds']:.2f} | "
+            f"{b['per_s']:.0f} | {b['peak_rise_mb']:.0f} | {b['features_mb']:.1f} |"
+        )
     print("\n| task | train examples/s (batch) | eval examples/s |\n|---|---|---|")
     for t in trains:
         print(f"| {t['task']} | {t['train_ex_s']:.1f} ({t['train_batch']}) | {t['eval_ex_s']:.1f} |")
-    print(f"\nCHID: synthetic, {opts.chid_rows} rows. Tiny model: 2 layers, hidden 64, bert-base-chinese vocabulary; "
-          f"train 20 steps; eval on up to 400 features, length-sorted, batch 32. "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}.")
+    print(
+        f"\nCHID: synthetic, {opts.chid_rows} rows. Tiny model: 2 layers, hidden 64, bert-base-chinese vocabulary; "
+        f"train 20 steps; eval on up to 400 features, length-sorted, batch 32. "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}."
+    )
 
 
 if __name__ == "__main__":

@@ -8,18 +8,18 @@ how many CPU threads each process gets.
 /tmp/before 695aa6d`), which judged cards by a fixed base-size estimate, counted no host memory and
 left every process all the host's cores; its host and GPU needs are then the estimates of this one.
 """
+
 import argparse
 import collections
 import importlib.util
 import os
 import sys
-from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for test_grid.py
+from bench_scheduler import MEDIUM  # noqa: E402
 from cluebench.grid import footprint, scheduler as grid  # noqa: E402
 from test_grid import FakeLauncher, FakeNVML, fake_host  # noqa: E402
-from bench_scheduler import MEDIUM  # noqa: E402
 
 LARGE = footprint.Shape(24, 1024, 4096, 21128, 16, source="a 24-layer config (roberta-wwm-ext-large)")
 CORES, HOST_GIB = 64, 512
@@ -27,8 +27,11 @@ CORES, HOST_GIB = 64, 512
 
 def load_package(checkout):
     """The cluebench package of another checkout, imported under another name beside this one."""
-    spec = importlib.util.spec_from_file_location("before_cluebench", os.path.join(checkout, "cluebench", "__init__.py"),
-                                                  submodule_search_locations=[os.path.join(checkout, "cluebench")])
+    spec = importlib.util.spec_from_file_location(
+        "before_cluebench",
+        os.path.join(checkout, "cluebench", "__init__.py"),
+        submodule_search_locations=[os.path.join(checkout, "cluebench")],
+    )
     package = importlib.util.module_from_spec(spec)
     sys.modules["before_cluebench"] = package
     spec.loader.exec_module(package)
@@ -37,7 +40,7 @@ def load_package(checkout):
 
 def first_round(module, pool, directory):
     """The processes the scheduler started in its first round."""
-    launcher = FakeLauncher(directory, pool.nvml, duration=10 ** 6)
+    launcher = FakeLauncher(directory, pool.nvml, duration=10**6)
     scheduler = module.Scheduler(module.full_grid(), directory, "model", pool, launcher, out=lambda line: None)
     scheduler.sleep = lambda s: scheduler.request_stop(15)
     scheduler.run()
@@ -56,9 +59,11 @@ def row(label, gib, shape, max_jobs, launcher, threads):
         for c in p.cards:
             gpu[c] += footprint.gpu_gib(shape, job, k)
     processes = sum(len(p.cards) for p in launcher.started)
-    return (f"| {label} | 8 x {gib} GiB | {shape.source} | {max_jobs} | {len(launcher.started)} | "
-            f"{min(per_card.values())}-{max(per_card.values())} | {max(gpu.values()):.1f} | {host:.0f} | "
-            f"{threads} ({processes} processes) |")
+    return (
+        f"| {label} | 8 x {gib} GiB | {shape.source} | {max_jobs} | {len(launcher.started)} | "
+        f"{min(per_card.values())}-{max(per_card.values())} | {max(gpu.values()):.1f} | {host:.0f} | "
+        f"{threads} ({processes} processes) |"
+    )
 
 
 def main():
@@ -66,12 +71,17 @@ def main():
     parser.add_argument("--before", help="a checkout of the scheduler to compare with")
     opts = parser.parse_args()
     before = load_package(opts.before) if opts.before else None
-    print(f"First round of the full grid, fake host of {CORES} cores and {HOST_GIB} GiB; GPU and host columns: "
-          f"what the jobs started need by this checkout's estimate for the model\n")
-    print("| scheduler | cards | model | max jobs a card | jobs started | jobs a card | GPU GiB on the fullest card "
-          "| host GiB | threads a process |")
+    print(
+        f"First round of the full grid, fake host of {CORES} cores and {HOST_GIB} GiB; GPU and host columns: "
+        f"what the jobs started need by this checkout's estimate for the model\n"
+    )
+    print(
+        "| scheduler | cards | model | max jobs a card | jobs started | jobs a card | GPU GiB on the fullest card "
+        "| host GiB | threads a process |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     import tempfile
+
     for gib in (32, 80):
         for shape in (MEDIUM, LARGE):
             if before:
@@ -79,8 +89,14 @@ def main():
                     launcher = first_round(before, before.GpuPool(FakeNVML([gib] * 8)), directory)
                 print(row("before", gib, shape, "no cap", launcher, f"all {CORES} cores"))
             for max_jobs in (1, 2, 4):
-                pool = grid.GpuPool(FakeNVML([gib] * 8), footprint.Footprints(shape), max_jobs_per_gpu=max_jobs,
-                                    host=fake_host(HOST_GIB), cores=CORES, environ={})
+                pool = grid.GpuPool(
+                    FakeNVML([gib] * 8),
+                    footprint.Footprints(shape),
+                    max_jobs_per_gpu=max_jobs,
+                    host=fake_host(HOST_GIB),
+                    cores=CORES,
+                    environ={},
+                )
                 with tempfile.TemporaryDirectory() as directory:
                     launcher = first_round(grid, pool, directory)
                 print(row("now", gib, shape, max_jobs, launcher, pool.threads))

@@ -13,6 +13,7 @@ all the cores each (oversubscribed), to show why the default halves them, and a 
 process with half the cores: two of those side by side, with no gradients to exchange, are what
 two ranks could reach at best on this machine.
 """
+
 import argparse
 import json
 import os
@@ -22,12 +23,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
-from bench_models import BENCH_MODELS  # noqa: E402
-from helpers import ROOT, save_random_bert  # noqa: E402
-
 import cluebench  # noqa: E402,F401
+from bench_models import BENCH_MODELS  # noqa: E402
 from cluebench import results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 # Run in each worker (as sitecustomize): its peak RSS goes to a file when it exits.
 PEAK_HOOK = """import atexit, os
@@ -66,23 +66,65 @@ def main():
         def run(ranks, threads, index):
             out, peaks = os.path.join(work, f"out{index}"), os.path.join(work, f"peak{index}")
             os.makedirs(peaks)
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads), BENCH_PEAK_DIR=peaks,
-                       PYTHONPATH=os.pathsep.join([hook, os.environ.get("PYTHONPATH", "")]))
-            launch = ["-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks),
-                      "--log_dir", os.path.join(work, f"logs{index}")] if ranks > 1 else []
-            subprocess.run([sys.executable, *launch, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
-                            "--task_name", "ocnli", "--model_name_or_path", model, "--data_dir", data,
-                            "--device", "cpu", "--do_train", "--output_dir", out, "--max_steps", str(opts.steps),
-                            "--logging_steps", "10", "--save_steps", str(opts.steps), "--learning_rate", "2e-5"],
-                           check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env = dict(
+                os.environ,
+                OMP_NUM_THREADS=str(threads),
+                BENCH_PEAK_DIR=peaks,
+                PYTHONPATH=os.pathsep.join([hook, os.environ.get("PYTHONPATH", "")]),
+            )
+            launch = (
+                [
+                    "-m",
+                    "paddle.distributed.launch",
+                    "--nproc_per_node",
+                    str(ranks),
+                    "--log_dir",
+                    os.path.join(work, f"logs{index}"),
+                ]
+                if ranks > 1
+                else []
+            )
+            subprocess.run(
+                [
+                    sys.executable,
+                    *launch,
+                    os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+                    "--task_name",
+                    "ocnli",
+                    "--model_name_or_path",
+                    model,
+                    "--data_dir",
+                    data,
+                    "--device",
+                    "cpu",
+                    "--do_train",
+                    "--output_dir",
+                    out,
+                    "--max_steps",
+                    str(opts.steps),
+                    "--logging_steps",
+                    "10",
+                    "--save_steps",
+                    str(opts.steps),
+                    "--learning_rate",
+                    "2e-5",
+                ],
+                check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             record = results.read_record(os.path.join(out, results.FILENAME))
             peak = max(int(open(os.path.join(peaks, p)).read()) for p in os.listdir(peaks)) / 1024
             return record["throughput"]["train_examples_per_s"], peak
 
         rows, index = [], 0
-        for label, ranks, threads in (("1 process", 1, cores), ("2 ranks (default)", 2, max(1, cores // 2)),
-                                      ("2 ranks, oversubscribed", 2, cores),
-                                      ("1 process, half the cores", 1, max(1, cores // 2))):
+        for label, ranks, threads in (
+            ("1 process", 1, cores),
+            ("2 ranks (default)", 2, max(1, cores // 2)),
+            ("2 ranks, oversubscribed", 2, cores),
+            ("1 process, half the cores", 1, max(1, cores // 2)),
+        ):
             best = None
             for _ in range(opts.repeats):
                 index += 1
@@ -91,15 +133,19 @@ def main():
                 best = max(best or (0, 0), (speed, peak))
             rows.append((label, ranks, threads, *best))
     base = rows[0][3]
-    print(f"\nOCNLI train.3k, 4-layer 312-hidden BERT, batch 32 a rank, {opts.steps} optimizer steps, "
-          f"best of {opts.repeats}, {cores} cores\n")
+    print(
+        f"\nOCNLI train.3k, 4-layer 312-hidden BERT, batch 32 a rank, {opts.steps} optimizer steps, "
+        f"best of {opts.repeats}, {cores} cores\n"
+    )
     print("| run | ranks | threads a rank | train ex/s | vs 1 process | peak RSS a process (MiB) |")
     print("|---|---|---|---|---|---|")
     for label, ranks, threads, speed, peak in rows:
         print(f"| {label} | {ranks} | {threads} | {speed:.1f} | {speed / base:.2f}x | {peak:.0f} |")
     half = rows[-1][3]
-    print(f"\nTwo ranks at best (2 x one process with half the cores): {2 * half:.1f} train ex/s, "
-          f"{2 * half / base:.2f}x one process; the two ranks reach {rows[1][3] / (2 * half):.0%} of that.")
+    print(
+        f"\nTwo ranks at best (2 x one process with half the cores): {2 * half:.1f} train ex/s, "
+        f"{2 * half / base:.2f}x one process; the two ranks reach {rows[1][3] / (2 * half):.0%} of that."
+    )
 
 
 if __name__ == "__main__":

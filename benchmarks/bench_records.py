@@ -4,6 +4,7 @@ each with a 10-point dev history, in a temporary run folder. Not a test: run by 
     PYTHONPATH=. python benchmarks/bench_records.py [N]     (default 10,000)
 
 and it prints a small table of seconds per stage."""
+
 import contextlib
 import io
 import os
@@ -11,8 +12,8 @@ import sys
 import tempfile
 import time
 
-from cluebench.grid import best_jobs, extract, report
 from cluebench import results
+from cluebench.grid import best_jobs, extract, report
 
 MODEL = "ernie-3.0-base-zh"
 
@@ -22,12 +23,20 @@ def build(directory, n):
     names = [f"{lr}_{bs}_0.{d:02d}" for lr in lrs for bs in range(1, 21) for d in range(20)]
     for i, name in enumerate(names[:n]):
         top = 40 + (i * 7919 % 5000) / 100  # spread, reproducible
-        history = [{"step": 100 * (k + 1), "epoch": 1, "metrics": {"acc": top - (9 - k) * 0.5}, "loss": 1.0}
-                   for k in range(10)]
-        rec = results.make_record(task="tnews", model=MODEL, script="run_clue_classifier.py",
-                                  hyperparameters={"learning_rate": 1e-05}, history=history,
-                                  best={"metrics": {"acc": top}, "step": 1000, "epoch": 1},
-                                  wall_time_s=1.0, throughput={}, data={})
+        history = [
+            {"step": 100 * (k + 1), "epoch": 1, "metrics": {"acc": top - (9 - k) * 0.5}, "loss": 1.0} for k in range(10)
+        ]
+        rec = results.make_record(
+            task="tnews",
+            model=MODEL,
+            script="run_clue_classifier.py",
+            hyperparameters={"learning_rate": 1e-05},
+            history=history,
+            best={"metrics": {"acc": top}, "step": 1000, "epoch": 1},
+            wall_time_s=1.0,
+            throughput={},
+            data={},
+        )
         results.write_record(os.path.join(directory, "tnews", name + ".json"), rec)
 
 

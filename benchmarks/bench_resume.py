@@ -11,6 +11,7 @@ evaluation (and so a checkpoint) every 20 steps, --do_predict:
    and SIGTERM, each followed by a rerun of the same command; steps lost, best_result and prediction
    bytes against the uninterrupted run.
 """
+
 import json
 import os
 import re
@@ -21,13 +22,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
-from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
-from helpers import ROOT, save_random_bert  # noqa: E402
-
 import cluebench  # noqa: E402,F401
-from cluebench.train import resume
+from bench_models import BENCH_LABELS, BENCH_MODELS  # noqa: E402
 from cluebench import results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
+from cluebench.train import resume  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "classification", "run_clue_classifier.py")
 MODELS = {BENCH_LABELS[name]: config for name, config in BENCH_MODELS.items()}
@@ -44,30 +44,64 @@ def build(work, clue_data):
         with open(os.path.join(data, name), "w", encoding="utf-8") as f:
             for i, r in enumerate(part):
                 f.write(json.dumps(dict(r, id=i) if name == "test.json" else r, ensure_ascii=False) + "\n")
-    models = {label: save_random_bert(os.path.join(work, label.split()[0]), clue_data, **config)
-              for label, config in MODELS.items()}
+    models = {
+        label: save_random_bert(os.path.join(work, label.split()[0]), clue_data, **config)
+        for label, config in MODELS.items()
+    }
     return data, models
 
 
 def command(model, data, out):
-    return ["--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data, "--device", "cpu",
-            "--output_dir", out, "--do_train", "--do_predict", "--batch_size", "32", "--num_train_epochs", "2",
-            "--learning_rate", "1e-3", "--save_steps", "20", "--logging_steps", "1", "--max_seq_length", "128",
-            "--save_best_model", "false"]
+    return [
+        "--task_name",
+        "tnews",
+        "--model_name_or_path",
+        model,
+        "--data_dir",
+        data,
+        "--device",
+        "cpu",
+        "--output_dir",
+        out,
+        "--do_train",
+        "--do_predict",
+        "--batch_size",
+        "32",
+        "--num_train_epochs",
+        "2",
+        "--learning_rate",
+        "1e-3",
+        "--save_steps",
+        "20",
+        "--logging_steps",
+        "1",
+        "--max_seq_length",
+        "128",
+        "--save_best_model",
+        "false",
+    ]
 
 
 def run(args, fault=None):
     prefix = [os.path.join(ROOT, "tests", "faults.py"), *fault, SCRIPT] if fault else [SCRIPT]
     tic = time.time()
-    proc = subprocess.run([sys.executable, *prefix, *args], capture_output=True, text=True, cwd=ROOT,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.path.join(ROOT, "tests")))
+    proc = subprocess.run(
+        [sys.executable, *prefix, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.path.join(ROOT, "tests")),
+    )
     return proc, time.time() - tic
 
 
 def outcome(out):
     record = results.read_record(os.path.join(out, results.FILENAME))
-    return record["best"]["value"], record["history"], {os.path.basename(p): open(p, "rb").read()
-                                                        for p in record["predictions"]}
+    return (
+        record["best"]["value"],
+        record["history"],
+        {os.path.basename(p): open(p, "rb").read() for p in record["predictions"]},
+    )
 
 
 def main():
@@ -82,20 +116,28 @@ def main():
             proc, seconds = run(command(model, data, out))
             assert proc.returncode == 0, proc.stderr[-2000:]
             saves = [(float(m), float(s)) for _, m, s in SAVED.findall(proc.stderr + proc.stdout)]
-            params = sum(v.size for v in __import__("paddle").load(os.path.join(model, "model_state.pdparams"),
-                                                                   return_numpy=True).values())
+            params = sum(
+                v.size
+                for v in __import__("paddle")
+                .load(os.path.join(model, "model_state.pdparams"), return_numpy=True)
+                .values()
+            )
             share = sum(s for _, s in saves) / seconds
-            print(f"| {label} | {params / 1e6:.2f} M | {len(saves)} | {saves[0][0]:.1f} | "
-                  f"{sum(s for _, s in saves) / len(saves):.3f} | {seconds:.1f} | {100 * share:.2f}% |")
+            print(
+                f"| {label} | {params / 1e6:.2f} M | {len(saves)} | {saves[0][0]:.1f} | "
+                f"{sum(s for _, s in saves) / len(saves):.3f} | {seconds:.1f} | {100 * share:.2f}% |"
+            )
             if reference is None:
                 reference = (model, outcome(out))
         model, expected = reference
         print("\n| where killed | exit | resumed from step | steps lost | best_result | history | prediction bytes |")
         print("|---|---|---|---|---|---|---|")
-        for where, n, sig, what in (("loss", 50, "KILL", "SIGKILL inside an epoch (step 50)"),
-                                    ("evaluate", 3, "KILL", "SIGKILL during the 3rd evaluation"),
-                                    ("checkpoint", 2, "KILL", "SIGKILL writing the 2nd checkpoint"),
-                                    ("loss", 50, "TERM", "SIGTERM inside an epoch (step 50)")):
+        for where, n, sig, what in (
+            ("loss", 50, "KILL", "SIGKILL inside an epoch (step 50)"),
+            ("evaluate", 3, "KILL", "SIGKILL during the 3rd evaluation"),
+            ("checkpoint", 2, "KILL", "SIGKILL writing the 2nd checkpoint"),
+            ("loss", 50, "TERM", "SIGTERM inside an epoch (step 50)"),
+        ):
             out = os.path.join(work, f"kill-{where}-{sig}")
             killed, _ = run(command(model, data, out), fault=[where, str(n), sig])
             done = max(map(int, STEP.findall(killed.stderr + killed.stdout)), default=0)
@@ -104,9 +146,11 @@ def main():
             start = int(RESUMED.search(again.stderr + again.stdout).group(1))
             lost = done - start + (1 if where == "loss" and sig == "KILL" else 0)  # the step in flight
             best, history, files = outcome(out)
-            print(f"| {what} | {killed.returncode} | {start} | {lost} | {best} "
-                  f"({'=' if best == expected[0] else '!='}) | {'equal' if history == expected[1] else 'DIFFERENT'}"
-                  f" | {'equal' if files == expected[2] else 'DIFFERENT'} ({sum(map(len, files.values()))} B) |")
+            print(
+                f"| {what} | {killed.returncode} | {start} | {lost} | {best} "
+                f"({'=' if best == expected[0] else '!='}) | {'equal' if history == expected[1] else 'DIFFERENT'}"
+                f" | {'equal' if files == expected[2] else 'DIFFERENT'} ({sum(map(len, files.values()))} B) |"
+            )
             assert not os.path.exists(os.path.join(out, resume.FILENAME))
 
 

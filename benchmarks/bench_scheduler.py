@@ -27,6 +27,7 @@ Then several nodes of --gpus cards each (--nodes 2 4 8), the same jobs and work,
 The queue model takes any pending job that fits (Slurm's backfill at its best); strict priority order
 would only hold back jobs behind one that does not fit yet.
 """
+
 import argparse
 import collections
 import heapq
@@ -40,10 +41,9 @@ from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
-from helpers import ROOT  # noqa: E402
-
-from cluebench.grid import footprint, scheduler as grid, slurm
 from cluebench import results, tasks  # noqa: E402
+from cluebench.grid import footprint, scheduler as grid, slurm  # noqa: E402
+from helpers import ROOT  # noqa: E402
 
 GIB = 1 << 30
 SEQ_PER_S = 120.0  # training sequences of 128 tokens per second, one card, base model, evaluation included
@@ -65,8 +65,9 @@ def actual_memory(jobs, rng, shape=footprint.BASE):
 class Cluster:
     """Simulated cards, clock and jobs; also the fake NVML module and the launcher for grid.Scheduler."""
 
-    def __init__(self, cards, gib, work, memory, directory, alloc_delay=60.0, shape=footprint.BASE, busy=1.0,
-                 overhead=0.0):
+    def __init__(
+        self, cards, gib, work, memory, directory, alloc_delay=60.0, shape=footprint.BASE, busy=1.0, overhead=0.0
+    ):
         self.total, self.now, self.alloc_delay = gib * GIB, 0.0, alloc_delay
         self.cards, self.work, self.memory, self.dir = cards, work, memory, directory
         self.shape, self.busy, self.overhead = shape, busy, overhead
@@ -93,8 +94,11 @@ class Cluster:
         return f"GPU-{card:08x}"
 
     def nvmlDeviceGetComputeRunningProcesses(self, card):
-        return [SimpleNamespace(pid=id(p), usedGpuMemory=p.mem) for p in self.procs
-                if p.alive and p.allocated and card in p.cards]
+        return [
+            SimpleNamespace(pid=id(p), usedGpuMemory=p.mem)
+            for p in self.procs
+            if p.alive and p.allocated and card in p.cards
+        ]
 
     def pids(self, proc):
         return {id(proc)}
@@ -103,10 +107,22 @@ class Cluster:
     def start_job(self, job, cards):
         key = (job.task, job.name)
         scale = (job.batch_size // job.accumulation) / (job.batch_size // grid_job(job).accumulation)
-        mem = self.memory[key] * GIB * max(scale, 0.5) * (footprint.gpu_gib(self.shape, job, len(cards)) /
-                                                          footprint.gpu_gib(self.shape, job, 1))
-        proc = SimpleNamespace(job=job, cards=cards, left=self.work[key], mem=mem, alive=True, allocated=False,
-                               alloc_at=self.now + self.alloc_delay, code=None)
+        mem = (
+            self.memory[key]
+            * GIB
+            * max(scale, 0.5)
+            * (footprint.gpu_gib(self.shape, job, len(cards)) / footprint.gpu_gib(self.shape, job, 1))
+        )
+        proc = SimpleNamespace(
+            job=job,
+            cards=cards,
+            left=self.work[key],
+            mem=mem,
+            alive=True,
+            allocated=False,
+            alloc_at=self.now + self.alloc_delay,
+            code=None,
+        )
         self.procs.append(proc)
         return proc
 
@@ -153,8 +169,9 @@ class Cluster:
                             write_log(self.dir, p.job, "RuntimeError: Out of memory error on GPU\n")
                 if p.alive and p.left <= 1e-6:
                     p.alive, p.code = False, 0
-                    results.write_record(grid.record_path(self.dir, p.job),
-                                         {"schema": results.SCHEMA, "status": "complete"})
+                    results.write_record(
+                        grid.record_path(self.dir, p.job), {"schema": results.SCHEMA, "status": "complete"}
+                    )
             if step_to >= until:
                 return
 
@@ -166,12 +183,12 @@ def grid_job(job):
 def job_from_argv(argv):
     if argv[1] == "run_mrc.sh":
         return dataclass_replace(grid_job(grid.Job(argv[3], float(argv[5]), int(argv[4]), 1)), int(argv[6]))
-    return dataclass_replace(grid_job(grid.Job(argv[2], float(argv[3]), int(argv[4]), 1, float(argv[9]))),
-                             int(argv[8]))
+    return dataclass_replace(grid_job(grid.Job(argv[2], float(argv[3]), int(argv[4]), 1, float(argv[9]))), int(argv[8]))
 
 
 def dataclass_replace(job, accumulation):
     import dataclasses
+
     return dataclasses.replace(job, accumulation=accumulation)
 
 
@@ -191,10 +208,21 @@ def simulate_ours(jobs, cards, gib, work, memory, shape=footprint.BASE, max_jobs
             cluster.advance(max(cluster.now + seconds, event if event is not None else cluster.now + seconds))
 
         host = SimpleNamespace(virtual_memory=lambda: SimpleNamespace(total=2048 * GIB, available=2048 * GIB))
-        pool = grid.GpuPool(cluster, footprint.Footprints(shape), max_jobs_per_gpu=max_jobs, host=host, cores=64,
-                            environ={})
-        scheduler = grid.Scheduler(jobs, directory, "model", pool, cluster,
-                                   retries=5, poll=1.0, clock=lambda: cluster.now, sleep=sleep, out=lambda s: None)
+        pool = grid.GpuPool(
+            cluster, footprint.Footprints(shape), max_jobs_per_gpu=max_jobs, host=host, cores=64, environ={}
+        )
+        scheduler = grid.Scheduler(
+            jobs,
+            directory,
+            "model",
+            pool,
+            cluster,
+            retries=5,
+            poll=1.0,
+            clock=lambda: cluster.now,
+            sleep=sleep,
+            out=lambda s: None,
+        )
         failed = scheduler.run()
         ooms = sum(1 for p in cluster.procs if p.code == 1)
         return cluster.now, failed, ooms, cluster.busy_card_seconds
@@ -285,10 +313,11 @@ def multi_node(jobs, gpus, gib, seeds, node_counts):
         for n in node_counts:
             bound = max(sum(work.values()) / (n * gpus), longest)
             shards = max(simulate_ours(grid.select(jobs, shard=(i, n)), gpus, gib, work, memory)[0] for i in range(n))
-            for policy, makespan in (("shards (--shard i/n, our scheduler per node)", shards),
-                                     ("slurm arrays, longest first (--slurm)", simulate_slurm(planned, n, gpus, work)),
-                                     ("slurm arrays, grid order", simulate_slurm(grid_order_arrays(jobs), n, gpus,
-                                                                                 work))):
+            for policy, makespan in (
+                ("shards (--shard i/n, our scheduler per node)", shards),
+                ("slurm arrays, longest first (--slurm)", simulate_slurm(planned, n, gpus, work)),
+                ("slurm arrays, grid order", simulate_slurm(grid_order_arrays(jobs), n, gpus, work)),
+            ):
                 rows[(n, policy)][0] += makespan / seeds
                 rows[(n, policy)][1] += bound / seeds
     return [(n, policy, makespan, bound) for (n, policy), (makespan, bound) in rows.items()]
@@ -298,11 +327,22 @@ def resume_seconds():
     """Wall time of grid_search.py over a finished 134-job grid (records in place)."""
     with tempfile.TemporaryDirectory() as root:
         for job in grid.full_grid():
-            results.write_record(grid.record_path(os.path.join(root, "some-model"), job),
-                                 {"schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}})
+            results.write_record(
+                grid.record_path(os.path.join(root, "some-model"), job),
+                {"schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}},
+            )
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "grid_search_tools", "grid_search.py"), "some-model",
-                               "--output_root", root], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, "grid_search_tools", "grid_search.py"),
+                "some-model",
+                "--output_root",
+                root,
+            ],
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - start
         assert "134 of 134 jobs already complete" in proc.stdout, proc.stdout + proc.stderr
         return elapsed
@@ -314,16 +354,24 @@ def main():
     parser.add_argument("--gib", type=float, default=32)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--nodes", type=int, nargs="*", default=[2, 4, 8], help="node counts of the multi-node table")
-    parser.add_argument("--busy", type=float, nargs=2, default=[0.9, 0.6], metavar=("BASE", "MEDIUM"),
-                        help="fraction of its card's time a job alone keeps it busy, base and medium model")
+    parser.add_argument(
+        "--busy",
+        type=float,
+        nargs=2,
+        default=[0.9, 0.6],
+        metavar=("BASE", "MEDIUM"),
+        help="fraction of its card's time a job alone keeps it busy, base and medium model",
+    )
     parser.add_argument("--overhead", type=float, default=0.1, help="throughput a card loses per extra job on it")
     parser.add_argument("--max_jobs", type=int, nargs="*", default=[1, 2, 4], help="--max_jobs_per_gpu values")
     opts = parser.parse_args()
     jobs = grid.full_grid()
     busy = dict(zip(MODELS, opts.busy))
-    print(f"Packing: {opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs, mean of {opts.seeds} seeds; a job alone "
-          f"keeps its card busy {opts.busy[0]:.0%} (base) / {opts.busy[1]:.0%} (medium) of the time, a card loses "
-          f"{opts.overhead:.0%} of its throughput per extra job (assumed, not measured)\n")
+    print(
+        f"Packing: {opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs, mean of {opts.seeds} seeds; a job alone "
+        f"keeps its card busy {opts.busy[0]:.0%} (base) / {opts.busy[1]:.0%} (medium) of the time, a card loses "
+        f"{opts.overhead:.0%} of its throughput per extra job (assumed, not measured)\n"
+    )
     print("| model | --max_jobs_per_gpu | makespan (h) | vs 1 | card use | OOM kills | failed |")
     print("|---|---|---|---|---|---|---|")
     for model, shape in MODELS.items():
@@ -333,15 +381,29 @@ def main():
             for seed in range(opts.seeds):
                 rng = random.Random(seed)
                 work = {(j.task, j.name): work_seconds(j, rng, shape) for j in jobs}
-                makespan, failed, ooms, used = simulate_ours(jobs, opts.gpus, opts.gib, work,
-                                                             actual_memory(jobs, rng, shape), shape, m, busy[model],
-                                                             opts.overhead)
-                total.update(makespan=makespan / opts.seeds, use=used / (makespan * opts.gpus) / opts.seeds,
-                             ooms=ooms / opts.seeds, failed=(failed or 0) / opts.seeds)
+                makespan, failed, ooms, used = simulate_ours(
+                    jobs,
+                    opts.gpus,
+                    opts.gib,
+                    work,
+                    actual_memory(jobs, rng, shape),
+                    shape,
+                    m,
+                    busy[model],
+                    opts.overhead,
+                )
+                total.update(
+                    makespan=makespan / opts.seeds,
+                    use=used / (makespan * opts.gpus) / opts.seeds,
+                    ooms=ooms / opts.seeds,
+                    failed=(failed or 0) / opts.seeds,
+                )
             alone = alone or total["makespan"]
-            print(f"| {model} | {m} | {total['makespan'] / 3600:.2f} | {total['makespan'] / alone:.2f} | "
-                  f"{total['use']:.1%} | {total['ooms']:.1f} | {total['failed']:.1f} |")
-    print(f"\nOne job a card (the default) against upstream's policy, base model:\n")
+            print(
+                f"| {model} | {m} | {total['makespan'] / 3600:.2f} | {total['makespan'] / alone:.2f} | "
+                f"{total['use']:.1%} | {total['ooms']:.1f} | {total['failed']:.1f} |"
+            )
+    print("\nOne job a card (the default) against upstream's policy, base model:\n")
     print("| seed | policy | makespan (h) | lower bound (h) | ratio | card use | OOM kills | failed |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in range(opts.seeds):
@@ -351,12 +413,17 @@ def main():
         longest = max(work[(j.task, j.name)] / (tasks.get(j.task).grid.cards if j.is_mrc else 1) for j in jobs)
         bound = max(sum(work.values()) / opts.gpus, longest)
         for name, simulate in (("ours", simulate_ours), ("upstream", simulate_upstream)):
-            makespan, failed, ooms, used = simulate(jobs, opts.gpus, opts.gib, work, memory, busy=busy["base"],
-                                                    overhead=opts.overhead)
-            print(f"| {seed} | {name} | {makespan / 3600:.2f} | {bound / 3600:.2f} | {makespan / bound:.3f} | "
-                  f"{used / (makespan * opts.gpus):.1%} | {ooms} | {failed} |")
-    print(f"\n{opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs. Resuming a finished 134-job grid with "
-          f"grid_search.py, report and submission included: {resume_seconds():.2f} s.")
+            makespan, failed, ooms, used = simulate(
+                jobs, opts.gpus, opts.gib, work, memory, busy=busy["base"], overhead=opts.overhead
+            )
+            print(
+                f"| {seed} | {name} | {makespan / 3600:.2f} | {bound / 3600:.2f} | {makespan / bound:.3f} | "
+                f"{used / (makespan * opts.gpus):.1%} | {ooms} | {failed} |"
+            )
+    print(
+        f"\n{opts.gpus} GPUs of {opts.gib:g} GiB, {len(jobs)} jobs. Resuming a finished 134-job grid with "
+        f"grid_search.py, report and submission included: {resume_seconds():.2f} s."
+    )
     if not opts.nodes:
         return
     print(f"\nSeveral nodes of {opts.gpus} GPUs ({opts.gib:g} GiB), mean of {opts.seeds} seeds:\n")

@@ -45,6 +45,7 @@ OMP_NUM_THREADS threads (cluebench sets it to the core count unless it is set al
 A shared machine's speed wanders by 10-40% from minute to minute: --rounds 5 runs the Paddle and the
 PyTorch child in turn five times, prints each side's median and every round's ratio.
 """
+
 import argparse
 import json
 import os
@@ -56,10 +57,12 @@ import tempfile
 import time
 
 from bench_models import BENCH_LABELS as LABEL, BENCH_MODELS as CONFIGS
+
 BATCH, MAX_SEQ, NUM_LABELS = 32, 128, 15
 # The classifier script's defaults (classification/run_clue_classifier.py).
-HYPER = dict(learning_rate=1e-4, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.0, adam_epsilon=1e-6,
-             max_grad_norm=1.0)
+HYPER = dict(
+    learning_rate=1e-4, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.0, adam_epsilon=1e-6, max_grad_norm=1.0
+)
 BATCH_KEYS = ("input_ids", "token_type_ids", "labels")
 
 
@@ -78,12 +81,18 @@ def paddle_to_hf(state):
     """A PaddleNLP BertForSequenceClassification state dict (numpy) under HuggingFace's names.
 
     Paddle's Linear keeps its weight as [in, out], torch's as [out, in]."""
-    renames = [("bert.embeddings.layer_norm.", "bert.embeddings.LayerNorm."),
-               (".self_attn.q_proj.", ".attention.self.query."), (".self_attn.k_proj.", ".attention.self.key."),
-               (".self_attn.v_proj.", ".attention.self.value."), (".self_attn.out_proj.", ".attention.output.dense."),
-               (".norm1.", ".attention.output.LayerNorm."), (".linear1.", ".intermediate.dense."),
-               (".linear2.", ".output.dense."), (".norm2.", ".output.LayerNorm."),
-               ("bert.encoder.layers.", "bert.encoder.layer.")]
+    renames = [
+        ("bert.embeddings.layer_norm.", "bert.embeddings.LayerNorm."),
+        (".self_attn.q_proj.", ".attention.self.query."),
+        (".self_attn.k_proj.", ".attention.self.key."),
+        (".self_attn.v_proj.", ".attention.self.value."),
+        (".self_attn.out_proj.", ".attention.output.dense."),
+        (".norm1.", ".attention.output.LayerNorm."),
+        (".linear1.", ".intermediate.dense."),
+        (".linear2.", ".output.dense."),
+        (".norm2.", ".output.LayerNorm."),
+        ("bert.encoder.layers.", "bert.encoder.layer."),
+    ]
     out = {}
     for name, value in state.items():
         hf = name
@@ -99,14 +108,14 @@ def paddle_to_hf(state):
 def prepare(opts, work):
     """Tokenise TNEWS dev once; per model: initial weights (Paddle folder + HF npz) and the batches npz."""
     import cluebench  # noqa: F401  before paddle
+    from cluebench.tasks import classification as clue
+    from cluebench.train import loop as training
+
     import numpy as np
     import paddle
     import paddlenlp
     from paddlenlp.data import DataCollatorWithPadding
     from paddlenlp.transformers import AutoModelForSequenceClassification, BertConfig, BertModel, BertTokenizer
-
-    from cluebench.tasks import classification as clue
-    from cluebench.train import loop as training
 
     data = os.environ["CLUE_DATA_DIR"]
     tokenizer = BertTokenizer(os.path.join(data, "vocab", "bert-base-chinese-vocab.txt"))
@@ -114,7 +123,7 @@ def prepare(opts, work):
     longest = max(opts.steps.values()) * BATCH
     if longest + opts.eval_examples > len(dev):
         sys.exit(f"--steps x {BATCH} + --eval_examples exceeds the {len(dev)} TNEWS dev examples")
-    features = clue.encode(tokenizer, dev[:longest] + dev[-opts.eval_examples:], MAX_SEQ)  # tokenised once
+    features = clue.encode(tokenizer, dev[:longest] + dev[-opts.eval_examples :], MAX_SEQ)  # tokenised once
     train_features, eval_features = features[:longest], features[longest:]
     collate = DataCollatorWithPadding(tokenizer, return_tensors="np")  # the suite's collate
 
@@ -122,12 +131,20 @@ def prepare(opts, work):
     eval_batches = {}
     for i, index in enumerate(training.length_sorted_batches(eval_lengths, BATCH)):  # forward_sorted's batches
         batch = collate([eval_features[j] for j in index])
-        eval_batches.update({f"eval{i}_index": np.asarray(index), f"eval{i}_input_ids": batch["input_ids"],
-                             f"eval{i}_token_type_ids": batch["token_type_ids"]})
+        eval_batches.update(
+            {
+                f"eval{i}_index": np.asarray(index),
+                f"eval{i}_input_ids": batch["input_ids"],
+                f"eval{i}_token_type_ids": batch["token_type_ids"],
+            }
+        )
     eval_labels = np.array([f["labels"] for f in eval_features])
 
-    info = {"versions": {"paddle": paddle.__version__, "paddlenlp": paddlenlp.__version__},
-            "pad_token_id": tokenizer.pad_token_id, "vocab_size": len(tokenizer.vocab)}
+    info = {
+        "versions": {"paddle": paddle.__version__, "paddlenlp": paddlenlp.__version__},
+        "pad_token_id": tokenizer.pad_token_id,
+        "vocab_size": len(tokenizer.vocab),
+    }
     for name in opts.models:
         steps = opts.steps[name]
         loader = training.shuffled_batches(steps * BATCH, BATCH, None)  # the suite's sampler
@@ -136,15 +153,21 @@ def prepare(opts, work):
         for i, indices in enumerate(loader.batch_sampler):
             batch = collate([train_features[j] for j in indices])
             arrays.update({f"train{i}_{k}": batch[k] for k in BATCH_KEYS})
-        arrays.update(eval_batches, eval_lengths=eval_lengths, eval_labels=eval_labels,
-                      steps=np.array(steps), eval_n=np.array(len(eval_batches) // 3))
+        arrays.update(
+            eval_batches,
+            eval_lengths=eval_lengths,
+            eval_labels=eval_labels,
+            steps=np.array(steps),
+            eval_n=np.array(len(eval_batches) // 3),
+        )
         np.savez(os.path.join(work, f"{name}_batches.npz"), **arrays)
 
         paddle.seed(0)
         folder = os.path.join(work, f"{name}_paddle")
         with tempfile.TemporaryDirectory() as base:
-            BertModel(BertConfig(vocab_size=len(tokenizer.vocab), max_position_embeddings=512,
-                                 **CONFIGS[name])).save_pretrained(base)
+            BertModel(
+                BertConfig(vocab_size=len(tokenizer.vocab), max_position_embeddings=512, **CONFIGS[name])
+            ).save_pretrained(base)
             model = AutoModelForSequenceClassification.from_pretrained(base, num_classes=NUM_LABELS)
         model.save_pretrained(folder)
         state = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -152,16 +175,28 @@ def prepare(opts, work):
         c = model.config
         eps = {layer._epsilon for layer in model.sublayers() if isinstance(layer, paddle.nn.LayerNorm)}
         assert len(eps) == 1, eps
-        hf_config = dict(vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
-                         num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
-                         hidden_act=c.hidden_act, hidden_dropout_prob=c.hidden_dropout_prob,
-                         attention_probs_dropout_prob=c.attention_probs_dropout_prob,
-                         max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
-                         layer_norm_eps=eps.pop(), pad_token_id=c.pad_token_id, num_labels=NUM_LABELS)
+        hf_config = dict(
+            vocab_size=c.vocab_size,
+            hidden_size=c.hidden_size,
+            num_hidden_layers=c.num_hidden_layers,
+            num_attention_heads=c.num_attention_heads,
+            intermediate_size=c.intermediate_size,
+            hidden_act=c.hidden_act,
+            hidden_dropout_prob=c.hidden_dropout_prob,
+            attention_probs_dropout_prob=c.attention_probs_dropout_prob,
+            max_position_embeddings=c.max_position_embeddings,
+            type_vocab_size=c.type_vocab_size,
+            layer_norm_eps=eps.pop(),
+            pad_token_id=c.pad_token_id,
+            num_labels=NUM_LABELS,
+        )
         with open(os.path.join(work, f"{name}_hf_config.json"), "w") as f:
             json.dump(hf_config, f)
-        info[name] = {"params_m": sum(v.size for v in state.values()) / 1e6, "steps": steps,
-                      "train_tokens_padded": int(sum(arrays[f"train{i}_input_ids"].size for i in range(steps)))}
+        info[name] = {
+            "params_m": sum(v.size for v in state.values()) / 1e6,
+            "steps": steps,
+            "train_tokens_padded": int(sum(arrays[f"train{i}_input_ids"].size for i in range(steps))),
+        }
     return info
 
 
@@ -193,11 +228,18 @@ def main():
     parser.add_argument("--child", choices=("prepare", "paddle", "paddle-eager", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
-    parser.add_argument("--torch_python", default="/work/venv-torch/bin/python",
-                        help="python of an environment with torch, transformers and numpy")
+    parser.add_argument(
+        "--torch_python",
+        default="/work/venv-torch/bin/python",
+        help="python of an environment with torch, transformers and numpy",
+    )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="Paddle then PyTorch this many times, taking turns: medians and each round's ratio")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Paddle then PyTorch this many times, taking turns: medians and each round's ratio",
+    )
     parser.add_argument("--tiny_steps", type=int, default=100)
     parser.add_argument("--small_steps", type=int, default=15)
     parser.add_argument("--eval_examples", type=int, default=2000)
@@ -220,14 +262,17 @@ def main():
         return
 
     import cluebench  # noqa: F401  sets OMP_NUM_THREADS (imports no paddle), which every child inherits
+
     if "CLUE_DATA_DIR" not in os.environ:
         sys.exit("set CLUE_DATA_DIR to the real CLUE files (e.g. ../shared/clue_data)")
     probe = "import json, torch, transformers; print(json.dumps([torch.__version__, transformers.__version__]))"
     try:
         proc = subprocess.run([opts.torch_python, "-c", probe], capture_output=True, text=True)
     except OSError as error:
-        sys.exit(f"no PyTorch python at {opts.torch_python} ({error.strerror}); make it as this file's docstring "
-                 "says, or name another with --torch_python")
+        sys.exit(
+            f"no PyTorch python at {opts.torch_python} ({error.strerror}); make it as this file's docstring "
+            "says, or name another with --torch_python"
+        )
     if proc.returncode:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         sys.exit(f"{opts.torch_python} cannot import torch and transformers ({last}); see this file's docstring")
@@ -237,8 +282,9 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="bench_vs_pytorch_") as work:
         # Paddle is imported in children only: each process's peak RSS is its own, and this one's output clean.
-        info = run_child([sys.executable, __file__, "--child", "prepare", "--work", work] + sys.argv[1:],
-                         "preparing the batches")
+        info = run_child(
+            [sys.executable, __file__, "--child", "prepare", "--work", work] + sys.argv[1:], "preparing the batches"
+        )
         threads = os.environ["OMP_NUM_THREADS"]
         rows, per_round = {}, {}
         for name in opts.models:
@@ -246,10 +292,16 @@ def main():
             eager_r = run_child([sys.executable] + common + ["--child", "paddle-eager"], f"{name}, Paddle eager")
             rounds = []  # taking turns, so that a slow spell of a shared machine falls on both sides
             for number in range(1, opts.rounds + 1):
-                rounds.append((run_child([sys.executable] + common + ["--child", "paddle"],
-                                         f"{name}, Paddle (round {number})"),
-                               run_child([opts.torch_python] + common + ["--child", "torch"],
-                                         f"{name}, PyTorch (round {number})")))
+                rounds.append(
+                    (
+                        run_child(
+                            [sys.executable] + common + ["--child", "paddle"], f"{name}, Paddle (round {number})"
+                        ),
+                        run_child(
+                            [opts.torch_python] + common + ["--child", "torch"], f"{name}, PyTorch (round {number})"
+                        ),
+                    )
+                )
             logits = {fw: np.load(os.path.join(work, f"{name}_{fw}_init_logits.npy")) for fw in ("paddle", "torch")}
             paddle_r, torch_r = (median_result([r[side] for r in rounds]) for side in (0, 1))
             rows[name] = (paddle_r, torch_r, float(np.abs(logits["paddle"] - logits["torch"]).max()), eager_r)
@@ -259,59 +311,81 @@ def main():
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for name, (p, t, _, e) in rows.items():
-        for fw, r in (("Paddle (suite, --to_static true)", p), ("Paddle (--to_static false, eager)", e),
-                      ("PyTorch (HF)", t)):
-            print(f"| {LABEL[name]} | {fw} | {r['train_steps_s']:.2f} | {r['train_ex_s']:.1f} | {r['eval_ex_s']:.1f} | "
-                  f"{r['peak_rss_mib']:.0f} |")
-        print(f"| {LABEL[name]} | ratio torch/paddle | {t['train_steps_s'] / p['train_steps_s']:.2f}x | "
-              f"{t['train_ex_s'] / p['train_ex_s']:.2f}x | {t['eval_ex_s'] / p['eval_ex_s']:.2f}x | |")
+        for fw, r in (
+            ("Paddle (suite, --to_static true)", p),
+            ("Paddle (--to_static false, eager)", e),
+            ("PyTorch (HF)", t),
+        ):
+            print(
+                f"| {LABEL[name]} | {fw} | {r['train_steps_s']:.2f} | {r['train_ex_s']:.1f} | {r['eval_ex_s']:.1f} | "
+                f"{r['peak_rss_mib']:.0f} |"
+            )
+        print(
+            f"| {LABEL[name]} | ratio torch/paddle | {t['train_steps_s'] / p['train_steps_s']:.2f}x | "
+            f"{t['train_ex_s'] / p['train_ex_s']:.2f}x | {t['eval_ex_s'] / p['eval_ex_s']:.2f}x | |"
+        )
     if opts.rounds > 1:
         print(f"\nEach round's ratio torch/paddle (the table above: each side's median over {opts.rounds} rounds)\n")
         print("| model | round | train steps/s | eval ex/s |")
         print("|---|---|---|---|")
         for name, rounds in per_round.items():
             for number, (p, t) in enumerate(rounds, 1):
-                print(f"| {LABEL[name]} | {number} | {t['train_steps_s'] / p['train_steps_s']:.2f}x "
-                      f"({p['train_steps_s']:.2f} / {t['train_steps_s']:.2f}) | "
-                      f"{t['eval_ex_s'] / p['eval_ex_s']:.2f}x ({p['eval_ex_s']:.0f} / {t['eval_ex_s']:.0f}) |")
+                print(
+                    f"| {LABEL[name]} | {number} | {t['train_steps_s'] / p['train_steps_s']:.2f}x "
+                    f"({p['train_steps_s']:.2f} / {t['train_steps_s']:.2f}) | "
+                    f"{t['eval_ex_s'] / p['eval_ex_s']:.2f}x ({p['eval_ex_s']:.0f} / {t['eval_ex_s']:.0f}) |"
+                )
     print()
-    print("| model | params | initial loss, batch 0, no dropout: Paddle / PyTorch (abs diff) | "
-          "max abs diff of initial eval logits | train loss of step 1 (dropout on) and mean over the warm-up run: "
-          "Paddle / PyTorch |")
+    print(
+        "| model | params | initial loss, batch 0, no dropout: Paddle / PyTorch (abs diff) | "
+        "max abs diff of initial eval logits | train loss of step 1 (dropout on) and mean over the warm-up run: "
+        "Paddle / PyTorch |"
+    )
     print("|---|---|---|---|---|")
     for name, (p, t, logit_diff, _) in rows.items():
-        print(f"| {LABEL[name]} | {info[name]['params_m']:.2f} M | {p['initial_loss']:.6f} / {t['initial_loss']:.6f} "
-              f"({abs(p['initial_loss'] - t['initial_loss']):.1e}) | {logit_diff:.1e} | "
-              f"{p['first_step_loss']:.4f} / {t['first_step_loss']:.4f}; {p['mean_train_loss']:.4f} / {t['mean_train_loss']:.4f} |")
+        print(
+            f"| {LABEL[name]} | {info[name]['params_m']:.2f} M | {p['initial_loss']:.6f} / {t['initial_loss']:.6f} "
+            f"({abs(p['initial_loss'] - t['initial_loss']):.1e}) | {logit_diff:.1e} | "
+            f"{p['first_step_loss']:.4f} / {t['first_step_loss']:.4f}; {p['mean_train_loss']:.4f} / {t['mean_train_loss']:.4f} |"
+        )
     first = next(iter(rows.values()))
-    print(f"\nTNEWS dev, max_seq_length {MAX_SEQ}, batch {BATCH}; steps: "
-          + ", ".join(f"{LABEL[n]} {info[n]['steps']}" for n in rows)
-          + f"; eval examples {opts.eval_examples}; best of {opts.repeats} after a warm-up"
-          + (f", median of {opts.rounds} rounds; " if opts.rounds > 1 else "; ")
-          + f"threads {threads} (OMP_NUM_THREADS; torch.get_num_threads() = {first[1]['threads']}) on "
-          f"{os.cpu_count()} CPUs ({cpu_model()})")
-    print(f"versions: paddle {info['versions']['paddle']}, paddlenlp {info['versions']['paddlenlp']}, "
-          f"torch {torch_version}, transformers {transformers_version} "
-          f"(attention: {first[1]['attn_implementation']}), python {platform.python_version()}")
+    print(
+        f"\nTNEWS dev, max_seq_length {MAX_SEQ}, batch {BATCH}; steps: "
+        + ", ".join(f"{LABEL[n]} {info[n]['steps']}" for n in rows)
+        + f"; eval examples {opts.eval_examples}; best of {opts.repeats} after a warm-up"
+        + (f", median of {opts.rounds} rounds; " if opts.rounds > 1 else "; ")
+        + f"threads {threads} (OMP_NUM_THREADS; torch.get_num_threads() = {first[1]['threads']}) on "
+        f"{os.cpu_count()} CPUs ({cpu_model()})"
+    )
+    print(
+        f"versions: paddle {info['versions']['paddle']}, paddlenlp {info['versions']['paddlenlp']}, "
+        f"torch {torch_version}, transformers {transformers_version} "
+        f"(attention: {first[1]['attn_implementation']}), python {platform.python_version()}"
+    )
 
 
 # --------------------------------------------------------------------------------------------- Paddle
 def paddle_child(name, work, repeats, static=True):
+    from types import SimpleNamespace
+
     import cluebench  # noqa: F401  before paddle
+    from cluebench.train import loop as training, runner, setup as cli, speedups
+
     import numpy as np
     import paddle
-    from types import SimpleNamespace
     from paddlenlp.transformers import AutoModelForSequenceClassification
-
-    from cluebench.train import setup as cli, runner, loop as training, speedups
 
     cli.set_device("cpu")  # as the scripts' --device cpu: it also sets the executor's CPU flags
     arrays = np.load(os.path.join(work, f"{name}_batches.npz"))
     steps, eval_n = int(arrays["steps"]), int(arrays["eval_n"])
     batches = [{k: arrays[f"train{i}_{k}"] for k in BATCH_KEYS} for i in range(steps)]
     eval_lengths = [int(n) for n in arrays["eval_lengths"]]
-    eval_batches = {tuple(int(j) for j in arrays[f"eval{i}_index"]):
-                    {k: arrays[f"eval{i}_{k}"] for k in ("input_ids", "token_type_ids")} for i in range(eval_n)}
+    eval_batches = {
+        tuple(int(j) for j in arrays[f"eval{i}_index"]): {
+            k: arrays[f"eval{i}_{k}"] for k in ("input_ids", "token_type_ids")
+        }
+        for i in range(eval_n)
+    }
 
     def eval_collate(indices):  # forward_sorted's batches, already padded by the suite's collate
         return eval_batches[tuple(int(j) for j in indices)]
@@ -325,7 +399,9 @@ def paddle_child(name, work, repeats, static=True):
 
     model.eval()
     with paddle.no_grad():
-        initial_loss = float(training.cross_entropy_loss(model, {k: paddle.to_tensor(v) for k, v in batches[0].items()}))
+        initial_loss = float(
+            training.cross_entropy_loss(model, {k: paddle.to_tensor(v) for k, v in batches[0].items()})
+        )
     logits = runner.forward_sorted(model, eval_lengths, BATCH, eval_collate)  # also the evaluation's warm-up
     np.save(os.path.join(work, f"{name}_paddle_init_logits.npy"), logits)
 
@@ -338,9 +414,21 @@ def paddle_child(name, work, repeats, static=True):
         paddle.seed(42)  # as the script does before training: step 1's dropout too is the same every run
         start = time.perf_counter()
         stats = training.train_loop(
-            model, loader, training.cross_entropy_loss, optimizer, scheduler, total_steps=steps, epochs=1, gas=1,
-            logging_steps=1 if log_losses else 10 ** 9, log_template="", evaluate=lambda step, epoch: None,
-            eval_steps=10 ** 9, seed=42, on_log=(lambda step, loss, lr: losses.append(loss)) if log_losses else None)
+            model,
+            loader,
+            training.cross_entropy_loss,
+            optimizer,
+            scheduler,
+            total_steps=steps,
+            epochs=1,
+            gas=1,
+            logging_steps=1 if log_losses else 10**9,
+            log_template="",
+            evaluate=lambda step, epoch: None,
+            eval_steps=10**9,
+            seed=42,
+            on_log=(lambda step, loss, lr: losses.append(loss)) if log_losses else None,
+        )
         elapsed = time.perf_counter() - start
         assert stats["steps"] == steps and stats["examples"] == steps * BATCH, stats
         return elapsed
@@ -352,10 +440,16 @@ def paddle_child(name, work, repeats, static=True):
         start = time.perf_counter()
         runner.forward_sorted(model, eval_lengths, BATCH, eval_collate)
         eval_times.append(time.perf_counter() - start)
-    return {"train_steps_s": steps / train_time, "train_ex_s": steps * BATCH / train_time,
-            "eval_ex_s": len(eval_lengths) / min(eval_times), "peak_rss_mib": peak_rss_mib(),
-            "initial_loss": initial_loss, "first_step_loss": losses[0], "mean_train_loss": float(np.mean(losses)),
-            "threads": int(os.environ["OMP_NUM_THREADS"])}
+    return {
+        "train_steps_s": steps / train_time,
+        "train_ex_s": steps * BATCH / train_time,
+        "eval_ex_s": len(eval_lengths) / min(eval_times),
+        "peak_rss_mib": peak_rss_mib(),
+        "initial_loss": initial_loss,
+        "first_step_loss": losses[0],
+        "mean_train_loss": float(np.mean(losses)),
+        "threads": int(os.environ["OMP_NUM_THREADS"]),
+    }
 
 
 # --------------------------------------------------------------------------------------------- PyTorch
@@ -376,8 +470,10 @@ def torch_child(name, work, repeats):
     arrays = np.load(os.path.join(work, f"{name}_batches.npz"))
     steps, eval_n = int(arrays["steps"]), int(arrays["eval_n"])
     batches = [{k: arrays[f"train{i}_{k}"] for k in BATCH_KEYS} for i in range(steps)]
-    eval_batches = [(arrays[f"eval{i}_index"], arrays[f"eval{i}_input_ids"], arrays[f"eval{i}_token_type_ids"])
-                    for i in range(eval_n)]
+    eval_batches = [
+        (arrays[f"eval{i}_index"], arrays[f"eval{i}_input_ids"], arrays[f"eval{i}_token_type_ids"])
+        for i in range(eval_n)
+    ]
     eval_count = len(arrays["eval_lengths"])
 
     torch.manual_seed(42)
@@ -391,8 +487,12 @@ def torch_child(name, work, repeats):
 
     def forward(ids, types, labels=None):
         ids, types = torch.from_numpy(ids), torch.from_numpy(types)
-        return model(input_ids=ids, token_type_ids=types, attention_mask=(ids != pad).long(),
-                     labels=None if labels is None else torch.from_numpy(labels))
+        return model(
+            input_ids=ids,
+            token_type_ids=types,
+            attention_mask=(ids != pad).long(),
+            labels=None if labels is None else torch.from_numpy(labels),
+        )
 
     def evaluate():  # forward_sorted's work: eval mode, length-sorted batches, logits back in feature order
         model.eval()
@@ -418,9 +518,12 @@ def torch_child(name, work, repeats):
         groups = [[], []]
         for n, p in model.named_parameters():
             groups[no_decay(n)].append(p)
-        optimizer = torch.optim.AdamW([{"params": groups[0], "weight_decay": HYPER["weight_decay"]},
-                                       {"params": groups[1], "weight_decay": 0.0}],
-                                      lr=HYPER["learning_rate"], betas=(0.9, 0.999), eps=HYPER["adam_epsilon"])
+        optimizer = torch.optim.AdamW(
+            [{"params": groups[0], "weight_decay": HYPER["weight_decay"]}, {"params": groups[1], "weight_decay": 0.0}],
+            lr=HYPER["learning_rate"],
+            betas=(0.9, 0.999),
+            eps=HYPER["adam_epsilon"],
+        )
         scheduler = get_linear_schedule_with_warmup(optimizer, int(HYPER["warmup_proportion"] * steps), steps)
         model.train()
         start = time.perf_counter()
@@ -442,10 +545,17 @@ def torch_child(name, work, repeats):
         start = time.perf_counter()
         evaluate()
         eval_times.append(time.perf_counter() - start)
-    return {"train_steps_s": steps / train_time, "train_ex_s": steps * BATCH / train_time,
-            "eval_ex_s": eval_count / min(eval_times), "peak_rss_mib": peak_rss_mib(),
-            "initial_loss": initial_loss, "first_step_loss": losses[0], "mean_train_loss": float(np.mean(losses)),
-            "threads": torch.get_num_threads(), "attn_implementation": str(config._attn_implementation)}
+    return {
+        "train_steps_s": steps / train_time,
+        "train_ex_s": steps * BATCH / train_time,
+        "eval_ex_s": eval_count / min(eval_times),
+        "peak_rss_mib": peak_rss_mib(),
+        "initial_loss": initial_loss,
+        "first_step_loss": losses[0],
+        "mean_train_loss": float(np.mean(losses)),
+        "threads": torch.get_num_threads(),
+        "attn_implementation": str(config._attn_implementation),
+    }
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ accuracy with the majority-class accuracy of that same evaluation set. The model
 2-layer BERT (hidden 128) over the bert-base-chinese vocabulary; it is trained with
 classification/run_clue_classifier.py itself.
 """
+
 import argparse
 import collections
 import json
@@ -29,11 +30,10 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))  # for helpers.py
-from helpers import ROOT, save_random_bert  # noqa: E402
-
 import cluebench  # noqa: E402,F401
 from cluebench import results  # noqa: E402
 from cluebench.fileio import read_jsonl  # noqa: E402
+from helpers import ROOT, save_random_bert  # noqa: E402
 
 
 def main():
@@ -47,15 +47,21 @@ def main():
     clue_data = os.environ.get("CLUE_DATA_DIR") or sys.exit("set CLUE_DATA_DIR")
     dev = [r for _, r in read_jsonl(os.path.join(clue_data, "tnews_public", "dev.json"))]
     few = [r for _, r in read_jsonl(os.path.join(clue_data, "fewclue", "tnews", "train_few_all.json"))]
-    train, evaluation = few + dev[:opts.dev_train], dev[opts.dev_train:]
+    train, evaluation = few + dev[: opts.dev_train], dev[opts.dev_train :]
     with tempfile.TemporaryDirectory() as work:
         data = os.path.join(work, "tnews_public")
         os.makedirs(data)
         for name, records in (("train.json", train), ("dev.json", evaluation)):
             with open(os.path.join(data, name), "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        model = save_random_bert(os.path.join(work, "model"), clue_data, hidden_size=128, num_hidden_layers=2,
-                                 num_attention_heads=2, intermediate_size=512)
+        model = save_random_bert(
+            os.path.join(work, "model"),
+            clue_data,
+            hidden_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=512,
+        )
         runs = [("defaults", {}, [])]
         if opts.side_by_side:
             runs.insert(0, ("upstream's step", {"MKL_DEBUG_CPU_TYPE": "0"}, ["--to_static", "false"]))
@@ -63,28 +69,63 @@ def main():
         for seed in opts.seeds.split(","):
             for name, env, flags in runs:
                 out = os.path.join(work, f"out{len(records)}")
-                subprocess.run([sys.executable, os.path.join(ROOT, "classification", "run_clue_classifier.py"),
-                                "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data,
-                                "--device", "cpu", "--do_train", "--output_dir", out, "--batch_size", "32",
-                                "--learning_rate", "1e-3", "--num_train_epochs", str(opts.epochs), "--save_steps",
-                                "100", "--logging_steps", "100", "--save_best_model", "false", "--seed", seed,
-                                *flags, *opts.flags], check=True, env={**os.environ, **env})
+                subprocess.run(
+                    [
+                        sys.executable,
+                        os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+                        "--task_name",
+                        "tnews",
+                        "--model_name_or_path",
+                        model,
+                        "--data_dir",
+                        data,
+                        "--device",
+                        "cpu",
+                        "--do_train",
+                        "--output_dir",
+                        out,
+                        "--batch_size",
+                        "32",
+                        "--learning_rate",
+                        "1e-3",
+                        "--num_train_epochs",
+                        str(opts.epochs),
+                        "--save_steps",
+                        "100",
+                        "--logging_steps",
+                        "100",
+                        "--save_best_model",
+                        "false",
+                        "--seed",
+                        seed,
+                        *flags,
+                        *opts.flags,
+                    ],
+                    check=True,
+                    env={**os.environ, **env},
+                )
                 records.append((name, seed, results.read_record(os.path.join(out, results.FILENAME))))
     counts = collections.Counter(str(r["label"]) for r in evaluation)
     label, n = counts.most_common(1)[0]
-    print(f"\n{len(train)} train / {len(evaluation)} eval examples; majority class ({label}) "
-          f"accuracy {100 * n / len(evaluation):.2f}\n")
+    print(
+        f"\n{len(train)} train / {len(evaluation)} eval examples; majority class ({label}) "
+        f"accuracy {100 * n / len(evaluation):.2f}\n"
+    )
     print("| run | seed | best dev acc (step) | train ex/s | eval ex/s | wall time |")
     print("|---|---|---|---|---|---|")
     for name, seed, record in records:
-        print(f"| {name} | {seed} | {record['best']['value']} ({record['best']['step']}) | "
-              f"{record['throughput']['train_examples_per_s']:.0f} | {record['throughput']['eval_examples_per_s']:.0f} | "
-              f"{record['wall_time_s']:.0f} s |")
+        print(
+            f"| {name} | {seed} | {record['best']['value']} ({record['best']['step']}) | "
+            f"{record['throughput']['train_examples_per_s']:.0f} | {record['throughput']['eval_examples_per_s']:.0f} | "
+            f"{record['wall_time_s']:.0f} s |"
+        )
     if opts.side_by_side:
         print("\ndev accuracy at each evaluation:")
         for name, seed, record in records:
-            print(f"  {name:>16}, seed {seed}: " + " ".join(results.best_result_text(h["metrics"])
-                                                          for h in record["history"]))
+            print(
+                f"  {name:>16}, seed {seed}: "
+                + " ".join(results.best_result_text(h["metrics"]) for h in record["history"])
+            )
         upstream, defaults = records[0::2], records[1::2]
         wall = sum(r[2]["wall_time_s"] for r in upstream) / sum(r[2]["wall_time_s"] for r in defaults)
         print(f"\nwall time, upstream's step / defaults: {wall:.2f}x")
@@ -96,8 +137,10 @@ def main():
                 print(f"  {name}: mean {statistics.mean(values):.2f}, sd {statistics.stdev(values):.2f}")
             # paired by seed: the standard error of the mean difference is the sd of the differences / sqrt(n)
             se = statistics.stdev(diffs) / len(diffs) ** 0.5
-            print(f"  difference of the means: {statistics.mean(diffs):+.2f} ± {se:.2f} (standard error, paired "
-                  f"by seed, n = {len(diffs)}; ±{2 * se:.2f} is about a 95% interval)")
+            print(
+                f"  difference of the means: {statistics.mean(diffs):+.2f} ± {se:.2f} (standard error, paired "
+                f"by seed, n = {len(diffs)}; ±{2 * se:.2f} is about a 95% interval)"
+            )
 
 
 if __name__ == "__main__":

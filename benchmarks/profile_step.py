@@ -10,6 +10,7 @@ executor flags or speedups.speed_up (run it with MKL_DEBUG_CPU_TYPE=0 for MKL's 
 the default is the scripts' --device cpu --to_static true. Prints steps/s (best of 2
 runs) and the operators' shares of kernel time (wrappers that contain other operators left out).
 """
+
 import argparse
 import contextlib
 import io
@@ -28,7 +29,7 @@ CONTAINERS = ("GradNode", "RunProgram", "run_program", "pd_op.run_program")
 
 def operator_shares(summary):
     """{operator: share of kernel time} from the profiler's operator table."""
-    table = summary[summary.index("Operator Summary"):]
+    table = summary[summary.index("Operator Summary") :]
     times = {}
     for line in table.splitlines():
         parts = line.split()
@@ -48,12 +49,12 @@ def main():
     parser.add_argument("--before", action="store_true", help="upstream's step: eager, default executor")
     parser.add_argument("--models", default="tiny,small")
     opts = parser.parse_args()
+    from cluebench.train import loop as training, setup as cli, speedups
+
     import numpy as np
     import paddle
     import paddle.profiler as profiler
     from paddlenlp.transformers import BertConfig, BertForSequenceClassification
-
-    from cluebench.train import setup as cli, loop as training, speedups
 
     if not opts.before:
         cli.set_device("cpu")
@@ -65,19 +66,42 @@ def main():
             model = speedups.static_forward(model, token_id=1)
         rng = np.random.RandomState(0)
         steps = 20 if name == "tiny" else 6
-        batches = [{"input_ids": rng.randint(5, 21000, (32, 36)).astype("int64"),
-                    "token_type_ids": np.zeros((32, 36), "int64"),
-                    "labels": rng.randint(0, 15, (32,)).astype("int64")} for _ in range(steps)]
-        hyper = SimpleNamespace(learning_rate=1e-4, warmup_steps=0, warmup_proportion=0.1, weight_decay=0.0,
-                                adam_epsilon=1e-6, max_grad_norm=1.0)
+        batches = [
+            {
+                "input_ids": rng.randint(5, 21000, (32, 36)).astype("int64"),
+                "token_type_ids": np.zeros((32, 36), "int64"),
+                "labels": rng.randint(0, 15, (32,)).astype("int64"),
+            }
+            for _ in range(steps)
+        ]
+        hyper = SimpleNamespace(
+            learning_rate=1e-4,
+            warmup_steps=0,
+            warmup_proportion=0.1,
+            weight_decay=0.0,
+            adam_epsilon=1e-6,
+            max_grad_norm=1.0,
+        )
 
         def run():
             scheduler, optimizer = training.build_optimizer(model, hyper, steps)
             loader = training.BatchLoader(list(range(steps)), lambda i: batches[i])
             start = time.perf_counter()
-            training.train_loop(model, loader, training.cross_entropy_loss, optimizer, scheduler, total_steps=steps,
-                                epochs=1, gas=1, logging_steps=10, log_template="", evaluate=lambda s, e: None,
-                                eval_steps=10 ** 9, seed=42)
+            training.train_loop(
+                model,
+                loader,
+                training.cross_entropy_loss,
+                optimizer,
+                scheduler,
+                total_steps=steps,
+                epochs=1,
+                gas=1,
+                logging_steps=10,
+                log_template="",
+                evaluate=lambda s, e: None,
+                eval_steps=10**9,
+                seed=42,
+            )
             return time.perf_counter() - start
 
         run()  # warm-up: builds the programs
@@ -91,14 +115,15 @@ def main():
             prof.stop()
             text = io.StringIO()
             with contextlib.redirect_stdout(text):
-                prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False,
-                             time_unit="ms")
+                prof.summary(sorted_by=profiler.SortedKeys.CPUTotal, op_detail=False, thread_sep=False, time_unit="ms")
             del prof  # Paddle 3 allows one profiler at a time: the next model's would be None
             os.chdir(cwd)
         top = operator_shares(text.getvalue())[:8]
-        print(f"{name} ({'before' if opts.before else 'after'}, paddle {paddle.__version__}, "
-              f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}): {steps / wall:.2f} steps/s; "
-              + ", ".join(f"{n} {100 * share:.0f}%" for n, share in top))
+        print(
+            f"{name} ({'before' if opts.before else 'after'}, paddle {paddle.__version__}, "
+            f"MKL_DEBUG_CPU_TYPE={os.environ.get('MKL_DEBUG_CPU_TYPE')}): {steps / wall:.2f} steps/s; "
+            + ", ".join(f"{n} {100 * share:.0f}%" for n, share in top)
+        )
 
 
 if __name__ == "__main__":

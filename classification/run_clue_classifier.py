@@ -2,29 +2,39 @@
 
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
+
 import argparse
 import time
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
+from cluebench.tasks import classification as clue
+from cluebench.train import download, flags, runner, setup, speedups
 
 import numpy as np
 from paddlenlp.data import DataCollatorWithPadding
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
 
-from cluebench.tasks import classification as clue
-from cluebench.train import download, flags, runner, setup, speedups
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--task_name", type=clue.task_name, required=True, help=", ".join(clue.TASKS))
-    flags.add_training_flags(p, do_flags=ClassifierRun.do_flags, zero_steps_ok=ClassifierRun.zero_steps_ok,
-                             output_dir="best_clue_model", max_seq_length=128, batch_size=32, learning_rate=1e-4,
-                             weight_decay=0.0, adam_epsilon=1e-6, num_train_epochs=3, gradient_accumulation_steps=1,
-                             data_dir_help="local files in the official CLUE layout (the task folder or its parent); "
-                                           "default: download PaddleNLP's clue archive",
-                             output_dir_help="best model (train) and prediction files")
+    flags.add_training_flags(
+        p,
+        do_flags=ClassifierRun.do_flags,
+        zero_steps_ok=ClassifierRun.zero_steps_ok,
+        output_dir="best_clue_model",
+        max_seq_length=128,
+        batch_size=32,
+        learning_rate=1e-4,
+        weight_decay=0.0,
+        adam_epsilon=1e-6,
+        num_train_epochs=3,
+        gradient_accumulation_steps=1,
+        data_dir_help="local files in the official CLUE layout (the task folder or its parent); "
+        "default: download PaddleNLP's clue archive",
+        output_dir_help="best model (train) and prediction files",
+    )
     p.add_argument("--save_steps", type=int, default=100, help="evaluate (and keep the best) every N steps")
     p.add_argument("--dropout", type=float, default=0.1, help="backbone hidden dropout when not 0.1")
     return p.parse_args(argv)
@@ -36,8 +46,10 @@ class ClassifierRun(runner.TaskRun):
     summary = "best dev acc"
     eval_steps_flag = "save_steps"
     zero_steps_ok = False
-    log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch}, rank_id: {rank}, "
-                    "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s")
+    log_template = (
+        "global step {step}/{total}, epoch: {epoch}, batch: {batch}, rank_id: {rank}, "
+        "loss: {loss:f}, lr: {lr:.10f}, speed: {speed:.4f} step/s"
+    )
 
     def __init__(self, args):
         super().__init__(args)
@@ -46,8 +58,12 @@ class ClassifierRun(runner.TaskRun):
 
     def load_model(self):
         tokenizer, model = setup.load_pretrained(
-            AutoModelForSequenceClassification, self.args.model_name_or_path, self.args.max_seq_length,
-            clue.min_seq_length(self.task), num_classes=len(clue.label_list(self.task)))
+            AutoModelForSequenceClassification,
+            self.args.model_name_or_path,
+            self.args.max_seq_length,
+            clue.min_seq_length(self.task),
+            num_classes=len(clue.label_list(self.task)),
+        )
         if self.args.dropout != 0.1:
             speedups.override_dropout(model, self.args.dropout)
         self.collate = DataCollatorWithPadding(tokenizer, return_tensors="np")
@@ -67,9 +83,13 @@ class ClassifierRun(runner.TaskRun):
         return lambda indices: self.collate([features[i] for i in indices])
 
     def logits(self, model, features):
-        return runner.forward_sorted(model, [len(f["input_ids"]) for f in features], self.args.batch_size,
-                                     lambda indices: self.collate([features[i] for i in indices]),
-                                     autocast=self.precision.autocast)
+        return runner.forward_sorted(
+            model,
+            [len(f["input_ids"]) for f in features],
+            self.args.batch_size,
+            lambda indices: self.collate([features[i] for i in indices]),
+            autocast=self.precision.autocast,
+        )
 
     def evaluate(self, model, examples, features, tokenizer):
         tic = time.time()
@@ -84,8 +104,11 @@ class ClassifierRun(runner.TaskRun):
         logger.info(f"wrote {len(examples)} predictions for {split} to {path}")
 
     def data_counts(self, splits):
-        return {"train_examples": len(splits["train"][1]), "dev_examples": len(splits["dev"][1]),
-                "dev_dropped": self.dropped["dev"]}
+        return {
+            "train_examples": len(splits["train"][1]),
+            "dev_examples": len(splits["dev"][1]),
+            "dev_dropped": self.dropped["dev"],
+        }
 
 
 def loss_and_accuracy(logits, labels):

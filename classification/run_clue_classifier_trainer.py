@@ -3,6 +3,7 @@
 --do_predict works here (it crashes upstream) and writes the same leaderboard files as
 run_clue_classifier.py.
 """
+
 import argparse
 import json
 import os
@@ -15,19 +16,17 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
+from cluebench import fileio, results
+from cluebench.fileio import DataError, check_writable, write_json
+from cluebench.tasks import classification as clue
+from cluebench.train import download, flags, loop, provenance, resume, setup
 
 import numpy as np
 import paddle
 from paddlenlp.data import DataCollatorWithPadding
-from paddlenlp.trainer import (IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback,
-                               TrainingArguments, set_seed)
+from paddlenlp.trainer import IntervalStrategy, PdArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
 from paddlenlp.transformers import AutoModelForSequenceClassification
 from paddlenlp.utils.log import logger
-
-from cluebench.tasks import classification as clue
-from cluebench.train import download, flags, loop, provenance, resume, setup
-from cluebench import fileio, results
-from cluebench.fileio import DataError, check_writable, write_json
 
 
 @dataclass
@@ -35,11 +34,13 @@ class DataArguments:
     dataset: Optional[str] = field(default=None, metadata={"help": 'e.g. "clue tnews": dataset name, then task'})
     data_dir: Optional[str] = field(default=None, metadata={"help": "local files in the official CLUE layout"})
     max_seq_length: int = field(default=128, metadata={"help": "truncation length"})
-    results_file: Optional[str] = field(default=None, metadata={"help": "results record; default "
-                                                                        "OUTPUT_DIR/clue_results.json"})
+    results_file: Optional[str] = field(
+        default=None, metadata={"help": "results record; default OUTPUT_DIR/clue_results.json"}
+    )
     do_lower_case: bool = field(default=False, metadata={"help": "unused; kept for upstream command lines"})
-    break_lock: Optional[str] = field(default=None, metadata={"help": "HOST: take over OUTPUT_DIR's lock if HOST, "
-                                                                      "known to be gone, holds it"})
+    break_lock: Optional[str] = field(
+        default=None, metadata={"help": "HOST: take over OUTPUT_DIR's lock if HOST, known to be gone, holds it"}
+    )
 
 
 @dataclass
@@ -60,8 +61,9 @@ class RotatingTrainer(Trainer):
     def _save_checkpoint(self, model, metrics=None):
         super()._save_checkpoint(model, metrics=metrics)
         if self.args.should_save:
-            write_json(os.path.join(self.args.output_dir, f"checkpoint-{self.state.global_step}", RUN_FILE),
-                       self.fingerprint)
+            write_json(
+                os.path.join(self.args.output_dir, f"checkpoint-{self.state.global_step}", RUN_FILE), self.fingerprint
+            )
         if self.args.local_rank == -1 and self.args.should_save:
             self._rotate_checkpoints(use_mtime=False, output_dir=self.args.output_dir)
 
@@ -112,9 +114,13 @@ def check_arguments(args, data_args, model_args):
     flags.check_numbers(args, flags.trainer_rules())
     flags.check_something_to_do(args, DO_FLAGS)
     if args.do_train and args.max_steps <= 0 and args.num_train_epochs <= 0:
-        raise flags.flag_error("num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)")
+        raise flags.flag_error(
+            "num_train_epochs", args.num_train_epochs, "must be positive to train (or give --max_steps)"
+        )
     if args.metric_for_best_model and args.metric_for_best_model not in METRICS:
-        raise flags.flag_error("metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}")
+        raise flags.flag_error(
+            "metric_for_best_model", args.metric_for_best_model, f"must be one of {', '.join(METRICS)}"
+        )
     flags.check_numbers(data_args, flags.rules_for(["max_seq_length"]))
     if data_args.break_lock is not None:
         try:
@@ -130,11 +136,28 @@ RUN_FILE = "cluebench_run.json"  # in every checkpoint: what run made it
 
 def run_fingerprint(task, model_args, data_args, args):
     """What decides training; a checkpoint of another run (task, model, data, hyper-parameters) is refused."""
-    hyper = argparse.Namespace(model_name_or_path=model_args.model_name_or_path,
-                               max_seq_length=data_args.max_seq_length, **{k: getattr(args, k) for k in (
-                                   "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
-                                   "num_train_epochs", "max_steps", "warmup_ratio", "warmup_steps", "weight_decay",
-                                   "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm", "seed")})
+    hyper = argparse.Namespace(
+        model_name_or_path=model_args.model_name_or_path,
+        max_seq_length=data_args.max_seq_length,
+        **{
+            k: getattr(args, k)
+            for k in (
+                "learning_rate",
+                "per_device_train_batch_size",
+                "gradient_accumulation_steps",
+                "num_train_epochs",
+                "max_steps",
+                "warmup_ratio",
+                "warmup_steps",
+                "weight_decay",
+                "adam_beta1",
+                "adam_beta2",
+                "adam_epsilon",
+                "max_grad_norm",
+                "seed",
+            )
+        },
+    )
     files = [download.split_file(task, split, data_args.data_dir) for split in ("train", "dev")]
     return resume.fingerprint("run_clue_classifier_trainer.py", task, hyper, files, args.world_size)
 
@@ -148,8 +171,11 @@ def check_resumable(checkpoint, fingerprint):
     except (OSError, ValueError, RecursionError) as e:
         raise DataError(path, f"unreadable ({str(e)[-80:]}); pass --overwrite_output_dir to start over") from None
     if saved != fingerprint:
-        raise DataError(checkpoint, f"checkpoint of a different run: {resume.difference(saved, fingerprint)}; pass "
-                                    "--overwrite_output_dir to start over, or another --output_dir")
+        raise DataError(
+            checkpoint,
+            f"checkpoint of a different run: {resume.difference(saved, fingerprint)}; pass "
+            "--overwrite_output_dir to start over, or another --output_dir",
+        )
 
 
 # What PaddleNLP 2.8.1's Trainer writes into checkpoint-N, rank 0 alone, one file after the other, each
@@ -209,8 +235,10 @@ def whole(checkpoint, world_size, optimizer=True):
     """Whether a checkpoint of a run on world_size ranks was written to the end: a kill on the way leaves a
     folder that makes resuming fail with a traceback. Judged by the files' names and sizes, the pickles' first
     and last bytes, a parse of trainer_state.json and a walk through the (small) RNG file, written last."""
+
     def path(name):
         return os.path.join(checkpoint, name)
+
     try:
         if not all(pickle_ends(path(name)) for name in [WEIGHTS, *(OPTIMIZER_FILES if optimizer else ())]):
             return False
@@ -225,6 +253,7 @@ def _private_group(gid):
     """Whether gid is the user's own group (named after the user, as a user private group is)."""
     import grp
     import pwd
+
     try:
         return gid == os.getgid() and grp.getgrgid(gid).gr_name == pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -244,8 +273,11 @@ def check_owned(checkpoint):
             why = "is writable by other users"
         else:
             continue
-        raise DataError(path, f"{why}: not resumed (resuming unpickles the checkpoint's files); pass "
-                              "--overwrite_output_dir to start over, or another --output_dir")
+        raise DataError(
+            path,
+            f"{why}: not resumed (resuming unpickles the checkpoint's files); pass "
+            "--overwrite_output_dir to start over, or another --output_dir",
+        )
 
 
 def saved_world_sizes(checkpoint):
@@ -279,17 +311,23 @@ def checkpoints_of(args):
     found.sort(key=lambda n: int(n.split("-")[1]), reverse=True)
     # hidden entries are our lock and the leftovers of killed saves, not results
     if not found and [n for n in os.listdir(args.output_dir) if not n.startswith(".")]:
-        raise DataError(args.output_dir, "output directory is not empty and holds no checkpoint; pass "
-                                         "--overwrite_output_dir to train into it anyway")
+        raise DataError(
+            args.output_dir,
+            "output directory is not empty and holds no checkpoint; pass "
+            "--overwrite_output_dir to train into it anyway",
+        )
     optimizer = not args.ignore_save_lr_and_optim
     paths = [os.path.join(args.output_dir, n) for n in found]
     last = next((p for p in paths if whole(p, args.world_size, optimizer)), None)
-    cut_short = paths[:paths.index(last)] if last else paths
+    cut_short = paths[: paths.index(last)] if last else paths
     for path in cut_short:
         other = next((n for n in saved_world_sizes(path) if n != args.world_size and whole(path, n, optimizer)), None)
         if other:
-            raise DataError(path, f"checkpoint of a run on {other} rank(s), this run has {args.world_size}; pass "
-                                  "--overwrite_output_dir to start over, or another --output_dir")
+            raise DataError(
+                path,
+                f"checkpoint of a run on {other} rank(s), this run has {args.world_size}; pass "
+                "--overwrite_output_dir to start over, or another --output_dir",
+            )
     if last is not None:
         check_owned(last)
     return last, cut_short
@@ -309,9 +347,13 @@ def main():
 
     set_seed(args.seed)  # before the model is built, so runs are reproducible
     labels = clue.label_list(task)
-    tokenizer, model = setup.load_pretrained(AutoModelForSequenceClassification, model_args.model_name_or_path,
-                                           data_args.max_seq_length, clue.min_seq_length(task),
-                                           num_classes=len(labels))
+    tokenizer, model = setup.load_pretrained(
+        AutoModelForSequenceClassification,
+        model_args.model_name_or_path,
+        data_args.max_seq_length,
+        clue.min_seq_length(task),
+        num_classes=len(labels),
+    )
 
     def features(split):
         examples, dropped = download.load_split(task, split, data_args.data_dir)
@@ -321,8 +363,11 @@ def main():
     train_features = features("train")[1] if args.do_train else None
     _, dev_features, dev_dropped = features("dev") if args.do_train or args.do_eval else (None, None, 0)
     dev_features = length_sorted(dev_features)[0] if dev_features is not None else None
-    test_sets = {split: features(split)[:2] for split, _ in clue.prediction_splits(task, data_args.data_dir)
-                 } if args.do_predict else {}
+    test_sets = (
+        {split: features(split)[:2] for split, _ in clue.prediction_splits(task, data_args.data_dir)}
+        if args.do_predict
+        else {}
+    )
     # once the files are known to be there: the run (data digests included) its checkpoints must belong to
     fingerprint = run_fingerprint(task, model_args, data_args, args) if args.do_train else None
     if last_checkpoint is not None:
@@ -340,17 +385,31 @@ def main():
     def compute_metrics(prediction):
         return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids.reshape(-1)).mean())}
 
-    trainer = RotatingTrainer(model=model, args=args, train_dataset=train_features, eval_dataset=dev_features,
-                              tokenizer=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
-                              compute_metrics=compute_metrics, callbacks=[EvaluateAtLastStep()])
+    trainer = RotatingTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=dev_features,
+        tokenizer=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        callbacks=[EvaluateAtLastStep()],
+    )
     trainer.fingerprint = fingerprint
     start = time.time()
     if args.do_train:
         result = trainer.train(resume_from_checkpoint=last_checkpoint)
         # the dev evaluations of training; the --do_eval one below is not part of the search
         evaluations = [h for h in trainer.state.log_history if "eval_accuracy" in h]
-        history = [{"step": h["step"], "epoch": h.get("epoch"), "metrics": {"acc": 100 * h["eval_accuracy"]},
-                    "loss": h.get("eval_loss")} for h in evaluations]
+        history = [
+            {
+                "step": h["step"],
+                "epoch": h.get("epoch"),
+                "metrics": {"acc": 100 * h["eval_accuracy"]},
+                "loss": h.get("eval_loss"),
+            }
+            for h in evaluations
+        ]
         eval_speed = sum(h.get("eval_samples_per_second", 0) for h in evaluations) / max(len(evaluations), 1)
         trainer.save_model()
         trainer.log_metrics("train", result.metrics)
@@ -375,26 +434,37 @@ def main():
                 written.append(path)
     if args.do_export and trainer.is_world_process_zero():
         export_dir = model_args.export_model_dir or os.path.join(args.output_dir, "export")
-        spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
-                paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
-        paddle.jit.save(paddle.jit.to_static(loop.unwrap(trainer.model), input_spec=spec),
-                        os.path.join(export_dir, "model"))
+        spec = [
+            paddle.static.InputSpec([None, None], "int64", "input_ids"),
+            paddle.static.InputSpec([None, None], "int64", "token_type_ids"),
+        ]
+        paddle.jit.save(
+            paddle.jit.to_static(loop.unwrap(trainer.model), input_spec=spec), os.path.join(export_dir, "model")
+        )
         tokenizer.save_pretrained(export_dir)
         logger.info(f"exported the inference model to {export_dir}")
     if args.do_train and trainer.is_world_process_zero() and history:
         best = max(history, key=lambda h: h["metrics"]["acc"])  # first of equals: strict improvement
         record = results.make_record(
-            task=task, model=model_args.model_name_or_path, script="run_clue_classifier_trainer.py",
+            task=task,
+            model=model_args.model_name_or_path,
+            script="run_clue_classifier_trainer.py",
             hyperparameters={**vars(data_args), **vars(model_args), **args.to_dict()},
             best={"metrics": best["metrics"], "step": best["step"], "epoch": best["epoch"]},
-            history=history, wall_time_s=time.time() - start,
-            throughput={"train_examples_per_s": result.metrics.get("train_samples_per_second"),
-                        "eval_examples_per_s": eval_speed,
-                        "optimizer_steps": trainer.state.global_step, "world_size": args.world_size},
-            data={"train_examples": len(train_features), "dev_examples": len(dev_features),
-                  "dev_dropped": dev_dropped},
-            made_by=provenance.provenance([download.split_file(task, split, data_args.data_dir)
-                                        for split in ["train", "dev", *test_sets]], args.world_size))
+            history=history,
+            wall_time_s=time.time() - start,
+            throughput={
+                "train_examples_per_s": result.metrics.get("train_samples_per_second"),
+                "eval_examples_per_s": eval_speed,
+                "optimizer_steps": trainer.state.global_step,
+                "world_size": args.world_size,
+            },
+            data={"train_examples": len(train_features), "dev_examples": len(dev_features), "dev_dropped": dev_dropped},
+            made_by=provenance.provenance(
+                [download.split_file(task, split, data_args.data_dir) for split in ["train", "dev", *test_sets]],
+                args.world_size,
+            ),
+        )
         record["predictions"] = written
         loop.write_record(where, record, "best dev acc")
 

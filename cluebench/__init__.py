@@ -3,12 +3,13 @@
 Importing this package first matters: it fixes the process environment before
 paddle is imported (see the comments below).
 """
-import zlib  # noqa: F401  paddle 2.6.2's libpaddle exports its own zlib; CPython's must load first.
+
 import importlib.abc
 import os
 import sys
 import tempfile
 import warnings
+import zlib  # noqa: F401  paddle 2.6.2's libpaddle exports its own zlib; CPython's must load first.
 
 # What the user gave, before this package sets it and Paddle rewrites garbage to 1 (cli.check_environment).
 OMP_GIVEN = os.environ.get("OMP_NUM_THREADS")
@@ -40,8 +41,11 @@ _home = os.path.expanduser("~")
 _reason = _home_problem(_home) if _home.startswith("/") else "not an absolute path"
 if _reason:
     FALLBACK_HOME = os.path.join(tempfile.gettempdir(), f"cluebench-home-{os.getuid()}")
-    print(f"cluebench: warning: HOME {_home}: {_reason}; Paddle's and PaddleNLP's caches go to {FALLBACK_HOME} "
-          "for this run", file=sys.stderr)
+    print(
+        f"cluebench: warning: HOME {_home}: {_reason}; Paddle's and PaddleNLP's caches go to {FALLBACK_HOME} "
+        "for this run",
+        file=sys.stderr,
+    )
     os.makedirs(FALLBACK_HOME, mode=0o700, exist_ok=True)
     os.environ["HOME"] = FALLBACK_HOME
 
@@ -50,6 +54,7 @@ class _QuietPaddleStart(importlib.abc.MetaPathFinder):
     """Drops the two lines paddle.base prints at import whenever OMP_NUM_THREADS > 1 (`WARNING: OMP_NUM_THREADS
     set to N, not 1 ...`): the suite sets it on purpose, and its Paddle uses MKL, not OpenBlas. Nothing else
     of the import is touched; the finder leaves sys.meta_path once paddle.base has loaded."""
+
     LINES = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS WISELY.")
 
     def find_spec(self, name, path=None, target=None):
@@ -57,6 +62,7 @@ class _QuietPaddleStart(importlib.abc.MetaPathFinder):
             return None
         sys.meta_path.remove(self)
         from importlib.util import find_spec
+
         spec = find_spec(name)
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)

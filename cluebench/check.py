@@ -8,6 +8,7 @@ prints one PASS / FAIL / SKIP row a question, with its reason, and exits 1 when 
 the suite's own scripts (or Paddle's launcher) in child processes with a time limit, on one card (the first
 visible), on the data in --data_dir or else synthetic data in the official layout. On a CPU (--device cpu)
 the rows that need a GPU say SKIP and why."""
+
 import argparse
 import os
 import re
@@ -19,8 +20,8 @@ import time
 
 import psutil
 
-from .grid import footprint, scheduler, processes
 from . import results, synthetic
+from .grid import footprint, processes, scheduler
 from .grid.scheduler import GIB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,8 +44,9 @@ class Skipped(Exception):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m cluebench.check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m cluebench.check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("model", help="a PaddleNLP model name or a local model directory")
     p.add_argument("--data_dir", help="CLUE data (<task>_public/ folders of TNEWS and CMRC2018); default: synthetic")
     p.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
@@ -86,7 +88,9 @@ class Host:
     def cards(self):
         """The visible cards, in PCI bus order (cards.visible_cards)."""
         import pynvml
+
         from .grid import cards
+
         try:
             pynvml.nvmlInit()
             return cards.visible_cards(pynvml)
@@ -94,15 +98,51 @@ class Host:
             raise Failed(f"NVML: {e}") from None
 
     def argv(self, script, out, *extra):
-        common = ["--model_name_or_path", self.args.model, "--data_dir", self.data, "--output_dir", out,
-                  "--device", self.args.device, "--do_train", "--max_steps", str(self.args.steps),
-                  "--logging_steps", "1", "--save_best_model", "false", "--seed", "42"]
+        common = [
+            "--model_name_or_path",
+            self.args.model,
+            "--data_dir",
+            self.data,
+            "--output_dir",
+            out,
+            "--device",
+            self.args.device,
+            "--do_train",
+            "--max_steps",
+            str(self.args.steps),
+            "--logging_steps",
+            "1",
+            "--save_best_model",
+            "false",
+            "--seed",
+            "42",
+        ]
         if script == CLASSIFIER:
             every = str(self.args.steps // 2)  # two evaluations: the resume row stops between them
-            return [script, "--task_name", "tnews", "--batch_size", str(JOB.batch_size), "--max_seq_length",
-                    str(JOB.max_seq_length), "--save_steps", every, *common, *extra]
-        return [script, "--batch_size", "8", "--gradient_accumulation_steps", "1", "--max_seq_length", "256",
-                *common, *extra]
+            return [
+                script,
+                "--task_name",
+                "tnews",
+                "--batch_size",
+                str(JOB.batch_size),
+                "--max_seq_length",
+                str(JOB.max_seq_length),
+                "--save_steps",
+                every,
+                *common,
+                *extra,
+            ]
+        return [
+            script,
+            "--batch_size",
+            "8",
+            "--gradient_accumulation_steps",
+            "1",
+            "--max_seq_length",
+            "256",
+            *common,
+            *extra,
+        ]
 
     def start(self, argv, cards=1):
         """A child with its job token (processes.start), so that a stop reaches its ranks too."""
@@ -119,8 +159,13 @@ class Host:
     def jobs(self, script, name, k, *extra):
         """k copies of a short job side by side, on the same card: [(record, {step: loss})]."""
         before = self.card_used_gib()  # the card's memory before the jobs: what they add is theirs
-        started = [(self.start(self.argv(script, os.path.join(self.work, f"{name}-{i}"), *extra)),
-                    os.path.join(self.work, f"{name}-{i}")) for i in range(k)]
+        started = [
+            (
+                self.start(self.argv(script, os.path.join(self.work, f"{name}-{i}"), *extra)),
+                os.path.join(self.work, f"{name}-{i}"),
+            )
+            for i in range(k)
+        ]
         procs = [proc for (proc, _), _ in started]
         host_gib, card_gib = watch(procs, None if before is None else lambda: self.card_added_gib(procs, before))
         if k == 1:
@@ -133,6 +178,7 @@ class Host:
         """What the processes hold of the first card: NVML's memory of each of their processes, or, where NVML
         shows no processes (in some containers), the card's used memory above `before`."""
         import pynvml
+
         pids = {pid for proc in procs for pid in processes.job_processes(proc)}
         try:
             running = pynvml.nvmlDeviceGetComputeRunningProcesses(self.cards()[0].handle)
@@ -146,6 +192,7 @@ class Host:
         if self.args.device == "cpu":
             return None
         import pynvml
+
         return pynvml.nvmlDeviceGetMemoryInfo(self.cards()[0].handle).used / GIB
 
 
@@ -201,8 +248,9 @@ def steps_per_s(record):
 
 
 def python(code, host):
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT_S,
-                          env=host.env(cards=0), cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT_S, env=host.env(cards=0), cwd=ROOT
+    )
     if proc.returncode != 0:
         raise Failed(reason(proc.stderr or proc.stdout))
     return proc.stdout
@@ -210,31 +258,43 @@ def python(code, host):
 
 # ------------------------------------------------------------------ the rows
 def row_build(host):
-    out = python("import paddle; paddle.utils.run_check(); v = paddle.version; "
-                 "n = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0; "
-                 "cc = '%d.%d' % tuple(paddle.device.cuda.get_device_capability()) if n else '-'; "
-                 "print('BUILD', paddle.__version__, v.cuda(), v.cudnn(), n, cc, "
-                 "bool(n) and paddle.amp.is_bfloat16_supported())", host)
+    out = python(
+        "import paddle; paddle.utils.run_check(); v = paddle.version; "
+        "n = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0; "
+        "cc = '%d.%d' % tuple(paddle.device.cuda.get_device_capability()) if n else '-'; "
+        "print('BUILD', paddle.__version__, v.cuda(), v.cudnn(), n, cc, "
+        "bool(n) and paddle.amp.is_bfloat16_supported())",
+        host,
+    )
     version, cuda, cudnn, count, capability, bf16 = re.search(r"^BUILD (.*)$", out, re.M).group(1).split()
     if host.args.device == "cpu":
         return f"Paddle {version}: run_check passes on the CPU"
     if count == "0":
         build = "a CPU build" if cuda == "False" else f"CUDA {cuda}"
-        raise Failed(f"Paddle {version} ({build}) sees no GPU: install Paddle's GPU build (README, Install), "
-                     "or check with --device cpu")
-    return (f"Paddle {version}, CUDA {cuda}, cuDNN {cudnn}; {count} cards, compute capability {capability}, "
-            f"bf16 {'yes' if bf16 == 'True' else 'no'}")
+        raise Failed(
+            f"Paddle {version} ({build}) sees no GPU: install Paddle's GPU build (README, Install), "
+            "or check with --device cpu"
+        )
+    return (
+        f"Paddle {version}, CUDA {cuda}, cuDNN {cudnn}; {count} cards, compute capability {capability}, "
+        f"bf16 {'yes' if bf16 == 'True' else 'no'}"
+    )
 
 
 def row_cards(host):
     if host.args.device == "cpu":
         raise Skipped("--device cpu")
     import pynvml
+
     from .grid import cards
+
     seen = host.cards()
-    out = python("import paddle\nfor i in range(paddle.device.cuda.device_count()):\n"
-                 "    p = paddle.device.cuda.get_device_properties(i)\n"
-                 "    print('CARD', i, p.total_memory, p.name.replace(' ', '_'))", host)
+    out = python(
+        "import paddle\nfor i in range(paddle.device.cuda.device_count()):\n"
+        "    p = paddle.device.cuda.get_device_properties(i)\n"
+        "    print('CARD', i, p.total_memory, p.name.replace(' ', '_'))",
+        host,
+    )
     cuda = [line.split()[1:] for line in out.splitlines() if line.startswith("CARD ")]
     if len(cuda) != len(seen):
         raise Failed(f"NVML shows {len(seen)} cards, Paddle {len(cuda)}")
@@ -242,8 +302,10 @@ def row_cards(host):
         nvml_name = cards._text(pynvml.nvmlDeviceGetName(card.handle)).replace(" ", "_")
         nvml_gib = pynvml.nvmlDeviceGetMemoryInfo(card.handle).total / GIB
         if name != nvml_name or abs(int(memory) / GIB - nvml_gib) > 0.02 * nvml_gib:
-            raise Failed(f"CUDA {ordinal} is {name} ({int(memory) / GIB:.1f} GiB) but NVML's card in that place, "
-                         f"{card.bus_id}, is {nvml_name} ({nvml_gib:.1f} GiB)")
+            raise Failed(
+                f"CUDA {ordinal} is {name} ({int(memory) / GIB:.1f} GiB) but NVML's card in that place, "
+                f"{card.bus_id}, is {nvml_name} ({nvml_gib:.1f} GiB)"
+            )
     return f"{len(seen)} cards, the same in NVML and CUDA, in PCI bus order: " + ", ".join(c.bus_id for c in seen)
 
 
@@ -255,8 +317,10 @@ def row_job(host, script, name):
         raise Failed(f"losses differ at step {step}: {losses.get(step)} static, {eager_losses.get(step)} eager")
     if script == CLASSIFIER:
         host.reference = (static, losses)
-    return (f"{len(losses)} steps, the same losses with --to_static true and false; "
-            f"{steps_per_s(static):.2f} against {steps_per_s(eager):.2f} steps/s")
+    return (
+        f"{len(losses)} steps, the same losses with --to_static true and false; "
+        f"{steps_per_s(static):.2f} against {steps_per_s(eager):.2f} steps/s"
+    )
 
 
 def row_classification(host):
@@ -272,8 +336,10 @@ def row_ranks(host):
         raise Skipped("fewer than two cards visible")
     logs = os.path.join(host.work, "rank-logs")
     # as the grid runs a job of two cards: those two visible, one rank each
-    proc, log = host.start(["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", logs, PROBE,
-                            host.args.device], cards=2)
+    proc, log = host.start(
+        ["-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", logs, PROBE, host.args.device],
+        cards=2,
+    )
     watch([proc])
     log.seek(0)
     text = log.read()
@@ -310,10 +376,14 @@ def row_sharing(host):
         raise Skipped("--device cpu: there --slots says how many jobs run")
     rates = {}
     for k in SHARING:
-        rates[k] = sum(steps_per_s(record) for record, _ in host.jobs(CLASSIFIER, f"share{k}", k, "--to_static", "true"))
+        rates[k] = sum(
+            steps_per_s(record) for record, _ in host.jobs(CLASSIFIER, f"share{k}", k, "--to_static", "true")
+        )
     best = max(rates, key=lambda k: rates[k] / (1.1 if k > 1 else 1.0))  # more jobs must gain 10% to be worth it
-    return (", ".join(f"{k} a card: {rates[k]:.2f} steps/s in all" for k in SHARING) +
-            f"; recommended --max_jobs_per_gpu {best}")
+    return (
+        ", ".join(f"{k} a card: {rates[k]:.2f} steps/s in all" for k in SHARING)
+        + f"; recommended --max_jobs_per_gpu {best}"
+    )
 
 
 def row_resume(host):
@@ -335,20 +405,27 @@ def row_resume(host):
     log.close()
     stopped = re.search(r"SIGTERM: stopped at step (\d+)", read(log.name))
     if proc.returncode != 143 or not stopped:
-        raise Failed(f"SIGTERM: exit {proc.returncode}, not 143 with a resume checkpoint written: {reason(read(log.name))}")
+        raise Failed(
+            f"SIGTERM: exit {proc.returncode}, not 143 with a resume checkpoint written: {reason(read(log.name))}"
+        )
     proc, log = host.start(argv)
     watch([proc])
     again, _ = finish(proc, log, out)
     resumed = re.search(r"resuming from \S+: step (\d+)", read(log.name))
     if not resumed or resumed.group(1) != stopped.group(1):
         raise Failed(f"stopped at step {stopped.group(1)}, but the rerun did not resume from there")
-    same = (again["best"] == reference["best"] and
-            [(h["step"], h["metrics"]) for h in again["history"]] == [(h["step"], h["metrics"]) for h in reference["history"]])
+    same = again["best"] == reference["best"] and [(h["step"], h["metrics"]) for h in again["history"]] == [
+        (h["step"], h["metrics"]) for h in reference["history"]
+    ]
     if not same:
-        raise Failed(f"resumed run ends with best {again['best']['value']} at step {again['best']['step']}, "
-                     f"the uninterrupted one with {reference['best']['value']} at step {reference['best']['step']}")
-    return (f"stopped by SIGTERM at step {stopped.group(1)} of {host.args.steps}, resumed from it: the same best "
-            "result and evaluations as without the stop")
+        raise Failed(
+            f"resumed run ends with best {again['best']['value']} at step {again['best']['step']}, "
+            f"the uninterrupted one with {reference['best']['value']} at step {reference['best']['step']}"
+        )
+    return (
+        f"stopped by SIGTERM at step {stopped.group(1)} of {host.args.steps}, resumed from it: the same best "
+        "result and evaluations as without the stop"
+    )
 
 
 def row_amp(host):
@@ -359,19 +436,30 @@ def row_amp(host):
     if host.reference is None:
         raise Skipped("the fp32 classification job did not end")
     fp32, fp32_losses = host.reference
-    amp, losses = host.job(CLASSIFIER, f"tnews-{host.args.use_amp}", "--to_static", "true", "--use_amp",
-                           host.args.use_amp)
+    amp, losses = host.job(
+        CLASSIFIER, f"tnews-{host.args.use_amp}", "--to_static", "true", "--use_amp", host.args.use_amp
+    )
     gap = sum(abs(losses[s] - fp32_losses[s]) for s in fp32_losses) / len(fp32_losses)
-    detail = (f"mean loss difference {gap:.4f} from fp32 over {len(fp32_losses)} steps (tolerance {AMP_TOLERANCE}); "
-              f"{steps_per_s(amp) / steps_per_s(fp32):.2f}x fp32's steps/s")
+    detail = (
+        f"mean loss difference {gap:.4f} from fp32 over {len(fp32_losses)} steps (tolerance {AMP_TOLERANCE}); "
+        f"{steps_per_s(amp) / steps_per_s(fp32):.2f}x fp32's steps/s"
+    )
     if gap > AMP_TOLERANCE:
         raise Failed(detail)
     return detail
 
 
-ROWS = [("Paddle build", row_build), ("NVML against CUDA", row_cards), ("classification job", row_classification),
-        ("reading-comprehension job", row_reading), ("two ranks", row_ranks), ("memory against the claims", row_memory),
-        ("jobs sharing a card", row_sharing), ("stop and resume", row_resume), ("mixed precision", row_amp)]
+ROWS = [
+    ("Paddle build", row_build),
+    ("NVML against CUDA", row_cards),
+    ("classification job", row_classification),
+    ("reading-comprehension job", row_reading),
+    ("two ranks", row_ranks),
+    ("memory against the claims", row_memory),
+    ("jobs sharing a card", row_sharing),
+    ("stop and resume", row_resume),
+    ("mixed precision", row_amp),
+]
 
 
 def main(argv=None):
@@ -407,8 +495,10 @@ def main(argv=None):
     for name, status, detail in table:
         print(f"{name:<{width}}  {status:<6}  {detail}")
     failed = [name for name, status, _ in table if status == "FAIL"]
-    print(f"\n{len(table) - len(failed)} of {len(table)} rows did not fail, in {time.time() - started:.0f} s"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\n{len(table) - len(failed)} of {len(table)} rows did not fail, in {time.time() - started:.0f} s"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

@@ -15,6 +15,7 @@ AFQMC and C3 in grid_data/.
    beats chance and the TNEWS and C3 heat maps differ. Each set is sized so that every job evaluates
    more than once (classification every 100 steps, C3 every epoch); C3's right choice is marked.
 """
+
 import argparse
 import json
 import os
@@ -22,9 +23,10 @@ import subprocess
 import sys
 
 import cluebench  # noqa: F401
-from .grid import best_jobs, extract, scheduler
+
 from . import results, synthetic
 from .fileio import read_jsonl
+from .grid import best_jobs, scheduler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRID_TASKS = ("tnews", "afqmc", "c3")
@@ -66,41 +68,92 @@ def main():
     synthetic.write_task(grid_data, "tnews", n_train=960, n_dev=120, n_test=50)
     synthetic.write_task(grid_data, "afqmc", n_train=800, n_dev=64)
     synthetic.write_c3(grid_data, n_train=24, n_dev=24, marked=True)
-    command = [sys.executable, "-u", os.path.join(ROOT, "classification", "run_clue_classifier.py"),
-               "--task_name", "tnews", "--model_name_or_path", model, "--data_dir", data, "--device", "cpu",
-               "--do_train", "--do_predict", "--output_dir", out, "--num_train_epochs", "6",
-               "--batch_size", "16", "--learning_rate", "5e-3", "--logging_steps", "30", "--save_steps", "30"]
+    command = [
+        sys.executable,
+        "-u",
+        os.path.join(ROOT, "classification", "run_clue_classifier.py"),
+        "--task_name",
+        "tnews",
+        "--model_name_or_path",
+        model,
+        "--data_dir",
+        data,
+        "--device",
+        "cpu",
+        "--do_train",
+        "--do_predict",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        "6",
+        "--batch_size",
+        "16",
+        "--learning_rate",
+        "5e-3",
+        "--logging_steps",
+        "30",
+        "--save_steps",
+        "30",
+    ]
     print("$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True)
     record = results.read_record(os.path.join(out, results.FILENAME))
-    print(f"\nDemo done: best dev accuracy {record['best']['value']} at step {record['best']['step']} "
-          f"(majority class: {100 * majority(data, 'tnews'):.2f}).")
+    print(
+        f"\nDemo done: best dev accuracy {record['best']['value']} at step {record['best']['step']} "
+        f"(majority class: {100 * majority(data, 'tnews'):.2f})."
+    )
     print(f"Results record: {os.path.join(out, results.FILENAME)}")
     for path in record["predictions"]:
         with open(path, encoding="utf-8") as f:
             first = json.loads(f.readline())
         print(f"Prediction file: {path} (first line {json.dumps(first)})")
 
-    command = [sys.executable, os.path.join(ROOT, "grid_search_tools", "grid_search.py"), model, "--device", "cpu",
-               "--slots", "2", "--data_dir", grid_data, "--output_root", os.path.join(args.workdir, "grid"),
-               "--tasks", *GRID_TASKS, "--learning_rates", *GRID_RATES, "--off_grid", "--batch_sizes", "16", "24"]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "grid_search_tools", "grid_search.py"),
+        model,
+        "--device",
+        "cpu",
+        "--slots",
+        "2",
+        "--data_dir",
+        grid_data,
+        "--output_root",
+        os.path.join(args.workdir, "grid"),
+        "--tasks",
+        *GRID_TASKS,
+        "--learning_rates",
+        *GRID_RATES,
+        "--off_grid",
+        "--batch_sizes",
+        "16",
+        "24",
+    ]
     print("\n$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=os.path.join(ROOT, "grid_search_tools"))
     run_dir = scheduler.run_dir(model, os.path.join(args.workdir, "grid"))
     best = best_jobs.best_per_task(run_dir)
-    print("\nGrid: best dev accuracy per task (chance: the majority class; for C3 the better of a random pick "
-          "and always the same choice):")
+    print(
+        "\nGrid: best dev accuracy per task (chance: the majority class; for C3 the better of a random pick "
+        "and always the same choice):"
+    )
     for task in GRID_TASKS:
         value, (lr, bs, _), _ = best[task]
         level = c3_chance(grid_data) if task == "c3" else majority(grid_data, task)
         print(f"  {task.upper():6} {value:>6} at learning rate {lr}, batch {bs} (chance {100 * level:.2f})")
-    command = [sys.executable, os.path.join(ROOT, "grid_search_tools", "leaderboard.py"), "--output_root",
-               os.path.join(args.workdir, "grid")]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "grid_search_tools", "leaderboard.py"),
+        "--output_root",
+        os.path.join(args.workdir, "grid"),
+    ]
     print("\n$ " + " ".join(command), flush=True)
     subprocess.run(command, check=True)
-    print(f"\nSubmission: {os.path.join(run_dir, 'submission.zip')} (what came from where: submission.md beside "
-          f"it; report: {os.path.join(run_dir, 'report', 'report.md')}; leaderboard: "
-          f"{os.path.join(args.workdir, 'grid', 'leaderboard', 'leaderboard.md')})")
+    print(
+        f"\nSubmission: {os.path.join(run_dir, 'submission.zip')} (what came from where: submission.md beside "
+        f"it; report: {os.path.join(run_dir, 'report', 'report.md')}; leaderboard: "
+        f"{os.path.join(args.workdir, 'grid', 'leaderboard', 'leaderboard.md')})"
+    )
 
 
 if __name__ == "__main__":

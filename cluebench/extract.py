@@ -1,4 +1,5 @@
 """`python -m cluebench.extract`: moved to cluebench.grid.extract; kept so that command lines keep working."""
+
 import sys
 
 from .grid.extract import main

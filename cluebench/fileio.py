@@ -1,5 +1,6 @@
 """Reading CLUE files with errors that point at the line, writing files atomically, and owning an
 output directory for the length of a run."""
+
 import atexit
 import contextlib
 import errno
@@ -25,8 +26,9 @@ SCRATCH_PREFIX = ".saving-"
 STALE_AFTER_S = 24 * 3600  # a temporary file of another host is removed only when this old
 NAME_MAX = 255  # bytes in one path component, on every file system a run writes to
 # Failures of a write that are the environment's, not a bug: said in one line (WriteError), never a traceback.
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
-                          errno.EFBIG, errno.EIO})
+WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EFBIG, errno.EIO}
+)
 
 
 class DataError(ValueError):
@@ -156,8 +158,9 @@ def read_jsonl(path):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the "
-                                      f"line)", line=number) from None
+                raise DataError(
+                    path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line)", line=number
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -210,7 +213,7 @@ def _scratch_name(path):
     whole fits NAME_MAX bytes (clean_leftovers reads the owner from the end of the name)."""
     tail = f".{_owner_tag()}."
     room = NAME_MAX - len(os.fsencode("." + tail + TMP_SUFFIX)) - 8  # mkstemp's 8 random characters
-    name = os.fsencode(os.path.basename(path))[:max(room, 0)]
+    name = os.fsencode(os.path.basename(path))[: max(room, 0)]
     return "." + os.fsdecode(name) + tail
 
 
@@ -224,7 +227,7 @@ def atomic_write(path, mode="w", encoding="utf-8"):
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_scratch_name(path), suffix=TMP_SUFFIX, dir=directory)
     except OSError as e:
-        raise _as_write_error(path, e)
+        raise _as_write_error(path, e)  # noqa: B904  (it may be e itself: no chain to itself)
     try:
         os.fchmod(fd, FILE_MODE)
         # A name that is not UTF-8 (surrogateescape) is written as \udcNN: in JSON, the same string again.
@@ -238,7 +241,7 @@ def atomic_write(path, mode="w", encoding="utf-8"):
     except BaseException as e:  # the old file stays; the half-written one goes
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _as_write_error(path, e)
+        raise _as_write_error(path, e)  # noqa: B904  (it may be e itself: no chain to itself)
 
 
 def _as_write_error(path, error):
@@ -293,14 +296,14 @@ def atomic_save_pretrained(output_dir, *objects):
         os.makedirs(output_dir, exist_ok=True)
         scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{_owner_tag()}.", dir=output_dir)
     except OSError as e:
-        raise _as_write_error(output_dir, e)
+        raise _as_write_error(output_dir, e)  # noqa: B904  (it may be e itself: no chain to itself)
     try:
         for obj in objects:
             obj.save_pretrained(scratch)
         for name in os.listdir(scratch):
             os.replace(os.path.join(scratch, name), os.path.join(output_dir, name))
     except Exception as e:  # the files of the previous save stay whole
-        raise _as_write_error(output_dir, e)
+        raise _as_write_error(output_dir, e)  # noqa: B904  (it may be e itself: no chain to itself)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -433,8 +436,13 @@ class OutputDirLock:
 
     def acquire(self):
         os.makedirs(self.directory, exist_ok=True)
-        me = {"host": HOST, "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "proc_start": _process_start(os.getpid()), "boot_id": _boot_id()}
+        me = {
+            "host": HOST,
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "proc_start": _process_start(os.getpid()),
+            "boot_id": _boot_id(),
+        }
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
@@ -446,22 +454,27 @@ class OutputDirLock:
                 broken = owner is not None and self.break_host is not None and owner.get("host") == self.break_host
                 if why or broken:
                     if broken:
-                        what = f"the lock of pid {printable(owner.get('pid'))} on {printable(self.break_host)} " \
-                               f"since {printable(owner.get('started'))} (--break_lock)"
+                        what = (
+                            f"the lock of pid {printable(owner.get('pid'))} on {printable(self.break_host)} "
+                            f"since {printable(owner.get('started'))} (--break_lock)"
+                        )
                     else:
-                        what = ("an unreadable lock" if owner is None
-                                else f"the stale lock of pid {owner['pid']} ({why})")
+                        what = (
+                            "an unreadable lock" if owner is None else f"the stale lock of pid {owner['pid']} ({why})"
+                        )
                     self.log(f"{self.directory}: taking over {what}")
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self.path)
                     continue
                 host = printable(owner.get("host"))  # read from a shared folder: may hold anything
                 other = owner.get("host") not in (HOST, "?")
-                raise Busy(self.directory, f"output directory is in use by pid {printable(owner.get('pid'))} on "
-                                           f"{host} since {printable(owner.get('started'))} "
-                                           f"(lock {self.path}); use another --output_dir"
-                                           + (f"; if that host is gone, rerun with --break_lock {host}"
-                                              if other else "")) from None
+                raise Busy(
+                    self.directory,
+                    f"output directory is in use by pid {printable(owner.get('pid'))} on "
+                    f"{host} since {printable(owner.get('started'))} "
+                    f"(lock {self.path}); use another --output_dir"
+                    + (f"; if that host is gone, rerun with --break_lock {host}" if other else ""),
+                ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True

@@ -9,6 +9,7 @@ PaddleNLP's own logger, so its lines look the same.
 class _Deferred:
     def __getattr__(self, name):
         from paddlenlp.utils.log import logger
+
         return getattr(logger, name)
 
 

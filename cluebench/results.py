@@ -4,6 +4,7 @@ grid-search tools. This module is the only definition of its format.
 A record is complete when its "status" is "complete"; a run that is killed never leaves one
 (it is written once, atomically, at the end), so a record on disk means a finished run.
 """
+
 import json
 import math
 import os
@@ -57,8 +58,7 @@ def record_path(args):
     return getattr(args, "results_file", None) or os.path.join(args.output_dir, FILENAME)
 
 
-def make_record(*, task, model, script, hyperparameters, best, history, wall_time_s, throughput, data,
-                made_by=None):
+def make_record(*, task, model, script, hyperparameters, best, history, wall_time_s, throughput, data, made_by=None):
     """Assemble a complete record.
 
     best: {"metrics": {"acc": 75.93} or {"em": .., "f1": ..}, "step": int, "epoch": int}

@@ -1,4 +1,5 @@
 """`python -m cluebench.seeds`: moved to cluebench.grid.seeds; kept so that command lines keep working."""
+
 import sys
 
 from .grid.seeds import main

@@ -3,6 +3,7 @@
 Used by the README demo and the tests: nothing is downloaded. Each label has its own
 signature character placed in the text, so a tiny model can learn the tasks in seconds.
 """
+
 import json
 import os
 import random
@@ -13,8 +14,9 @@ SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[unused1]"]
 SIGNATURES = [chr(0x4E00 + i) for i in range(120)]  # one per label (IFLYTEK has 119)
 FILLER = [chr(0x4E00 + i) for i in range(120, 420)]
 PRONOUNS = ["他", "她", "它", "他们"]
-TINY_CONFIG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-                   max_position_embeddings=512)
+TINY_CONFIG = dict(
+    hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=512
+)
 
 
 def vocabulary():
@@ -28,8 +30,10 @@ def build_tiny_model(path, arch="ernie", **config):
     import paddle
     from paddlenlp.transformers import BertConfig, BertModel, BertTokenizer, ErnieConfig, ErnieModel, ErnieTokenizer
 
-    config_cls, model_cls, tokenizer_cls = {"ernie": (ErnieConfig, ErnieModel, ErnieTokenizer),
-                                            "bert": (BertConfig, BertModel, BertTokenizer)}[arch]
+    config_cls, model_cls, tokenizer_cls = {
+        "ernie": (ErnieConfig, ErnieModel, ErnieTokenizer),
+        "bert": (BertConfig, BertModel, BertTokenizer),
+    }[arch]
     os.makedirs(path, exist_ok=True)
     vocab_file = os.path.join(path, "vocab.txt")
     with open(vocab_file, "w", encoding="utf-8") as f:
@@ -56,8 +60,11 @@ def _record(task, rng, label, labels):
         if task == "iflytek" and rng.random() < 0.1:
             sentence += "\u2028" + _sentence(rng)  # real IFLYTEK text holds U+2028
         record = {fields[0]: sentence}
-        record.update({"label_desc": f"desc_{labels[label]}", "keywords": ""} if task == "tnews"
-                      else {"label_des": f"des_{labels[label]}"})
+        record.update(
+            {"label_desc": f"desc_{labels[label]}", "keywords": ""}
+            if task == "tnews"
+            else {"label_des": f"des_{labels[label]}"}
+        )
         return record
     if form == "keywords":
         keywords = [_sentence(rng, None, 2, 3) for _ in range(rng.randint(2, 4))]
@@ -70,8 +77,7 @@ def _record(task, rng, label, labels):
         text = before + first + middle + second + after
         i, j = len(before), len(before) + len(first) + len(middle)
         n, p = (i, j) if first == noun else (j, i)
-        return {"text": text, "target": {"span1_index": n, "span1_text": noun, "span2_index": p,
-                                         "span2_text": pronoun}}
+        return {"text": text, "target": {"span1_index": n, "span1_text": noun, "span2_index": p, "span2_text": pronoun}}
     return {fields[0]: _sentence(rng, label), fields[1]: _sentence(rng)}
 
 
@@ -133,17 +139,24 @@ def write_cmrc2018(data_dir, n_train=24, n_dev=12, n_test=8, seed=0):
             qas = []
             for q in range(2):
                 start = rng.randrange(len(context) - 6)
-                text = context[start:start + rng.randint(2, 5)]
+                text = context[start : start + rng.randint(2, 5)]
                 golds = [{"text": text, "answer_start": start}] * answers_per_question
                 if answers_per_question > 1:
                     golds[-1] = {"text": text + "。", "answer_start": -1}  # paraphrased gold, no position
                 if test:
                     golds = [{"text": f"FAKE_ANSWER_{k}", "answer_start": -1} for k in (1, 2, 3)]
-                qas.append({"question": text[:1] + _sentence(rng, None, 4, 10) + "？",
-                            "id": f"{name.upper()}_{p}_QUERY_{q}", "answers": golds})
+                qas.append(
+                    {
+                        "question": text[:1] + _sentence(rng, None, 4, 10) + "？",
+                        "id": f"{name.upper()}_{p}_QUERY_{q}",
+                        "answers": golds,
+                    }
+                )
             paragraphs.append({"id": f"{name.upper()}_{p}", "context": context, "qas": qas})
-        _dump_json(os.path.join(folder, f"{name}.json"),
-                   {"version": "v1.0", "data": [{"paragraphs": [p], "id": p["id"], "title": "t"} for p in paragraphs]})
+        _dump_json(
+            os.path.join(folder, f"{name}.json"),
+            {"version": "v1.0", "data": [{"paragraphs": [p], "id": p["id"], "title": "t"} for p in paragraphs]},
+        )
 
     split("train", n_train, 1)
     split("dev", n_dev, 3)
@@ -157,7 +170,7 @@ def write_c3(data_dir, n_train=16, n_dev=8, n_test=6, seed=0, marked=False):
     each test question), so that a tiny model can learn to pick it."""
     rng = random.Random(f"c3-{seed}")
     folder = os.path.join(data_dir, "c3_public")
-    question_id = iter(range(500, 10 ** 6, 7))
+    question_id = iter(range(500, 10**6, 7))
 
     def documents(n, test):
         docs = []

@@ -6,6 +6,7 @@ One line per file: `OK  NAME  N ids`, or `FAIL NAME: reason` (with the line wher
 files the submission lacks are listed (failures with --strict). Exit 0: all good, 1: a failure, 2: usage.
 The checks are cluebench/submission_check.py's.
 """
+
 import sys
 
 from cluebench.grid import submission_check  # the package first sets up the process, before paddle is imported

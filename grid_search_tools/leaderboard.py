@@ -7,6 +7,7 @@ leaderboard.csv, leaderboard_hyperparameters.csv and leaderboard.png. Models in 
 their published row and ours − published beside ours. Exit 0: written; 2: bad input, said in one line.
 The logic is cluebench/leaderboard.py's.
 """
+
 import sys
 
 from cluebench.grid import leaderboard  # the package first sets up the process, before paddle is imported

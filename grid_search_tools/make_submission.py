@@ -6,6 +6,7 @@ Writes RUN_DIR/submission/, RUN_DIR/submission.zip and submission.md beside the 
 missing and why. With --data_dir, checks the zip as check_submission.py does. Exit 0: written; 1: --strict
 and incomplete (nothing written) or the check failed; 2: usage. The logic is cluebench/submission.py's.
 """
+
 import sys
 
 from cluebench.grid import submission  # the package first sets up the process, before paddle is imported

@@ -6,6 +6,7 @@ feature caches with the very keys the grid's runs use, without a training step.
 What stops it (missing or bad data, a model that does not load, a failed download) is said in one
 line, `warmup: error: ...`, with exit status 2, as the training scripts say bad input.
 """
+
 import argparse
 import importlib.util
 import os
@@ -13,10 +14,10 @@ import sys
 import tempfile
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
-from cluebench.tasks import reading
-from cluebench.train import download, setup
 from cluebench import tasks as registry
 from cluebench.fileio import DataError
+from cluebench.tasks import reading
+from cluebench.train import download, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -54,8 +55,11 @@ def check_model(model, tasks, device):
     from paddlenlp.transformers import AutoModel
 
     grids = [registry.get(t).grid for t in tasks if registry.get(t).grid]
-    longest = max([row[1] for g in grids for row in getattr(g, "settings", ())] +
-                  [g.max_seq_length for g in grids if hasattr(g, "max_seq_length")] + [128])
+    longest = max(
+        [row[1] for g in grids for row in getattr(g, "settings", ())]
+        + [g.max_seq_length for g in grids if hasattr(g, "max_seq_length")]
+        + [128]
+    )
     try:
         setup.set_device(device)
     except DataError as e:
@@ -73,9 +77,25 @@ def build_mrc_caches(task, model, data_dir, device):
     spec.loader.exec_module(script)
     max_seq_length = registry.get(task).grid.max_seq_length
     with tempfile.TemporaryDirectory() as out:
-        script.main(["--model_name_or_path", model, "--device", device, "--do_train", "--do_predict", "--max_steps", "0",
-                     "--max_seq_length", str(max_seq_length), "--output_dir", out, "--save_best_model", "False"]
-                    + (["--data_dir", data_dir] if data_dir else []))
+        script.main(
+            [
+                "--model_name_or_path",
+                model,
+                "--device",
+                device,
+                "--do_train",
+                "--do_predict",
+                "--max_steps",
+                "0",
+                "--max_seq_length",
+                str(max_seq_length),
+                "--output_dir",
+                out,
+                "--save_best_model",
+                "False",
+            ]
+            + (["--data_dir", data_dir] if data_dir else [])
+        )
 
 
 def main(argv=None):
@@ -83,8 +103,9 @@ def main(argv=None):
     p.add_argument("model")
     p.add_argument("--data_dir")
     p.add_argument("--device", default="gpu")
-    p.add_argument("--tasks", nargs="+", choices=registry.names(in_grid=True),
-                   default=list(registry.names(in_grid=True)))
+    p.add_argument(
+        "--tasks", nargs="+", choices=registry.names(in_grid=True), default=list(registry.names(in_grid=True))
+    )
     args = p.parse_args(argv)
     check_data(args.tasks, args.data_dir)
     check_model(args.model, args.tasks, args.device)

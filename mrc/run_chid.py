@@ -2,40 +2,55 @@
 
 Flags and log lines follow the upstream PaddleNLP script; see the README for what is fixed.
 """
+
 import time
 
 import cluebench  # noqa: F401  first: it sets up the process before paddle is imported
+from cluebench.fileio import DataError
+from cluebench.tasks import chid, reading
+from cluebench.train import runner, setup
+from cluebench.train.reading import ReadingRun, parser
 
 import numpy as np
 from paddlenlp.transformers import AutoModelForMultipleChoice
 from paddlenlp.utils.log import logger
 
-from cluebench.train import setup, runner
-from cluebench.tasks import chid, reading
-from cluebench.fileio import DataError
-from cluebench.train.reading import ReadingRun, parser
-
 
 def parse_args(argv=None):
-    return parser(__doc__, output_dir="best_chid_model", max_seq_length=64, batch_size=4, eval_batch_size=24,
-                  learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-6, num_train_epochs=3,
-                  gradient_accumulation_steps=1).parse_args(argv)
+    return parser(
+        __doc__,
+        output_dir="best_chid_model",
+        max_seq_length=64,
+        batch_size=4,
+        eval_batch_size=24,
+        learning_rate=2e-5,
+        weight_decay=0.0,
+        adam_epsilon=1e-6,
+        num_train_epochs=3,
+        gradient_accumulation_steps=1,
+    ).parse_args(argv)
 
 
 class ChidRun(ReadingRun):
     task = "chid"
     choices = reading.CHID_CANDIDATES
-    log_template = ("global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, "
-                    "speed: {speed:.2f} step/s")
+    log_template = (
+        "global step {step}/{total}, epoch: {epoch}, batch: {batch1}, loss: {loss:.5f}, speed: {speed:.2f} step/s"
+    )
 
     def load_model(self):
         # at least [CLS] idiom [SEP] [unused1] one context token [SEP], for 4-token idioms
-        tokenizer, model = setup.load_pretrained(AutoModelForMultipleChoice, self.args.model_name_or_path,
-                                               self.args.max_seq_length, min_seq_length=9,
-                                               num_choices=reading.CHID_CANDIDATES)
+        tokenizer, model = setup.load_pretrained(
+            AutoModelForMultipleChoice,
+            self.args.model_name_or_path,
+            self.args.max_seq_length,
+            min_seq_length=9,
+            num_choices=reading.CHID_CANDIDATES,
+        )
         if tokenizer.convert_tokens_to_ids(reading.CHID_MARKER) == tokenizer.unk_token_id:
-            raise DataError(self.args.model_name_or_path,
-                            f"the vocabulary has no {reading.CHID_MARKER}, the token of the blank")
+            raise DataError(
+                self.args.model_name_or_path, f"the vocabulary has no {reading.CHID_MARKER}, the token of the blank"
+            )
         return tokenizer, model
 
     def build(self, split, rows, encoder):

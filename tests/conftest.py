@@ -1,12 +1,12 @@
-import zlib  # noqa: F401  before paddle: see cluebench/__init__.py
 import os
-
-import pytest
+import zlib  # noqa: F401  before paddle: see cluebench/__init__.py
 
 import cluebench  # noqa: F401  before paddle
 from cluebench import synthetic
 from cluebench.tasks.classification import TASKS
 from helpers import save_random_bert
+
+import pytest
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +39,7 @@ def clue_data():
 @pytest.fixture(scope="session")
 def real_vocab_model(clue_data, tmp_path_factory):
     """A tiny random BERT over the real bert-base-chinese vocabulary."""
-    return save_random_bert(str(tmp_path_factory.mktemp("bert-real-vocab")), clue_data, seed=1,
-                            **synthetic.TINY_CONFIG)
+    return save_random_bert(str(tmp_path_factory.mktemp("bert-real-vocab")), clue_data, seed=1, **synthetic.TINY_CONFIG)
 
 
 @pytest.fixture

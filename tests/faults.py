@@ -6,13 +6,14 @@ WHERE is `loss` (the N-th training forward pass: inside an epoch), `evaluate` (t
 before it ends) or `checkpoint` (the N-th resume checkpoint, half written); SIGNAL is KILL or TERM.
 Nothing in the scripts knows about this: the functions are wrapped from outside.
 """
+
 import os
 import signal
 import sys
 
 import cluebench  # noqa: F401  before paddle
-from cluebench.train import setup as cli, resume, loop as training
 from cluebench import fileio
+from cluebench.train import loop as training, resume, setup as cli
 from helpers import load_script
 
 
@@ -36,7 +37,9 @@ def main():
             def struck(model, batch):
                 strike()
                 return compute_loss(model, batch)
+
             return wrapped_loop(model, loader, struck, *args, **kwargs)
+
         training.train_loop = train_loop
     elif where == "evaluate":
         wrapped_update = training.BestTracker.update
@@ -44,6 +47,7 @@ def main():
         def update(self, *args, **kwargs):
             strike()  # the evaluation has run; its result is not yet kept
             return wrapped_update(self, *args, **kwargs)
+
         training.BestTracker.update = update
     elif where == "checkpoint":
         real_write = resume.write_npz
@@ -56,6 +60,7 @@ def main():
                     f.flush()
                     os.kill(os.getpid(), signum)
             real_write(path, arrays)
+
         resume.write_npz = write
     cli.exit_cleanly(lambda: module.main(argv))
 

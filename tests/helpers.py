@@ -1,4 +1,5 @@
 """Helpers shared by the test modules."""
+
 import importlib.util
 import json
 import os
@@ -58,8 +59,9 @@ def run_python(args, log=None, **kwargs):
     if log is None:
         return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, env=env, **kwargs)
     with open(log, "w", encoding="utf-8") as f:
-        return subprocess.run([sys.executable, *args], cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True,
-                              env=env, **kwargs)
+        return subprocess.run(
+            [sys.executable, *args], cwd=cwd, stdout=f, stderr=subprocess.STDOUT, text=True, env=env, **kwargs
+        )
 
 
 def log_field(line, n):

@@ -1,16 +1,17 @@
 """--use_amp: what can be checked without a GPU. The flag's refusals, its place in the resume fingerprint,
 the order of the loss scaler's calls around accumulation and gradient clipping (a stand-in scaler that
 really scales), and the scaler's state through the resume checkpoint."""
+
 import argparse
 import types
+
+from cluebench.fileio import DataError
+from cluebench.train import loop as training, precision, resume
+from helpers import NO_GPU, run_python
 
 import numpy as np
 import paddle
 import pytest
-
-from cluebench.train import precision, resume, loop as training
-from cluebench.fileio import DataError
-from helpers import NO_GPU, run_python
 
 FP16_MAX = 65504.0
 SCRIPTS = ["classification/run_clue_classifier.py", "mrc/run_cmrc2018.py", "mrc/run_chid.py", "mrc/run_c3.py"]
@@ -69,10 +70,21 @@ def tiny_run(precision_=None, gas=2, max_grad_norm=0.05, optimizer_log=None):
     paddle.seed(0)
     model = paddle.nn.Linear(4, 3)
     rng = np.random.default_rng(0)
-    batches = [{"input_ids": paddle.to_tensor(rng.normal(size=(5, 4)).astype("float32")),
-                "labels": paddle.to_tensor(rng.integers(0, 3, size=5))} for _ in range(3 * gas)]
-    args = types.SimpleNamespace(learning_rate=0.1, warmup_steps=0, warmup_proportion=0.0, adam_epsilon=1e-8,
-                                 weight_decay=0.0, max_grad_norm=max_grad_norm)
+    batches = [
+        {
+            "input_ids": paddle.to_tensor(rng.normal(size=(5, 4)).astype("float32")),
+            "labels": paddle.to_tensor(rng.integers(0, 3, size=5)),
+        }
+        for _ in range(3 * gas)
+    ]
+    args = types.SimpleNamespace(
+        learning_rate=0.1,
+        warmup_steps=0,
+        warmup_proportion=0.0,
+        adam_epsilon=1e-8,
+        weight_decay=0.0,
+        max_grad_norm=max_grad_norm,
+    )
     scheduler, optimizer = training.build_optimizer(model, args, total_steps=3)
     if optimizer_log is not None:
         real_step, real_clear = optimizer.step, optimizer.clear_grad
@@ -84,9 +96,21 @@ def tiny_run(precision_=None, gas=2, max_grad_norm=0.05, optimizer_log=None):
             optimizer_log.append("forward")
         return paddle.nn.functional.cross_entropy(model(batch["input_ids"]), batch["labels"])
 
-    training.train_loop(model, Loader(batches), loss, optimizer, scheduler, total_steps=3, epochs=1, gas=gas,
-                        logging_steps=100, log_template="", evaluate=lambda step, epoch: None, eval_steps=100,
-                        precision=precision_)
+    training.train_loop(
+        model,
+        Loader(batches),
+        loss,
+        optimizer,
+        scheduler,
+        total_steps=3,
+        epochs=1,
+        gas=gas,
+        logging_steps=100,
+        log_template="",
+        evaluate=lambda step, epoch: None,
+        eval_steps=100,
+        precision=precision_,
+    )
     return [p.numpy().copy() for p in model.parameters()]
 
 
@@ -110,10 +134,10 @@ def test_scaler_calls_in_order_around_accumulation():
 
 
 def test_an_overflowed_step_is_skipped_and_the_scale_halved():
-    scaler = StandInScaler(scale=2.0 ** 40)  # every scaled gradient is beyond fp16's range
+    scaler = StandInScaler(scale=2.0**40)  # every scaled gradient is beyond fp16's range
     before = tiny_run(max_grad_norm=0, gas=1)
     after = tiny_run(precision.Precision("fp16", scaler), max_grad_norm=0, gas=1)
-    assert scaler.skipped == 3 and scaler.scale_value == 2.0 ** 37
+    assert scaler.skipped == 3 and scaler.scale_value == 2.0**37
     paddle.seed(0)
     untrained = [p.numpy() for p in paddle.nn.Linear(4, 3).parameters()]
     for a, b in zip(after, untrained):
@@ -122,16 +146,23 @@ def test_an_overflowed_step_is_skipped_and_the_scale_halved():
 
 
 def checkpointer(tmp_path, use_amp):
-    args = argparse.Namespace(output_dir=str(tmp_path), checkpoint_minutes=0, resume="auto", use_amp=use_amp,
-                              model_name_or_path="m", learning_rate=0.1)
+    args = argparse.Namespace(
+        output_dir=str(tmp_path),
+        checkpoint_minutes=0,
+        resume="auto",
+        use_amp=use_amp,
+        model_name_or_path="m",
+        learning_rate=0.1,
+    )
     return resume.Checkpointer(args, lambda: resume.fingerprint("t.py", "tnews", args, [], 1))
 
 
 def live_parts():
     paddle.seed(0)
     model = paddle.nn.Linear(4, 3)
-    args = types.SimpleNamespace(learning_rate=0.1, warmup_steps=0, warmup_proportion=0.0, adam_epsilon=1e-8,
-                                 weight_decay=0.0, max_grad_norm=1.0)
+    args = types.SimpleNamespace(
+        learning_rate=0.1, warmup_steps=0, warmup_proportion=0.0, adam_epsilon=1e-8, weight_decay=0.0, max_grad_norm=1.0
+    )
     scheduler, optimizer = training.build_optimizer(model, args, total_steps=3)
     return model, optimizer, scheduler, training.BestTracker("acc")
 
@@ -142,7 +173,7 @@ def test_the_loss_scale_goes_through_the_resume_checkpoint(tmp_path):
     writer = checkpointer(tmp_path, "fp16")
     assert writer.restore(*live_parts(), saved) is None
     writer.save({"epoch": 0, "batch": 2, "step": 1, "examples": 10, "train_time_s": 1.0})
-    restored = precision.Precision("fp16", StandInScaler(2.0 ** 15))
+    restored = precision.Precision("fp16", StandInScaler(2.0**15))
     progress = checkpointer(tmp_path, "fp16").restore(*live_parts(), restored)
     assert progress["step"] == 1
     assert restored.scaler.scale_value == 512.0 and restored.scaler.skipped == 3
@@ -177,9 +208,24 @@ def test_off_is_fp32_with_no_scaler():
 @pytest.mark.parametrize("script, mode", [(script, "fp16") for script in SCRIPTS] + [(SCRIPTS[0], "bf16")])
 def test_scripts_refuse_mixed_precision_on_a_cpu(script, mode, tiny_models, synthetic_data, tmp_path):
     task = {"run_clue_classifier.py": ["--task_name", "tnews"]}.get(script.split("/")[-1], [])
-    proc = run_python([script, *task, "--model_name_or_path", tiny_models["ernie"], "--data_dir", synthetic_data,
-                       "--output_dir", str(tmp_path / "out"), "--device", "cpu", "--do_train", "--use_amp", mode],
-                      timeout=120)
+    proc = run_python(
+        [
+            script,
+            *task,
+            "--model_name_or_path",
+            tiny_models["ernie"],
+            "--data_dir",
+            synthetic_data,
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+            "--do_train",
+            "--use_amp",
+            mode,
+        ],
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and f"--use_amp {mode}: needs a GPU (--device cpu)" in errors[0], proc.stderr[-2000:]

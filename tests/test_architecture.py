@@ -1,11 +1,19 @@
 """docs/architecture.md names every module of the package and every script, each under its own folder."""
+
 import os
 import re
 
 from helpers import ROOT
 
-FOLDERS = ["cluebench", "cluebench/tasks", "cluebench/train", "cluebench/grid", "classification", "mrc",
-           "grid_search_tools"]
+FOLDERS = [
+    "cluebench",
+    "cluebench/tasks",
+    "cluebench/train",
+    "cluebench/grid",
+    "classification",
+    "mrc",
+    "grid_search_tools",
+]
 
 
 def sections():
@@ -27,6 +35,7 @@ def sections():
 def test_every_module_and_script_is_on_the_map():
     listed = sections()
     for folder in FOLDERS:
-        present = {n for n in os.listdir(os.path.join(ROOT, folder))
-                   if n.endswith((".py", ".sh")) and n != "__main__.py"}
+        present = {
+            n for n in os.listdir(os.path.join(ROOT, folder)) if n.endswith((".py", ".sh")) and n != "__main__.py"
+        }
         assert present == listed.get(folder), f"docs/architecture.md, {folder}/"

@@ -1,19 +1,22 @@
 """python -m cluebench.check: how each row decides, with a stand-in host whose jobs return chosen records
 (the whole check runs for real on the CPU as a docs command: tests/test_readme_commands.py)."""
+
 import argparse
 import re
-
-import pytest
 
 from cluebench import check
 from cluebench.grid import footprint
 
+import pytest
+
 
 def record(steps_per_s=10.0, best=("50.00", 4), history=((2, 40.0), (4, 50.0)), batch=16):
-    return {"hyperparameters": {"batch_size": batch},
-            "throughput": {"train_examples_per_s": steps_per_s * batch, "world_size": 1},
-            "best": {"value": best[0], "step": best[1]},
-            "history": [{"step": s, "metrics": {"acc": a}} for s, a in history]}
+    return {
+        "hyperparameters": {"batch_size": batch},
+        "throughput": {"train_examples_per_s": steps_per_s * batch, "world_size": 1},
+        "best": {"value": best[0], "step": best[1]},
+        "history": [{"step": s, "metrics": {"acc": a}} for s, a in history],
+    }
 
 
 class StandIn(check.Host):
@@ -72,7 +75,9 @@ def test_mixed_precision_within_its_tolerance_of_fp32():
     fp32 = (record(10.0), LOSSES)
     close = StandIn(use_amp="bf16", outcomes={"tnews-bf16": [(record(25.0), {s: v + 0.01 for s, v in LOSSES.items()})]})
     close.reference = fp32
-    assert re.match(r"mean loss difference 0\.0100 from fp32 over 3 steps \(tolerance 0\.05\); 2\.50x", check.row_amp(close))
+    assert re.match(
+        r"mean loss difference 0\.0100 from fp32 over 3 steps \(tolerance 0\.05\); 2\.50x", check.row_amp(close)
+    )
     assert close.asked[0][2] == ("--to_static", "true", "--use_amp", "bf16")
     far = StandIn(use_amp="fp16", outcomes={"tnews-fp16": [(record(25.0), {s: v + 0.3 for s, v in LOSSES.items()})]})
     far.reference = fp32
@@ -99,11 +104,14 @@ def test_a_workdir_that_is_a_file_is_a_flag_error(tmp_path, capsys):
 
 def test_grid_search_check_runs_the_check_with_its_flags(monkeypatch):
     from helpers import load_script
+
     grid_search = load_script("grid_search_tools/grid_search.py")
     seen = []
     monkeypatch.setattr(check, "main", lambda argv: seen.append(argv) or 0)
-    assert grid_search.main(["some-model", "--check", "--device", "cpu", "--data_dir", "/data", "--",
-                             "--use_amp", "fp16"]) == 0
+    assert (
+        grid_search.main(["some-model", "--check", "--device", "cpu", "--data_dir", "/data", "--", "--use_amp", "fp16"])
+        == 0
+    )
     assert seen == [["some-model", "--device", "cpu", "--use_amp", "fp16", "--data_dir", "/data"]]
 
 
@@ -113,12 +121,18 @@ def test_card_memory_is_the_jobs_own_by_nvml_or_else_the_cards_rise(monkeypatch)
     import types
 
     from cluebench.grid import processes
+
     child = processes.start([sys.executable, "-c", "import time; time.sleep(30)"], {}, ".")
     try:
-        listed = [types.SimpleNamespace(pid=child.pid, usedGpuMemory=3 * 2 ** 30),
-                  types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=5 * 2 ** 30)]  # not the job's
-        fake = types.SimpleNamespace(NVMLError=RuntimeError, nvmlDeviceGetComputeRunningProcesses=lambda h: listed,
-                                     nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=9 * 2 ** 30))
+        listed = [
+            types.SimpleNamespace(pid=child.pid, usedGpuMemory=3 * 2**30),
+            types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=5 * 2**30),
+        ]  # not the job's
+        fake = types.SimpleNamespace(
+            NVMLError=RuntimeError,
+            nvmlDeviceGetComputeRunningProcesses=lambda h: listed,
+            nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=9 * 2**30),
+        )
         monkeypatch.setitem(sys.modules, "pynvml", fake)
         host = StandIn()
         monkeypatch.setattr(host, "cards", lambda: [types.SimpleNamespace(handle=0)])

@@ -1,26 +1,34 @@
 """Task data handling of the classification suite: markers, readers, errors, file writing."""
+
 import argparse
 import json
 import os
 
-import pytest
-
-from cluebench.tasks import classification as clue
-from cluebench.train import setup as cli, loop as training, speedups
 from cluebench.fileio import DataError, atomic_write
+from cluebench.tasks import classification as clue
+from cluebench.train import loop as training, setup as cli, speedups
+
+import pytest
 
 
 # CLUEWSC2020 markers: hand-written expectations.
-@pytest.mark.parametrize("text, target, expected", [
-    # noun first (as in every real example)
-    ("有些这样的“洋人”就站在大众之间。他们排在后面", (6, "洋人", 17, "他们"), "有些这样的“_洋人_”就站在大众之间。[他们]排在后面"),
-    # pronoun first: the later noun's index must not be shifted wrongly
-    ("她说小红的书很好看", (2, "小红", 0, "她"), "[她]说_小红_的书很好看"),
-    # spans touching
-    ("小明他来了", (0, "小明", 2, "他"), "_小明_[他]来了"),
-    # pronoun at the very end
-    ("张三打了李四，因为他", (0, "张三", 9, "他"), "_张三_打了李四，因为[他]"),
-])
+@pytest.mark.parametrize(
+    "text, target, expected",
+    [
+        # noun first (as in every real example)
+        (
+            "有些这样的“洋人”就站在大众之间。他们排在后面",
+            (6, "洋人", 17, "他们"),
+            "有些这样的“_洋人_”就站在大众之间。[他们]排在后面",
+        ),
+        # pronoun first: the later noun's index must not be shifted wrongly
+        ("她说小红的书很好看", (2, "小红", 0, "她"), "[她]说_小红_的书很好看"),
+        # spans touching
+        ("小明他来了", (0, "小明", 2, "他"), "_小明_[他]来了"),
+        # pronoun at the very end
+        ("张三打了李四，因为他", (0, "张三", 9, "他"), "_张三_打了李四，因为[他]"),
+    ],
+)
 def test_wsc_markers(text, target, expected):
     assert clue.mark_wsc_spans(text, *target) == expected
 
@@ -55,8 +63,10 @@ def test_synthetic_splits_load_with_counts(synthetic_data):
 
 def test_u2028_survives(tmp_path):
     sentence = "第一行\u2028第二行"
-    path = write_lines(tmp_path / "iflytek_public" / "dev.json",
-                       [json.dumps({"label": "3", "sentence": sentence}, ensure_ascii=False)] * 2)
+    path = write_lines(
+        tmp_path / "iflytek_public" / "dev.json",
+        [json.dumps({"label": "3", "sentence": sentence}, ensure_ascii=False)] * 2,
+    )
     examples, _ = clue.read_split("iflytek", "dev", path)
     assert [e.text for e in examples] == [sentence, sentence] and examples[0].label == 3
 
@@ -66,19 +76,36 @@ def test_integer_labels_of_fewclue(tmp_path):
     assert clue.read_split("tnews", "train", path)[0][0].label == 2
 
 
-@pytest.mark.parametrize("task, lines, message", [
-    ("tnews", ['{"label": "100", "sentence": "a"}', '{"label": "100", "sentence": "a"', ""],
-     r"t\.json:2: not valid JSON"),
-    ("tnews", ['{"label": "100", "sentence": "a"}', '{"label": "999", "sentence": "b"}'],
-     r"t\.json:2: field 'label': label '999' is not one of the 15 tnews labels \(100, 101"),
-    ("afqmc", ['{"sentence1": "a", "label": "0"}'], r"t\.json:1: field 'sentence2': missing"),
-    ("csl", ['{"abst": "a", "keyword": "k", "label": "0"}'], r"t\.json:1: field 'keyword': expected a list"),
-    ("cluewsc2020", ['{"text": "小明说他很累", "label": "true", "target": {"span1_index": 0, "span1_text": "小明", '
-                     '"span2_index": 4, "span2_text": "他"}}'],
-     r"t\.json:1: field 'target': span2_text '他' is not at span2_index 4"),
-    ("ocnli", ['{"sentence1": "a", "sentence2": "b", "label": "-"}', '[1, 2]'],
-     r"t\.json:2: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "task, lines, message",
+    [
+        (
+            "tnews",
+            ['{"label": "100", "sentence": "a"}', '{"label": "100", "sentence": "a"', ""],
+            r"t\.json:2: not valid JSON",
+        ),
+        (
+            "tnews",
+            ['{"label": "100", "sentence": "a"}', '{"label": "999", "sentence": "b"}'],
+            r"t\.json:2: field 'label': label '999' is not one of the 15 tnews labels \(100, 101",
+        ),
+        ("afqmc", ['{"sentence1": "a", "label": "0"}'], r"t\.json:1: field 'sentence2': missing"),
+        ("csl", ['{"abst": "a", "keyword": "k", "label": "0"}'], r"t\.json:1: field 'keyword': expected a list"),
+        (
+            "cluewsc2020",
+            [
+                '{"text": "小明说他很累", "label": "true", "target": {"span1_index": 0, "span1_text": "小明", '
+                '"span2_index": 4, "span2_text": "他"}}'
+            ],
+            r"t\.json:1: field 'target': span2_text '他' is not at span2_index 4",
+        ),
+        (
+            "ocnli",
+            ['{"sentence1": "a", "sentence2": "b", "label": "-"}', "[1, 2]"],
+            r"t\.json:2: expected a JSON object",
+        ),
+    ],
+)
 def test_bad_input_names_file_line_and_field(tmp_path, task, lines, message):
     path = write_lines(tmp_path / "t.json", lines)
     with pytest.raises(DataError, match=message):
@@ -123,8 +150,11 @@ def test_prediction_file_is_atomic(tmp_path):
     path = tmp_path / "csl_predict.json"
     examples = [clue.Example("a", "b", None, i) for i in (2415, 2565, 7)]
     clue.write_predictions(str(path), examples, ["1", "0", "1"])
-    assert path.read_text().splitlines() == ['{"id": 2415, "label": "1"}', '{"id": 2565, "label": "0"}',
-                                             '{"id": 7, "label": "1"}']
+    assert path.read_text().splitlines() == [
+        '{"id": 2415, "label": "1"}',
+        '{"id": 2565, "label": "0"}',
+        '{"id": 7, "label": "1"}',
+    ]
     before = path.read_text()
 
     def failing():
@@ -141,20 +171,25 @@ def test_prediction_file_is_atomic(tmp_path):
 
 
 def test_prediction_splits(synthetic_data, tmp_path):
-    assert clue.prediction_splits("tnews", synthetic_data) == [("test", "tnews11_predict.json"),
-                                                              ("test1.0", "tnews10_predict.json")]
+    assert clue.prediction_splits("tnews", synthetic_data) == [
+        ("test", "tnews11_predict.json"),
+        ("test1.0", "tnews10_predict.json"),
+    ]
     assert clue.prediction_splits("ocnli", synthetic_data) == [("test", "ocnli_50k_predict.json")]
     os.makedirs(tmp_path / "cluewsc2020_public")  # no test1.0.json: only the 1.1 file
     assert clue.prediction_splits("cluewsc2020", str(tmp_path)) == [("test", "cluewsc11_predict.json")]
 
 
-@pytest.mark.parametrize("batches, gas, epochs, max_steps, expected", [
-    (10, 1, 3, -1, (30, 3)),
-    (10, 4, 3, -1, (9, 3)),  # 4 + 4 + 2 batches: three updates an epoch, none leaking over
-    (10, 4, 3, 7, (7, 3)),
-    (10, 1, 3, 25, (25, 3)),
-    (10, 1, 3, 0, (30, 3)),
-])
+@pytest.mark.parametrize(
+    "batches, gas, epochs, max_steps, expected",
+    [
+        (10, 1, 3, -1, (30, 3)),
+        (10, 4, 3, -1, (9, 3)),  # 4 + 4 + 2 batches: three updates an epoch, none leaking over
+        (10, 4, 3, 7, (7, 3)),
+        (10, 1, 3, 25, (25, 3)),
+        (10, 1, 3, 0, (30, 3)),
+    ],
+)
 def test_plan_steps(batches, gas, epochs, max_steps, expected):
     assert training.plan_steps(batches, gas, epochs, max_steps) == expected
     assert training.plan_steps(10, 1, 3, 0, zero_means_no_steps=True) == (0, 0)

@@ -1,12 +1,13 @@
 """The README's demo command keeps working."""
+
 import json
 import os
 
-import pytest
-
 from cluebench import demo, results
-from cluebench.grid import best_jobs, extract, scheduler as grid
+from cluebench.grid import best_jobs, scheduler as grid
 from helpers import ROOT, log_field, read_jsonl, run_python
+
+import pytest
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
 
@@ -22,8 +23,10 @@ def chance(data, task):
         with open(os.path.join(data, "c3_public", name), encoding="utf-8") as f:
             questions += [q for document in json.load(f) for q in document[1]]
     positions = [q["choice"].index(q["answer"]) for q in questions]
-    return 100 * max(sum(1 / len(q["choice"]) for q in questions) / len(questions),
-                     max(positions.count(p) for p in positions) / len(positions))
+    return 100 * max(
+        sum(1 / len(q["choice"]) for q in questions) / len(questions),
+        max(positions.count(p) for p in positions) / len(positions),
+    )
 
 
 def test_demo(tmp_path):
@@ -67,11 +70,21 @@ def test_demo(tmp_path):
     # ... and the grid ends with a leaderboard zip of the best jobs that the checker accepts
     zip_path = os.path.join(directory, "submission.zip")
     assert f"Submission: {zip_path} " in proc.stdout
-    check = run_python([os.path.join(ROOT, "grid_search_tools", "check_submission.py"), zip_path,
-                        "--data_dir", str(tmp_path / "grid_data")], timeout=300)
+    check = run_python(
+        [
+            os.path.join(ROOT, "grid_search_tools", "check_submission.py"),
+            zip_path,
+            "--data_dir",
+            str(tmp_path / "grid_data"),
+        ],
+        timeout=300,
+    )
     assert check.returncode == 0, check.stdout
     with open(tmp_path / "grid_data" / "c3_public" / "test1.1.json", encoding="utf-8") as f:
         c3_questions = sum(len(document[1]) for document in json.load(f))
     assert [line for line in check.stdout.splitlines() if line.startswith("OK")] == [
-        "OK  afqmc_predict.json  24 ids", f"OK  c311_predict.json  {c3_questions} ids",
-        "OK  tnews10_predict.json  50 ids", "OK  tnews11_predict.json  50 ids"]
+        "OK  afqmc_predict.json  24 ids",
+        f"OK  c311_predict.json  {c3_questions} ids",
+        "OK  tnews10_predict.json  50 ids",
+        "OK  tnews11_predict.json  50 ids",
+    ]

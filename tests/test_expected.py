@@ -1,10 +1,11 @@
 """Expected validation performance (cluebench.expected) against a hand computation and its properties."""
+
 import math
 import random
 
-import pytest
-
 from cluebench.grid.expected import expected_max, table_sizes
+
+import pytest
 
 
 def test_three_values_by_hand():

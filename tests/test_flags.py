@@ -1,37 +1,65 @@
 """cluebench.train.flags: the flags the four argparse scripts share, declared once with each script's upstream
 defaults; the --do_ flags each run names; the Trainer script's checks taken from the same rule table."""
+
 import argparse
 import dataclasses
-
-import pytest
-from paddlenlp.trainer import TrainingArguments
 
 from cluebench.fileio import DataError
 from cluebench.train import flags
 from helpers import load_script
 
+import pytest
+from paddlenlp.trainer import TrainingArguments
+
 CLASSIFIER = load_script("classification/run_clue_classifier.py")
 SCRIPTS = {
     "classification/run_clue_classifier.py": (CLASSIFIER, CLASSIFIER.ClassifierRun, ["--task_name", "tnews"]),
-    **{f"mrc/run_{task}.py": (module, run, []) for task, run_name in (("cmrc2018", "CmrcRun"), ("chid", "ChidRun"),
-                                                                       ("c3", "C3Run"))
-       for module in [load_script(f"mrc/run_{task}.py")] for run in [getattr(module, run_name)]},
+    **{
+        f"mrc/run_{task}.py": (module, run, [])
+        for task, run_name in (("cmrc2018", "CmrcRun"), ("chid", "ChidRun"), ("c3", "C3Run"))
+        for module in [load_script(f"mrc/run_{task}.py")]
+        for run in [getattr(module, run_name)]
+    },
 }
 
 # The upstream PaddleNLP scripts' defaults where they differ between scripts; every script must keep its own.
 DEFAULTS = {  # output_dir, max_seq_length, batch_size, learning_rate, weight_decay, adam_epsilon,
-              # num_train_epochs, gradient_accumulation_steps, warmup_proportion
+    # num_train_epochs, gradient_accumulation_steps, warmup_proportion
     "classification/run_clue_classifier.py": ("best_clue_model", 128, 32, 1e-4, 0.0, 1e-6, 3, 1, 0.1),
     "mrc/run_cmrc2018.py": ("best_cmrc_model", 128, 8, 5e-5, 0.01, 1e-8, 3, 2, 0.1),
     "mrc/run_chid.py": ("best_chid_model", 64, 4, 2e-5, 0.0, 1e-6, 3, 1, 0.1),
     "mrc/run_c3.py": ("best_c3_model", 512, 24, 2e-5, 0.01, 1e-6, 8, 4, 0.1),
 }
-NAMES = ("output_dir", "max_seq_length", "batch_size", "learning_rate", "weight_decay", "adam_epsilon",
-         "num_train_epochs", "gradient_accumulation_steps", "warmup_proportion")
-SAME_EVERYWHERE = {"max_grad_norm": 1.0, "max_steps": -1, "warmup_steps": 0, "logging_steps": 100, "seed": 42,
-                   "device": "gpu", "save_best_model": True, "to_static": True, "use_amp": "off", "resume": "auto",
-                   "checkpoint_minutes": 30, "break_lock": None, "data_dir": None, "results_file": None,
-                   "logdir": None, "do_train": False, "do_predict": False}
+NAMES = (
+    "output_dir",
+    "max_seq_length",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "adam_epsilon",
+    "num_train_epochs",
+    "gradient_accumulation_steps",
+    "warmup_proportion",
+)
+SAME_EVERYWHERE = {
+    "max_grad_norm": 1.0,
+    "max_steps": -1,
+    "warmup_steps": 0,
+    "logging_steps": 100,
+    "seed": 42,
+    "device": "gpu",
+    "save_best_model": True,
+    "to_static": True,
+    "use_amp": "off",
+    "resume": "auto",
+    "checkpoint_minutes": 30,
+    "break_lock": None,
+    "data_dir": None,
+    "results_file": None,
+    "logdir": None,
+    "do_train": False,
+    "do_predict": False,
+}
 
 
 def parsed(script):
@@ -68,10 +96,13 @@ def test_the_trainer_is_checked_by_the_same_rules():
             assert dict((f, (ok, must)) for f, ok, must in flags.trainer_rules())[flag] == ours[rule]
 
 
-@pytest.mark.parametrize("value, line", [
-    (0, "--per_device_train_batch_size 0: must be at least 1"),
-    (float("nan"), "--per_device_train_batch_size nan: must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "value, line",
+    [
+        (0, "--per_device_train_batch_size 0: must be at least 1"),
+        (float("nan"), "--per_device_train_batch_size nan: must be a finite number"),
+    ],
+)
 def test_a_trainer_rule_says_the_trainer_flag(value, line):
     args = argparse.Namespace(per_device_train_batch_size=value)
     with pytest.raises(DataError) as error:

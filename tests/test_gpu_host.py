@@ -1,27 +1,47 @@
 """The grid on a GPU host, with a fake NVML and a fake psutil: claims from the model's shape and from
 what NVML saw, host memory and CPU threads, cards in CUDA's order and the user's terms, every form of
 out-of-memory."""
+
 import collections
 import json
-import os
-
-import pytest
 
 from cluebench.grid import footprint, scheduler as grid
 from helpers import load_script
 from test_grid import FakeNVML, cls_job, fake_host, make
 
+import pytest
+
 # the shapes of three published models, as their config.json has them
 CONFIGS = {
-    "bert-base-chinese": {"num_hidden_layers": 12, "hidden_size": 768, "intermediate_size": 3072,
-                          "vocab_size": 21128, "num_attention_heads": 12, "max_position_embeddings": 512,
-                          "type_vocab_size": 2},
-    "ernie-3.0-medium-zh": {"num_hidden_layers": 6, "hidden_size": 768, "intermediate_size": 3072,
-                            "vocab_size": 40000, "num_attention_heads": 12, "max_position_embeddings": 2048,
-                            "type_vocab_size": 4, "use_task_id": True, "task_type_vocab_size": 16},
-    "roberta-wwm-ext-large": {"num_hidden_layers": 24, "hidden_size": 1024, "intermediate_size": 4096,
-                              "vocab_size": 21128, "num_attention_heads": 16, "max_position_embeddings": 512,
-                              "type_vocab_size": 2},
+    "bert-base-chinese": {
+        "num_hidden_layers": 12,
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "vocab_size": 21128,
+        "num_attention_heads": 12,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+    },
+    "ernie-3.0-medium-zh": {
+        "num_hidden_layers": 6,
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "vocab_size": 40000,
+        "num_attention_heads": 12,
+        "max_position_embeddings": 2048,
+        "type_vocab_size": 4,
+        "use_task_id": True,
+        "task_type_vocab_size": 16,
+    },
+    "roberta-wwm-ext-large": {
+        "num_hidden_layers": 24,
+        "hidden_size": 1024,
+        "intermediate_size": 4096,
+        "vocab_size": 21128,
+        "num_attention_heads": 16,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+    },
 }
 
 
@@ -56,7 +76,8 @@ def test_claims_follow_the_model(models):
     # a 4-card C3 job: each process holds a quarter of the micro-batches, all the states, plus the launcher
     c3 = grid.Job("c3", 1e-5, 24, 12, 0.1, 8, 512)
     assert footprint.micro_batch(c3, 4) == 2 and footprint.host_gib(medium, 4) == pytest.approx(
-        4 * footprint.host_gib(medium) + footprint.LAUNCHER_HOST_GIB)
+        4 * footprint.host_gib(medium) + footprint.LAUNCHER_HOST_GIB
+    )
     # the resume checkpoint of a base model (1.6 GB) at 50 MB/s, after a step: about a minute
     assert [footprint.stop_grace(s) for s in (base, medium, large)] == [63, 55, 135]
 
@@ -86,8 +107,9 @@ def first_round(tmp_path, model_dir, totals, jobs=None, **pool):
     the full grid on cards of `totals` GiB."""
     options = dict(dict(max_jobs_per_gpu=1, cores=64, host=fake_host(1024)), **pool)
     fp = footprint.Footprints(shape_of(model_dir))
-    scheduler, launcher, _ = make(tmp_path, jobs or grid.full_grid(), FakeNVML(totals), duration=10 ** 6,
-                                  pool=dict(options, footprints=fp))
+    scheduler, launcher, _ = make(
+        tmp_path, jobs or grid.full_grid(), FakeNVML(totals), duration=10**6, pool=dict(options, footprints=fp)
+    )
     scheduler.sleep = lambda s: scheduler.request_stop(15)  # one round, then stop
     scheduler.run()
     per_card = collections.Counter(c for p in launcher.started for c in p.cards)
@@ -114,8 +136,7 @@ def test_packing_more_is_bounded_by_cards_host_memory_and_threads(tmp_path, mode
     per_card, claimed, _, _, _ = first_round(tmp_path / "b", large, [32] * 8, max_jobs_per_gpu=4)
     assert max(claimed.values()) <= 31 and all(per_card[c] <= 3 for c in range(8))
     # 20 GiB of host memory (2 kept free) holds 6 medium jobs of 2.6 GiB, though 32 places are free
-    per_card, _, host, _, _ = first_round(tmp_path / "c", medium, [80] * 8, max_jobs_per_gpu=4,
-                                          host=fake_host(20))
+    per_card, _, host, _, _ = first_round(tmp_path / "c", medium, [80] * 8, max_jobs_per_gpu=4, host=fake_host(20))
     assert sum(per_card.values()) == 6 and host <= 18
     # 4 cores for 8 cards: one thread a process, and no more processes at once than cores
     per_card, _, _, threads, _ = first_round(tmp_path / "d", medium, [80] * 8, cores=4)
@@ -126,8 +147,9 @@ def test_a_job_bigger_than_any_card_by_the_estimate_runs_alone(tmp_path, models)
     large = shape_of(models["roberta-wwm-ext-large"])
     job = grid.Job("tnews", 2e-5, 128, 1, 0.1, 3, 128)
     assert footprint.gpu_gib(large, job) > 40
-    scheduler, launcher, _ = make(tmp_path, [job, cls_job()], FakeNVML([40]), duration=3,
-                                  pool=dict(footprints=footprint.Footprints(large)))
+    scheduler, launcher, _ = make(
+        tmp_path, [job, cls_job()], FakeNVML([40]), duration=3, pool=dict(footprints=footprint.Footprints(large))
+    )
     assert scheduler.run() == 0
     assert [p.round for p in launcher.started] == [0, 3]  # it had the card to itself; the other waited
 
@@ -137,13 +159,16 @@ def test_a_learned_footprint_changes_later_placements(tmp_path, models):
     6 GiB, so it and later jobs of that shape claim 6.6 GiB, and two more run beside it."""
     fp = footprint.Footprints(shape_of(models["roberta-wwm-ext-large"]), str(tmp_path / "footprints.json"))
     jobs = [cls_job(lr=lr) for lr in (1e-5, 2e-5, 3e-5, 5e-5)]
-    scheduler, launcher, lines = make(tmp_path, jobs, FakeNVML([24]), duration=4, memory_gib=6,
-                                      pool=dict(footprints=fp))
+    scheduler, launcher, lines = make(
+        tmp_path, jobs, FakeNVML([24]), duration=4, memory_gib=6, pool=dict(footprints=fp)
+    )
     scheduler.clock = lambda: launcher.round * 30.0
     assert scheduler.run() == 0
     assert [p.round for p in launcher.started] == [0, 2, 2, 4]
-    assert "> learned: a process of tnews 1e-05_32_0.1 on 1 card(s) uses 6.0 GiB; its shape (tnews/32/128/1) " \
-           "now claims 6.6 GiB" in lines
+    assert (
+        "> learned: a process of tnews 1e-05_32_0.1 on 1 card(s) uses 6.0 GiB; its shape (tnews/32/128/1) "
+        "now claims 6.6 GiB" in lines
+    )
     # kept for the next grid of this model; another model's footprints are not taken for its own
     assert footprint.Footprints(fp.shape, fp.path).learned == {"tnews/32/128/1": 6.0}
     assert footprint.Footprints(shape_of(models["bert-base-chinese"]), fp.path).learned == {}
@@ -172,8 +197,9 @@ def test_jobs_get_cuda_ordinals_in_pci_bus_order(tmp_path):
 def test_user_visible_devices_restrict_the_grid(tmp_path, visible, names):
     nvml = FakeNVML([32] * 4, bus_order=SCRAMBLED)
     jobs = [cls_job(lr=lr) for lr in (1e-5, 2e-5, 3e-5, 5e-5)]
-    scheduler, launcher, _ = make(tmp_path, jobs, nvml, duration=2, pool=dict(max_jobs_per_gpu=1,
-                                                                              environ={"CUDA_VISIBLE_DEVICES": visible}))
+    scheduler, launcher, _ = make(
+        tmp_path, jobs, nvml, duration=2, pool=dict(max_jobs_per_gpu=1, environ={"CUDA_VISIBLE_DEVICES": visible})
+    )
     assert scheduler.run() == 0
     assert {p.env["CUDA_VISIBLE_DEVICES"] for p in launcher.started} == set(names)
     assert {h for p in launcher.started for h in p.cards} == {SCRAMBLED.index(int(n)) for n in names}
@@ -188,13 +214,16 @@ def test_user_visible_devices_as_uuids_are_passed_as_uuids(tmp_path):
     assert process.env["CUDA_VISIBLE_DEVICES"] == uuid and process.cards == [3]
 
 
-@pytest.mark.parametrize("visible, message", [
-    ("", "CUDA_VISIBLE_DEVICES='' hides every card; unset it or name the cards to use"),
-    ("0,7", "CUDA_VISIBLE_DEVICES='0,7': '7' matches no card; the cards are 0 (GPU-"),
-    ("1,1", "CUDA_VISIBLE_DEVICES='1,1': '1' names card 1 twice"),
-    ("GPU-", "CUDA_VISIBLE_DEVICES='GPU-': 'GPU-' matches several cards"),
-    ("MIG-1234", "CUDA_VISIBLE_DEVICES='MIG-1234': MIG instances (MIG-1234) are not supported"),
-])
+@pytest.mark.parametrize(
+    "visible, message",
+    [
+        ("", "CUDA_VISIBLE_DEVICES='' hides every card; unset it or name the cards to use"),
+        ("0,7", "CUDA_VISIBLE_DEVICES='0,7': '7' matches no card; the cards are 0 (GPU-"),
+        ("1,1", "CUDA_VISIBLE_DEVICES='1,1': '1' names card 1 twice"),
+        ("GPU-", "CUDA_VISIBLE_DEVICES='GPU-': 'GPU-' matches several cards"),
+        ("MIG-1234", "CUDA_VISIBLE_DEVICES='MIG-1234': MIG instances (MIG-1234) are not supported"),
+    ],
+)
 def test_bad_visible_devices_are_one_line(visible, message):
     with pytest.raises(grid.SetupError) as error:
         grid.open_gpus(FakeNVML([32] * 4), environ={"CUDA_VISIBLE_DEVICES": visible}, host=fake_host())
@@ -204,27 +233,28 @@ def test_bad_visible_devices_are_one_line(visible, message):
 # ---------------------------------------------------------------- every form of out-of-memory
 OOM_TAILS = {
     "paddle": "RuntimeError: (ResourceExhausted) Out of memory error on GPU 0. Cannot allocate 1.2GB memory on "
-              "GPU 0, 30.1GB memory has been allocated and available memory is only 0.9GB.\n",
-    "paddle-short": "  File \"run.py\", line 9\nMemoryError: Out of memory error on GPU 3. Cannot allocate 256MB\n",
+    "GPU 0, 30.1GB memory has been allocated and available memory is only 0.9GB.\n",
+    "paddle-short": '  File "run.py", line 9\nMemoryError: Out of memory error on GPU 3. Cannot allocate 256MB\n',
     "cuda": "RuntimeError: CUDA error(2), out of memory.\n  [Hint: 'cudaErrorMemoryAllocation'.]\n",
     "cuda-driver": "OSError: (External) CUDA error: CUDA_ERROR_OUT_OF_MEMORY\n",
     "cublas-alloc": "ExternalError: CUBLAS error(3).\n  [Hint: 'CUBLAS_STATUS_ALLOC_FAILED'. Resource allocation "
-                    "failed inside the cuBLAS library.]\n",
+    "failed inside the cuBLAS library.]\n",
     "cublas-init": "ExternalError: CUBLAS error(1).\n  [Hint: 'CUBLAS_STATUS_NOT_INITIALIZED'. The cuBLAS library was "
-                   "not initialized.]\n",
+    "not initialized.]\n",
     "cudnn-alloc": "ExternalError: CUDNN error(2), CUDNN_STATUS_ALLOC_FAILED.\n",
     "cudnn-init": "ExternalError: CUDNN error(1), CUDNN_STATUS_NOT_INITIALIZED.\n  [Hint: 'CUDNN_STATUS_NOT_INITIALIZED'"
-                  ". The cuDNN library was not initialized properly.]\n",
+    ". The cuDNN library was not initialized properly.]\n",
     "nccl": "ExternalError: Nccl error(1), unhandled cuda error (run with NCCL_DEBUG=INFO for details)\n"
-            "  NCCL WARN Cuda failure 'out of memory'\n",
+    "  NCCL WARN Cuda failure 'out of memory'\n",
 }
 
 
 @pytest.mark.parametrize("form", sorted(OOM_TAILS))
 def test_every_out_of_memory_form_halves_the_micro_batch(tmp_path, form):
     job = cls_job(bs=64)
-    scheduler, launcher, lines = make(tmp_path, [job], FakeNVML([16]), outcomes={
-        f"tnews/{job.name}": [(1, "step 3\n" + OOM_TAILS[form])]})
+    scheduler, launcher, lines = make(
+        tmp_path, [job], FakeNVML([16]), outcomes={f"tnews/{job.name}": [(1, "step 3\n" + OOM_TAILS[form])]}
+    )
     assert scheduler.run() == 0
     assert [p.argv[8] for p in launcher.started] == ["1", "2"]  # accumulation 1, then 2: micro-batch 64 -> 32
     assert "> out of memory: tnews 2e-05_64_0.1; again with accumulation 2" in lines
@@ -233,8 +263,9 @@ def test_every_out_of_memory_form_halves_the_micro_batch(tmp_path, form):
 def test_nccl_cuda_error_alone_is_not_out_of_memory(tmp_path):
     job = cls_job(bs=64)
     tail = "ExternalError: Nccl error(1), unhandled cuda error (run with NCCL_DEBUG=INFO for details)\n"
-    scheduler, launcher, lines = make(tmp_path, [job], FakeNVML([16]), retries=1,
-                                      outcomes={f"tnews/{job.name}": [(1, tail)] * 2})
+    scheduler, launcher, lines = make(
+        tmp_path, [job], FakeNVML([16]), retries=1, outcomes={f"tnews/{job.name}": [(1, tail)] * 2}
+    )
     assert scheduler.run() == 1
     assert [p.argv[8] for p in launcher.started] == ["1", "1"]  # retried as it was, then given up
     assert grid.out_of_memory([tail]) is None
@@ -247,13 +278,23 @@ def test_out_of_memory_of_one_rank_is_found_in_its_log(tmp_path):
     ranks = tmp_path / "c3" / (c3.name + ".ranks")
     ranks.mkdir(parents=True)
     (ranks / "workerlog.1").write_text("old attempt\n" + OOM_TAILS["cuda"])
-    scheduler, launcher, _ = make(tmp_path, [c3], FakeNVML([80] * 4), retries=0,
-                                  outcomes={f"c3/{c3.name}": [(1, "launch: worker 1 exited\n")] * 2})
+    scheduler, launcher, _ = make(
+        tmp_path,
+        [c3],
+        FakeNVML([80] * 4),
+        retries=0,
+        outcomes={f"c3/{c3.name}": [(1, "launch: worker 1 exited\n")] * 2},
+    )
     scheduler.run()
     assert len(launcher.started) == 1  # the old error was not taken for this attempt's
     # the next attempt of this job runs out of memory in rank 1 (the log is appended to, as launch does)
-    scheduler, launcher, lines = make(tmp_path / "again", [c3], FakeNVML([80] * 4), retries=0, outcomes={
-        f"c3/{c3.name}": [(1, "launch: worker 1 exited\n")]})
+    scheduler, launcher, lines = make(
+        tmp_path / "again",
+        [c3],
+        FakeNVML([80] * 4),
+        retries=0,
+        outcomes={f"c3/{c3.name}": [(1, "launch: worker 1 exited\n")]},
+    )
     (tmp_path / "again" / "c3" / (c3.name + ".ranks")).mkdir(parents=True)
     log = tmp_path / "again" / "c3" / (c3.name + ".ranks") / "workerlog.1"
     log.write_text("old attempt, fine\n")

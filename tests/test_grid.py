@@ -1,16 +1,17 @@
 """The grid and its scheduler, with a fake NVML and fake jobs (no GPU, no training)."""
+
 import dataclasses
 import json
 import os
 import sys
 from types import SimpleNamespace
 
+from cluebench import results
+from cluebench.grid import best_jobs, footprint, scheduler as grid
+from helpers import load_script
+
 import pynvml
 import pytest
-
-from cluebench.grid import best_jobs, footprint, scheduler as grid
-from cluebench import results
-from helpers import load_script
 
 GIB = 1 << 30
 
@@ -19,18 +20,32 @@ def test_full_grid_matches_upstream():
     jobs = grid.full_grid()
     assert len(jobs) == 134 and sum(j.is_mrc for j in jobs) == 18
     counts = {t: sum(j.task == t for j in jobs) for t in grid.CLS_TASKS + grid.MRC_TASKS}
-    assert counts == {"afqmc": 12, "tnews": 12, "iflytek": 24, "ocnli": 12, "cmnli": 12, "cluewsc2020": 32,
-                      "csl": 12, "chid": 6, "cmrc2018": 6, "c3": 6}
+    assert counts == {
+        "afqmc": 12,
+        "tnews": 12,
+        "iflytek": 24,
+        "ocnli": 12,
+        "cmnli": 12,
+        "cluewsc2020": 32,
+        "csl": 12,
+        "chid": 6,
+        "cmrc2018": 6,
+        "c3": 6,
+    }
     assert jobs[0].command("m") == ["bash", "run_cls.sh", "afqmc", "1e-05", "16", "3", "128", "m", "1", "0.1"]
     assert jobs[0].name == "1e-05_16_0.1"
     assert [j.name for j in jobs if j.task == "iflytek"][:2] == ["1e-05_16_0.1", "1e-05_16_0.0"]
     assert all(j.accumulation == 2 and j.max_seq_length == 256 for j in jobs if j.task == "csl")
     wsc8 = [j for j in jobs if j.task == "cluewsc2020" and j.batch_size == 8]
-    assert [j.name for j in wsc8] == [f"{lr}_8_{d}" for lr in ("1e-05", "2e-05", "3e-05", "5e-05") for d in ("0.1", "0.0")]
+    assert [j.name for j in wsc8] == [
+        f"{lr}_8_{d}" for lr in ("1e-05", "2e-05", "3e-05", "5e-05") for d in ("0.1", "0.0")
+    ]
     mrc = [j.command("m") for j in jobs if j.is_mrc]
-    assert mrc[:3] == [["bash", "run_mrc.sh", "m", "chid", "32", "1e-05", "8"],
-                       ["bash", "run_mrc.sh", "m", "cmrc2018", "32", "1e-05", "4"],
-                       ["bash", "run_mrc.sh", "m", "c3", "32", "1e-05", "16"]]
+    assert mrc[:3] == [
+        ["bash", "run_mrc.sh", "m", "chid", "32", "1e-05", "8"],
+        ["bash", "run_mrc.sh", "m", "cmrc2018", "32", "1e-05", "4"],
+        ["bash", "run_mrc.sh", "m", "c3", "32", "1e-05", "16"],
+    ]
     assert mrc[5] == ["bash", "run_mrc.sh", "m", "c3", "24", "1e-05", "12"]
 
 
@@ -44,7 +59,6 @@ def test_select_and_shards():
     assert parts[1] == grid.select(jobs, shard=(1, 3))  # deterministic
 
 
-
 def test_off_grid_rates_add_jobs_after_upstreams():
     assert grid.upstream_rates() == [1e-5, 2e-5, 3e-5, 5e-5]
     # rates some task has (5e-05: classification only) stay filters; 5e-3 is 0.005, said once
@@ -56,8 +70,9 @@ def test_off_grid_rates_add_jobs_after_upstreams():
     assert all(j.learning_rate == 0.005 for j in added)
     # each task at its own batch sizes and settings, as at one of its upstream rates
     for task in grid.CLS_TASKS + grid.MRC_TASKS:
-        at_1e5 = [dataclasses.replace(j, learning_rate=0.005) for j in upstream if j.task == task and
-                  j.learning_rate == 1e-5]
+        at_1e5 = [
+            dataclasses.replace(j, learning_rate=0.005) for j in upstream if j.task == task and j.learning_rate == 1e-5
+        ]
         assert sorted(at_1e5, key=str) == sorted((j for j in added if j.task == task), key=str), task
     tnews = grid.select(jobs, ["tnews"], [0.005], [16])
     assert [j.name for j in tnews] == ["0.005_16_0.1"] and best_jobs.hyperparameters("0.005_16_0.1")
@@ -72,12 +87,29 @@ def test_grid_search_off_grid_flag(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PYTHON", sys.executable)  # main() sets it for the wrappers
     monkeypatch.setattr(sys, "argv", ["grid_search.py"])  # argparse's program name
     script = load_script("grid_search_tools/grid_search.py")
-    base = ["some-model", "--device", "cpu", "--output_root", str(tmp_path), "--tasks", "tnews", "c3",
-            "--batch_sizes", "16", "24", "--learning_rates"]
+    base = [
+        "some-model",
+        "--device",
+        "cpu",
+        "--output_root",
+        str(tmp_path),
+        "--tasks",
+        "tnews",
+        "c3",
+        "--batch_sizes",
+        "16",
+        "24",
+        "--learning_rates",
+    ]
     # without the flag a rate upstream lacks is taken for a typo, as before: one line, exit 2
-    for argv, message in ([base + ["7e-05"], "--tasks, --learning_rates and --batch_sizes together select no job "
-                           "of the grid (7e-05 not in it: --off_grid adds jobs at such rates)"],
-                          [base[:-1] + ["--off_grid"], "--off_grid needs --learning_rates: the rates to add"]):
+    for argv, message in (
+        [
+            base + ["7e-05"],
+            "--tasks, --learning_rates and --batch_sizes together select no job "
+            "of the grid (7e-05 not in it: --off_grid adds jobs at such rates)",
+        ],
+        [base[:-1] + ["--off_grid"], "--off_grid needs --learning_rates: the rates to add"],
+    ):
         with pytest.raises(SystemExit) as e:
             script.parse_args(argv)
         assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == "grid_search.py: error: " + message
@@ -86,13 +118,18 @@ def test_grid_search_off_grid_flag(tmp_path, monkeypatch, capsys):
     assert script.main(base + ["2e-05", "0.005", "--off_grid", "--dry_run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("4 jobs for some-model")
-    assert out[1] == ("  learning rate 0.005: not in upstream's grid (1e-05 2e-05 3e-05 5e-05); 2 jobs at it, "
-                      "with each task's usual batch sizes and settings")
-    assert out[2:] == ["  bash run_cls.sh tnews 2e-05 16 3 128 some-model 1 0.1",
-                       "  bash run_mrc.sh some-model c3 24 2e-05 12",
-                       "  bash run_cls.sh tnews 0.005 16 3 128 some-model 1 0.1",
-                       "  bash run_mrc.sh some-model c3 24 0.005 12"]
+    assert out[1] == (
+        "  learning rate 0.005: not in upstream's grid (1e-05 2e-05 3e-05 5e-05); 2 jobs at it, "
+        "with each task's usual batch sizes and settings"
+    )
+    assert out[2:] == [
+        "  bash run_cls.sh tnews 2e-05 16 3 128 some-model 1 0.1",
+        "  bash run_mrc.sh some-model c3 24 2e-05 12",
+        "  bash run_cls.sh tnews 0.005 16 3 128 some-model 1 0.1",
+        "  bash run_mrc.sh some-model c3 24 0.005 12",
+    ]
     assert os.listdir(tmp_path) == []  # a dry run writes nothing
+
 
 def test_run_dir_never_inside_the_model(tmp_path):
     model = tmp_path / "models" / "my model"
@@ -123,8 +160,12 @@ class FakeNVML:
     def handles_of(self, visible):
         """NVML indices of a CUDA_VISIBLE_DEVICES the scheduler gave (ordinals in PCI order, or UUIDs)."""
         names = [n for n in visible.split(",") if n]
-        return [next(h for h in range(len(self.total)) if self.nvmlDeviceGetUUID(h) == n) if n.startswith("GPU-")
-                else self.bus_order.index(int(n)) for n in names]
+        return [
+            next(h for h in range(len(self.total)) if self.nvmlDeviceGetUUID(h) == n)
+            if n.startswith("GPU-")
+            else self.bus_order.index(int(n))
+            for n in names
+        ]
 
     def nvmlDeviceGetComputeRunningProcesses(self, h):
         return [SimpleNamespace(pid=p.pid, usedGpuMemory=p.memory) for p in self.jobs if h in p.cards and p.running]
@@ -166,8 +207,10 @@ class FakeProcess:
         with open(grid.log_path(self.launcher.dir, job), "w") as f:
             f.write(log_text)
         if self.code == 0:
-            results.write_record(grid.record_path(self.launcher.dir, job), {
-                "schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}})
+            results.write_record(
+                grid.record_path(self.launcher.dir, job),
+                {"schema": results.SCHEMA, "status": "complete", "best": {"value": "50.00"}},
+            )
         return self.code
 
 
@@ -202,15 +245,18 @@ class FakeLauncher:
 
 def fake_host(total_gib=1024, available_gib=None):
     """psutil's virtual_memory() of a host with that much memory."""
-    memory = SimpleNamespace(total=total_gib * GIB, available=(total_gib if available_gib is None else available_gib) * GIB)
+    memory = SimpleNamespace(
+        total=total_gib * GIB, available=(total_gib if available_gib is None else available_gib) * GIB
+    )
     return SimpleNamespace(virtual_memory=lambda: memory)
 
 
 def make(tmp_path, jobs, nvml, **kwargs):
     """A Scheduler over fake jobs; with nvml, a GpuPool of a roomy 64-core host taking up to 8 jobs a card
     (so memory decides) unless pool= options say otherwise."""
-    launcher = FakeLauncher(str(tmp_path), nvml, **{k: kwargs.pop(k) for k in ("duration", "outcomes", "memory_gib")
-                                                    if k in kwargs})
+    launcher = FakeLauncher(
+        str(tmp_path), nvml, **{k: kwargs.pop(k) for k in ("duration", "outcomes", "memory_gib") if k in kwargs}
+    )
     options = dict(dict(max_jobs_per_gpu=8, host=fake_host(), cores=64, environ={}), **kwargs.pop("pool", {}))
     pool = grid.GpuPool(nvml, **options) if nvml else grid.CpuPool(kwargs.pop("slots", 2))
     lines = []
@@ -218,8 +264,17 @@ def make(tmp_path, jobs, nvml, **kwargs):
     def sleep(seconds):
         launcher.round += 1
 
-    scheduler = grid.Scheduler(jobs, str(tmp_path), "model", pool, launcher, sleep=sleep, out=lines.append,
-                               device="gpu" if nvml else "cpu", **kwargs)
+    scheduler = grid.Scheduler(
+        jobs,
+        str(tmp_path),
+        "model",
+        pool,
+        launcher,
+        sleep=sleep,
+        out=lines.append,
+        device="gpu" if nvml else "cpu",
+        **kwargs,
+    )
     return scheduler, launcher, lines
 
 
@@ -274,20 +329,33 @@ def test_fewer_cards_when_fewer_are_free(tmp_path):
 def test_failure_retries_and_releases_claims(tmp_path):
     nvml = FakeNVML([16])
     job = cls_job()
-    scheduler, launcher, lines = make(tmp_path, [job], nvml, retries=2,
-                                      outcomes={f"tnews/{job.name}": [(1, "boom\nTraceback: x\n")] * 5})
+    scheduler, launcher, lines = make(
+        tmp_path, [job], nvml, retries=2, outcomes={f"tnews/{job.name}": [(1, "boom\nTraceback: x\n")] * 5}
+    )
     assert scheduler.run() == 1
     assert len(launcher.started) == 3 and scheduler.claims == [0.0] and scheduler.running_on == [0]
     with open(tmp_path / "failures.json") as f:
         (failure,) = json.load(f)
-    assert failure == {"task": "tnews", "job": job.name, "kind": "failed", "reason": "exit 1", "attempts": 3,
-                       "log_tail": ["boom", "Traceback: x"]}
+    assert failure == {
+        "task": "tnews",
+        "job": job.name,
+        "kind": "failed",
+        "reason": "exit 1",
+        "attempts": 3,
+        "log_tail": ["boom", "Traceback: x"],
+    }
     start = "> start tnews 2e-05_32_0.1 (accumulation 1) on gpu 0"
-    assert lines == ["0 of 1 jobs already complete; 1 to run",
-                     start, "> failed (exit 1) tnews 2e-05_32_0.1; retry 1 of 2",
-                     start, "> failed (exit 1) tnews 2e-05_32_0.1; retry 2 of 2",
-                     start, "> failed (exit 1) tnews 2e-05_32_0.1; giving up. Last lines of its log:",
-                     "    boom", "    Traceback: x"]
+    assert lines == [
+        "0 of 1 jobs already complete; 1 to run",
+        start,
+        "> failed (exit 1) tnews 2e-05_32_0.1; retry 1 of 2",
+        start,
+        "> failed (exit 1) tnews 2e-05_32_0.1; retry 2 of 2",
+        start,
+        "> failed (exit 1) tnews 2e-05_32_0.1; giving up. Last lines of its log:",
+        "    boom",
+        "    Traceback: x",
+    ]
 
 
 def test_failures_json_keeps_a_bounded_tail(tmp_path):
@@ -307,8 +375,12 @@ def test_failures_json_keeps_a_bounded_tail(tmp_path):
 def test_out_of_memory_halves_the_micro_batch(tmp_path):
     nvml = FakeNVML([16])
     job = cls_job(bs=64)
-    scheduler, launcher, lines = make(tmp_path, [job], nvml, outcomes={
-        f"tnews/{job.name}": [(1, "RuntimeError: ResourceExhaustedError: Out of memory error on GPU 0\n")]})
+    scheduler, launcher, lines = make(
+        tmp_path,
+        [job],
+        nvml,
+        outcomes={f"tnews/{job.name}": [(1, "RuntimeError: ResourceExhaustedError: Out of memory error on GPU 0\n")]},
+    )
     assert scheduler.run() == 0
     assert [p.argv[8] for p in launcher.started] == ["1", "2"]  # accumulation 1, then 2: micro-batch 64 -> 32
     assert [p.argv[4] for p in launcher.started] == ["64", "64"]  # same effective batch, same result file
@@ -384,15 +456,30 @@ def grid_search_without_gpus(nvml, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PYTHON", sys.executable)  # main() sets it for the wrappers
     monkeypatch.chdir(tmp_path)
     script = load_script("grid_search_tools/grid_search.py")
-    code = script.main(["some-model", "--skip_warmup", "--output_root", str(tmp_path), "--tasks", "tnews",
-                        "--learning_rates", "2e-05", "--batch_sizes", "32"])
+    code = script.main(
+        [
+            "some-model",
+            "--skip_warmup",
+            "--output_root",
+            str(tmp_path),
+            "--tasks",
+            "tnews",
+            "--learning_rates",
+            "2e-05",
+            "--batch_sizes",
+            "32",
+        ]
+    )
     return code, capsys.readouterr().err
 
 
 def test_no_nvidia_driver_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     code, err = grid_search_without_gpus(BrokenNVML([]), tmp_path, monkeypatch, capsys)
-    assert (code, err) == (2, "grid_search: error: no NVIDIA GPU can be used (NVML Shared Library Not Found); "
-                              "on a CPU use --device cpu --slots N\n")
+    assert (code, err) == (
+        2,
+        "grid_search: error: no NVIDIA GPU can be used (NVML Shared Library Not Found); "
+        "on a CPU use --device cpu --slots N\n",
+    )
     assert os.listdir(tmp_path) == []  # nothing started, nothing written
 
 
@@ -421,13 +508,16 @@ def test_a_run_folder_is_not_taken_for_a_local_model(tmp_path, monkeypatch):
 def test_stop_returns_when_the_jobs_python_has_finished(tmp_path):
     """The wrapper shell dies on SIGTERM at once; its Python finishes its checkpoint first: stop waits for it."""
     import subprocess
+
     done = tmp_path / "checkpoint"
-    child = ("import signal, time, pathlib\n"
-             "def on_term(*_):\n"
-             f"    time.sleep(0.5); pathlib.Path({str(done)!r}).write_text('written'); raise SystemExit(143)\n"
-             "signal.signal(signal.SIGTERM, on_term)\n"
-             f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\n"
-             "time.sleep(60)\n")
+    child = (
+        "import signal, time, pathlib\n"
+        "def on_term(*_):\n"
+        f"    time.sleep(0.5); pathlib.Path({str(done)!r}).write_text('written'); raise SystemExit(143)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
     wrapper = subprocess.Popen(["bash", "-c", f'"{sys.executable}" -c "$0"; echo never', child], start_new_session=True)
     while not (tmp_path / "ready").exists():
         assert wrapper.poll() is None

@@ -2,6 +2,7 @@
 SIGTERM, ranks in sessions of their own too, and time to write its checkpoint; several jobs are stopped
 at once; nothing of a job is left when a stop returns. Plain Python processes first, then Paddle's
 launcher over plain ranks, then the grid of one two-rank C3 job on CPU, stopped and resumed."""
+
 import os
 import re
 import signal
@@ -9,12 +10,12 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from cluebench.grid import scheduler as grid, processes
 from cluebench import results
+from cluebench.grid import processes, scheduler as grid
 from helpers import NO_GPU, ROOT, load_script
 from test_grid import FakeLauncher, cls_job
+
+import pytest
 
 TOOLS = os.path.join(ROOT, "grid_search_tools")
 EVIDENCE = "/tmp/stop_evidence.txt"
@@ -102,13 +103,18 @@ def test_stop_reaches_a_grandchild_in_its_own_session_and_waits_for_it(tmp_path)
 
 
 def test_sigterm_ignored_gets_sigkill_after_the_grace(tmp_path):
-    stubborn = script(tmp_path, "stubborn.py", (
-        "import os, signal, subprocess, sys, time\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "if len(sys.argv) == 2:\n"
-        "    subprocess.Popen([sys.executable, __file__, sys.argv[1], 'grandchild'], start_new_session=True)\n"
-        "open(os.path.join(sys.argv[1], f'{len(sys.argv)}.pid'), 'w').write(str(os.getpid()))\n"
-        "time.sleep(120)\n"))
+    stubborn = script(
+        tmp_path,
+        "stubborn.py",
+        (
+            "import os, signal, subprocess, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "if len(sys.argv) == 2:\n"
+            "    subprocess.Popen([sys.executable, __file__, sys.argv[1], 'grandchild'], start_new_session=True)\n"
+            "open(os.path.join(sys.argv[1], f'{len(sys.argv)}.pid'), 'w').write(str(os.getpid()))\n"
+            "time.sleep(120)\n"
+        ),
+    )
     job = start(tmp_path, stubborn, str(tmp_path))
     wait_for(lambda: (tmp_path / "3.pid").exists() and (tmp_path / "2.pid").exists(), 30, "both processes")
     grandchild = int((tmp_path / "3.pid").read_text())
@@ -130,13 +136,18 @@ def test_stop_all_signals_every_job_before_any_has_exited(tmp_path):
 
 
 def test_a_process_of_the_job_is_found_by_its_token_after_its_parent_died(tmp_path):
-    orphan = script(tmp_path, "orphan.py", (
-        "import os, subprocess, sys, time\n"
-        "if len(sys.argv) == 2:  # the wrapper: starts the orphan-to-be in a session of its own, exits\n"
-        "    subprocess.Popen([sys.executable, __file__, sys.argv[1], 'orphan'], start_new_session=True)\n"
-        "    sys.exit(0)\n"
-        "open(os.path.join(sys.argv[1], 'orphan.pid'), 'w').write(str(os.getpid()))\n"
-        "time.sleep(120)\n"))
+    orphan = script(
+        tmp_path,
+        "orphan.py",
+        (
+            "import os, subprocess, sys, time\n"
+            "if len(sys.argv) == 2:  # the wrapper: starts the orphan-to-be in a session of its own, exits\n"
+            "    subprocess.Popen([sys.executable, __file__, sys.argv[1], 'orphan'], start_new_session=True)\n"
+            "    sys.exit(0)\n"
+            "open(os.path.join(sys.argv[1], 'orphan.pid'), 'w').write(str(os.getpid()))\n"
+            "time.sleep(120)\n"
+        ),
+    )
     job = start(tmp_path, orphan, str(tmp_path))
     other = start(tmp_path, "-c", "import time; time.sleep(120)")  # another job: its processes are not ours
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
@@ -159,20 +170,35 @@ def test_paddle_launcher_leaves_a_slow_rank_its_checkpoint(tmp_path):
     """paddle.distributed.launch kills the other ranks 3 s after one exits (controllers/controller.py,
     watch: pod.stop(timeout=3), seen within its 1 s polls); rank 0's checkpoint here takes 8 s after rank 1
     has gone."""
-    rank = script(tmp_path, "rank.py", (
-        "import os, signal, sys, time\n"
-        "out, rank = sys.argv[1], os.environ['PADDLE_TRAINER_ID']\n"
-        "got = []\n"
-        "signal.signal(signal.SIGTERM, lambda *_: got.append(1))\n"
-        "open(os.path.join(out, f'ready.{rank}'), 'w').write(str(os.getpid()))\n"
-        "while not got:\n"
-        "    time.sleep(0.01)\n"
-        "if rank == '0':\n"
-        "    time.sleep(8)\n"
-        "    open(os.path.join(out, 'saved'), 'w').write('written')\n"
-        "sys.exit(143)\n"))
-    job = start(tmp_path, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(tmp_path / "logs"),
-                rank, str(tmp_path), env={"CUDA_VISIBLE_DEVICES": None})
+    rank = script(
+        tmp_path,
+        "rank.py",
+        (
+            "import os, signal, sys, time\n"
+            "out, rank = sys.argv[1], os.environ['PADDLE_TRAINER_ID']\n"
+            "got = []\n"
+            "signal.signal(signal.SIGTERM, lambda *_: got.append(1))\n"
+            "open(os.path.join(out, f'ready.{rank}'), 'w').write(str(os.getpid()))\n"
+            "while not got:\n"
+            "    time.sleep(0.01)\n"
+            "if rank == '0':\n"
+            "    time.sleep(8)\n"
+            "    open(os.path.join(out, 'saved'), 'w').write('written')\n"
+            "sys.exit(143)\n"
+        ),
+    )
+    job = start(
+        tmp_path,
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node",
+        "2",
+        "--log_dir",
+        str(tmp_path / "logs"),
+        rank,
+        str(tmp_path),
+        env={"CUDA_VISIBLE_DEVICES": None},
+    )
     wait_for(lambda: all((tmp_path / f"ready.{r}").exists() for r in (0, 1)), 120, "both ranks")
     ranks = [int((tmp_path / f"ready.{r}").read_text()) for r in (0, 1)]
     assert all(os.getsid(pid) != os.getsid(job.pid) for pid in ranks)  # sessions of their own
@@ -206,14 +232,16 @@ def scheduler_of(tmp_path, jobs, launcher, pool, **kwargs):
     def sleep(_):
         launcher.round += 1
 
-    return grid.Scheduler(jobs, str(tmp_path), "m", pool, launcher, device="cpu", sleep=sleep, out=lines.append,
-                          **kwargs), lines
+    return grid.Scheduler(
+        jobs, str(tmp_path), "m", pool, launcher, device="cpu", sleep=sleep, out=lines.append, **kwargs
+    ), lines
 
 
 def test_signal_stops_the_running_jobs_together_with_the_grace(tmp_path):
     launcher = StopAllLauncher(str(tmp_path), duration=1000)
-    scheduler, lines = scheduler_of(tmp_path, [cls_job(lr=1e-5), cls_job(lr=2e-5)], launcher, grid.CpuPool(2),
-                                    stop_grace=7.5)
+    scheduler, lines = scheduler_of(
+        tmp_path, [cls_job(lr=1e-5), cls_job(lr=2e-5)], launcher, grid.CpuPool(2), stop_grace=7.5
+    )
     scheduler.sleep = lambda _: scheduler.request_stop(15)
     assert scheduler.run() is None
     assert launcher.calls == [([1000, 1001], 7.5)]  # one call: one deadline for both
@@ -277,18 +305,25 @@ def test_cpu_ranks_take_slots_as_cards(tmp_path, monkeypatch):
 
 def test_start_removes_variables_given_as_none(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    job = start(tmp_path, "-c", "import os, sys; sys.exit('CUDA_VISIBLE_DEVICES' in os.environ)",
-                env={"CUDA_VISIBLE_DEVICES": None, "OMP_NUM_THREADS": "3"})
+    job = start(
+        tmp_path,
+        "-c",
+        "import os, sys; sys.exit('CUDA_VISIBLE_DEVICES' in os.environ)",
+        env={"CUDA_VISIBLE_DEVICES": None, "OMP_NUM_THREADS": "3"},
+    )
     assert job.wait(timeout=30) == 0 and job.token.startswith(f"{os.getpid()}-")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--cpu_ranks", "2"], "--cpu_ranks is for --device cpu; on GPUs a job's ranks are its cards"),
-    (["--device", "cpu", "--slots", "2", "--cpu_ranks", "3"], "--cpu_ranks 3: at most --slots (2)"),
-    (["--device", "cpu", "--cpu_ranks", "0"], "argument --cpu_ranks: must be an integer >= 1, not '0'"),
-    (["--stop_grace", "0"], "argument --stop_grace: must be a number > 0, not '0'"),
-    (["--stop_grace", "inf"], "argument --stop_grace: must be a number > 0, not 'inf'"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--cpu_ranks", "2"], "--cpu_ranks is for --device cpu; on GPUs a job's ranks are its cards"),
+        (["--device", "cpu", "--slots", "2", "--cpu_ranks", "3"], "--cpu_ranks 3: at most --slots (2)"),
+        (["--device", "cpu", "--cpu_ranks", "0"], "argument --cpu_ranks: must be an integer >= 1, not '0'"),
+        (["--stop_grace", "0"], "argument --stop_grace: must be a number > 0, not '0'"),
+        (["--stop_grace", "inf"], "argument --stop_grace: must be a number > 0, not 'inf'"),
+    ],
+)
 def test_grid_search_flags(flags, message, monkeypatch, capsys):
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ inside grid_search_tools/
     monkeypatch.setattr(sys, "argv", ["grid_search.py"])  # argparse's name for it
@@ -324,21 +359,49 @@ def job_table(grid_pid):
 
 
 def table_text(rows):
-    return "".join(f"{pid}\t{ppid}\t{sid}\t{state}\t{cmd[:200]}\n" for pid, ppid, sid, state, cmd in rows) or \
-        "(none)\n"
+    return "".join(f"{pid}\t{ppid}\t{sid}\t{state}\t{cmd[:200]}\n" for pid, ppid, sid, state, cmd in rows) or "(none)\n"
 
 
-GRID = ["--device", "cpu", "--slots", "2", "--cpu_ranks", "2", "--tasks", "c3", "--learning_rates", "2e-05",
-        "--batch_sizes", "24", "--skip_warmup", "--poll", "0.3", "--stop_grace", "60"]
+GRID = [
+    "--device",
+    "cpu",
+    "--slots",
+    "2",
+    "--cpu_ranks",
+    "2",
+    "--tasks",
+    "c3",
+    "--learning_rates",
+    "2e-05",
+    "--batch_sizes",
+    "24",
+    "--skip_warmup",
+    "--poll",
+    "0.3",
+    "--stop_grace",
+    "60",
+]
 # 2 ranks of micro-batch 2 over 22 features: 6 updates an epoch, 180 in all, about 15 s of training;
 # a learning rate high enough that the dev accuracy moves, so the best result is not the first one
-JOB_FLAGS = ["--", "--max_seq_length", "64", "--logging_steps", "1", "--batch_size", "2",
-             "--gradient_accumulation_steps", "1", "--num_train_epochs", "30", "--learning_rate", "1e-3"]
+JOB_FLAGS = [
+    "--",
+    "--max_seq_length",
+    "64",
+    "--logging_steps",
+    "1",
+    "--batch_size",
+    "2",
+    "--gradient_accumulation_steps",
+    "1",
+    "--num_train_epochs",
+    "30",
+    "--learning_rate",
+    "1e-3",
+]
 
 
 def grid_command(model, data, root):
-    return [sys.executable, "grid_search.py", model, *GRID, "--data_dir", data, "--output_root", str(root),
-            *JOB_FLAGS]
+    return [sys.executable, "grid_search.py", model, *GRID, "--data_dir", data, "--output_root", str(root), *JOB_FLAGS]
 
 
 def grid_env(root):
@@ -369,11 +432,20 @@ def test_grid_stop_checkpoints_both_ranks_and_resumes_to_the_same_end(tiny_model
         except OSError:
             return ""
 
-    proc = subprocess.Popen(grid_command(model, synthetic_data, root), cwd=TOOLS, env=grid_env(root),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        grid_command(model, synthetic_data, root),
+        cwd=TOOLS,
+        env=grid_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        wait_for(lambda: all("global step" in read(log) for log in logs) or proc.poll() is not None, 240,
-                 "both ranks training")
+        wait_for(
+            lambda: all("global step" in read(log) for log in logs) or proc.poll() is not None,
+            240,
+            "both ranks training",
+        )
         before = job_table(proc.pid)
         proc.send_signal(signal.SIGTERM)
         during, deadline = [], time.monotonic() + 120  # what the stop looks like, for the evidence file
@@ -390,9 +462,11 @@ def test_grid_stop_checkpoints_both_ranks_and_resumes_to_the_same_end(tiny_model
     after = job_table(proc.pid)
     stopped = [re.findall(r"SIGTERM: stopped at step (\d+);", read(log)) for log in logs]
     with open(EVIDENCE, "w") as f:
-        f.write(f"grid_search.py pid {proc.pid}, exit status {proc.returncode}\n"
-                f"columns: pid ppid sid state cmdline\n\n== before SIGTERM to the grid\n{table_text(before)}\n"
-                f"== while it stopped (pid, state) each time the set changed\n")
+        f.write(
+            f"grid_search.py pid {proc.pid}, exit status {proc.returncode}\n"
+            f"columns: pid ppid sid state cmdline\n\n== before SIGTERM to the grid\n{table_text(before)}\n"
+            f"== while it stopped (pid, state) each time the set changed\n"
+        )
         start = during[0][0] if during else 0
         f.writelines(f"+{t - start:.2f}s {rows}\n" for t, rows in during)
         f.write(f"\n== after the grid exited\n{table_text(after)}\n== the ranks' stop lines\n")
@@ -411,15 +485,27 @@ def test_grid_stop_checkpoints_both_ranks_and_resumes_to_the_same_end(tiny_model
     assert not grid.is_complete(directory, job)
 
     sizes = [len(read(log)) for log in logs]
-    again = subprocess.run(grid_command(model, synthetic_data, root), cwd=TOOLS, env=grid_env(root),
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        grid_command(model, synthetic_data, root),
+        cwd=TOOLS,
+        env=grid_env(root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stdout[-3000:]
     for log, size in zip(logs, sizes):  # each rank went on from the checkpoint
         assert re.search(rf"resuming from \S+: step {step}, ", read(log)[size:]), read(log)[size:][-2000:]
 
     plain_root = tmp_path / "plain"
-    plain = subprocess.run(grid_command(model, synthetic_data, plain_root), cwd=TOOLS, env=grid_env(plain_root),
-                           capture_output=True, text=True, timeout=300)
+    plain = subprocess.run(
+        grid_command(model, synthetic_data, plain_root),
+        cwd=TOOLS,
+        env=grid_env(plain_root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert plain.returncode == 0, plain.stdout[-3000:]
     resumed = outcome(grid.record_path(directory, job))
     assert resumed == outcome(grid.record_path(grid.run_dir(model, str(plain_root)), job))
@@ -433,12 +519,22 @@ def test_a_job_that_ends_leaving_a_rank_behind_has_it_stopped_before_its_slot_is
     tools.mkdir()
     pid_file = tmp_path / "rank.pid"
     (tools / "run_cls.sh").write_text(  # the "rank" sleeps in a session of its own; the "launcher" fails
-        f"setsid {sys.executable} -c 'import os, time; open(\"{pid_file}\", \"w\").write(str(os.getpid())); "
-        f"time.sleep(60)' &\nwhile [ ! -s {pid_file} ]; do sleep 0.05; done\nexit 1\n")
+        f'setsid {sys.executable} -c \'import os, time; open("{pid_file}", "w").write(str(os.getpid())); '
+        f"time.sleep(60)' &\nwhile [ ! -s {pid_file} ]; do sleep 0.05; done\nexit 1\n"
+    )
     lines = []
-    scheduler = grid.Scheduler([cls_job()], str(tmp_path / "runs"), "m", grid.CpuPool(1),
-                               grid.ProcessLauncher(str(tools)), device="cpu", retries=0, poll=0.1,
-                               stop_grace=5, out=lines.append)
+    scheduler = grid.Scheduler(
+        [cls_job()],
+        str(tmp_path / "runs"),
+        "m",
+        grid.CpuPool(1),
+        grid.ProcessLauncher(str(tools)),
+        device="cpu",
+        retries=0,
+        poll=0.1,
+        stop_grace=5,
+        out=lines.append,
+    )
     assert scheduler.run() == 1
     rank = int(pid_file.read_text())
     assert not running(rank) and scheduler.running_on == [0] and scheduler.lingering == []

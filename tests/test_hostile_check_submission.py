@@ -1,13 +1,14 @@
 """check_submission.py against submissions nobody can trust: bombs, links, FIFOs, devices, broken zips and
 JSON, forged lines. Each ends in FAIL lines (exit 1) or one usage line (exit 2): no traceback, no hang."""
+
 import io
 import os
 import struct
 import zipfile
 
-import pytest
-
 from cluebench.grid import submission_check
+
+import pytest
 
 AFQMC = "afqmc_predict.json"
 
@@ -32,7 +33,8 @@ def test_a_zip_bomb_is_refused_from_its_header(tmp_path, synthetic_data):
     assert path.stat().st_size < 1 << 20
     failures, lines = check(path, synthetic_data)
     assert failures == 1 and fails(lines, AFQMC) == [
-        f"FAIL {AFQMC}: inflates to {65 << 20:,} bytes, over the {64 << 20:,} of any prediction file"]
+        f"FAIL {AFQMC}: inflates to {65 << 20:,} bytes, over the {64 << 20:,} of any prediction file"
+    ]
 
 
 def test_a_zip_whose_header_lies_about_the_size_is_read_only_that_far(tmp_path, synthetic_data):
@@ -41,9 +43,9 @@ def test_a_zip_whose_header_lies_about_the_size_is_read_only_that_far(tmp_path, 
         z.writestr(AFQMC, b"\n" * 5000)
     data = bytearray(path.read_bytes())
     central = data.rindex(b"PK\x01\x02")  # the central directory's size of the member: say 10 bytes
-    data[central + 24:central + 28] = struct.pack("<I", 10)
+    data[central + 24 : central + 28] = struct.pack("<I", 10)
     local = data.index(b"PK\x03\x04")
-    data[local + 22:local + 26] = struct.pack("<I", 10)
+    data[local + 22 : local + 26] = struct.pack("<I", 10)
     path.write_bytes(bytes(data))
     _, lines = check(path, synthetic_data)
     assert fails(lines, AFQMC) == [f"FAIL {AFQMC}: unreadable zip entry (BadZipFile: Bad CRC-32 for file '{AFQMC}')"]
@@ -55,14 +57,16 @@ def test_many_entries_and_a_huge_total_are_one_fail_line(tmp_path, synthetic_dat
         for i in range(submission_check.MAX_ENTRIES + 1):
             z.writestr(f"f{i}.json", b"{}")
     failures, lines = check(path, synthetic_data)
-    assert failures == 1 and lines == [f"FAIL {path}: over 100 files; a submission has at most "
-                                       f"{len(submission_check.LEADERBOARD)}"]
+    assert failures == 1 and lines == [
+        f"FAIL {path}: over 100 files; a submission has at most {len(submission_check.LEADERBOARD)}"
+    ]
     monkeypatch.setattr(submission_check, "MAX_TOTAL_BYTES", 100)
     with zipfile.ZipFile(path, "w") as z:
         z.writestr(AFQMC, b" " * 60)
         z.writestr("tnews10_predict.json", b" " * 60)
-    assert check(path, synthetic_data)[1] == [f"FAIL {path}: its files hold over 100 bytes, more than a whole "
-                                              "submission"]
+    assert check(path, synthetic_data)[1] == [
+        f"FAIL {path}: its files hold over 100 bytes, more than a whole submission"
+    ]
 
 
 @pytest.mark.parametrize("damage", ["directory", "name"])
@@ -73,10 +77,10 @@ def test_a_broken_zip_is_one_fail_line(tmp_path, synthetic_data, damage):
     data = bytearray(path.read_bytes())
     central = data.rindex(b"PK\x01\x02")
     if damage == "directory":
-        del data[central + 4:central + 30]  # the directory cut short; its end record unchanged
+        del data[central + 4 : central + 30]  # the directory cut short; its end record unchanged
     else:  # a name flagged UTF-8 that is not
-        data[central + 8:central + 10] = struct.pack("<H", 0x800)
-        data[central + 46] = 0xff
+        data[central + 8 : central + 10] = struct.pack("<H", 0x800)
+        data[central + 46] = 0xFF
     path.write_bytes(bytes(data))
     failures, lines = check(path, synthetic_data)
     assert failures == 1 and len(lines) == 1 and lines[0].startswith(f"FAIL {path}: not a readable zip (")
@@ -106,8 +110,9 @@ def test_links_fifos_and_devices_in_a_folder_are_refused_unread(tmp_path, synthe
     os.symlink(tmp_path, folder / "elsewhere")
     failures, lines = check(folder, synthetic_data)  # a FIFO read would block here for ever
     assert fails(lines, AFQMC) == [f"FAIL {AFQMC}: is a link; links are not followed"]
-    assert fails(lines, "tnews10") == ["FAIL tnews10_predict.json: is not a regular file (a FIFO, a device or a "
-                                       "socket)"]
+    assert fails(lines, "tnews10") == [
+        "FAIL tnews10_predict.json: is not a regular file (a FIFO, a device or a socket)"
+    ]
     assert fails(lines, "iflytek") == ["FAIL iflytek_predict.json: is a link; links are not followed"]
     assert fails(lines, "elsewhere") == ["FAIL elsewhere: is a link; links are not followed"]
     assert failures == 4
@@ -129,10 +134,14 @@ def write_zip(path, files):
     return path
 
 
-@pytest.mark.parametrize("text, why", [
-    ("[" * 200_000 + "]" * 200_000 + "\n", "line 1: not usable JSON (nested too deeply)"),
-    ('{"id": ' + "7" * 5000 + ', "label": "0"}\n', "line 1: not usable JSON (an integer of 5,000 digits)"),
-], ids=["deep", "huge integer"])
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("[" * 200_000 + "]" * 200_000 + "\n", "line 1: not usable JSON (nested too deeply)"),
+        ('{"id": ' + "7" * 5000 + ', "label": "0"}\n', "line 1: not usable JSON (an integer of 5,000 digits)"),
+    ],
+    ids=["deep", "huge integer"],
+)
 def test_deep_or_huge_json_is_a_fail_line(tmp_path, synthetic_data, text, why):
     _, lines = check(write_zip(tmp_path / "s.zip", {AFQMC: text}), synthetic_data)
     assert fails(lines, AFQMC)[0] == f"FAIL {AFQMC}: {why}"  # then: every id missing
@@ -141,8 +150,9 @@ def test_deep_or_huge_json_is_a_fail_line(tmp_path, synthetic_data, text, why):
 @pytest.mark.parametrize("text", ["[" * 200_000, '{"x": ' + "1" * 5000 + "}"], ids=["deep", "huge integer"])
 def test_deep_or_huge_json_in_an_object_file_is_a_fail_line(tmp_path, synthetic_data, text):
     _, lines = check(write_zip(tmp_path / "s.zip", {"cmrc2018_predict.json": text}), synthetic_data)
-    assert fails(lines, "cmrc2018")[0].startswith(("FAIL cmrc2018_predict.json: not usable JSON",
-                                                   "FAIL cmrc2018_predict.json: line 1: not valid JSON"))
+    assert fails(lines, "cmrc2018")[0].startswith(
+        ("FAIL cmrc2018_predict.json: not usable JSON", "FAIL cmrc2018_predict.json: line 1: not valid JSON")
+    )
 
 
 def test_a_name_cannot_forge_a_line(tmp_path, synthetic_data):
@@ -150,4 +160,5 @@ def test_a_name_cannot_forge_a_line(tmp_path, synthetic_data):
     _, lines = check(write_zip(tmp_path / "s.zip", {name: b"{}"}), synthetic_data)
     assert not any(line.startswith("OK") for line in lines)
     assert [line for line in lines if line.startswith("FAIL x")] == [
-        "FAIL x\\nOK  afqmc_predict.json  99 ids\\x1b[2K: not a CLUE leaderboard file name"]
+        "FAIL x\\nOK  afqmc_predict.json  99 ids\\x1b[2K: not a CLUE leaderboard file name"
+    ]

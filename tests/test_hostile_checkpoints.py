@@ -1,6 +1,7 @@
 """A resume checkpoint in a folder others can write runs no code and is checked before it is loaded: an old
 pickle, a FIFO, a link, a damaged or altered file and a checkpoint of another model are each one clear
 DataError line; a round trip gives back the exact state (in process, a tiny model: fast)."""
+
 import json
 import os
 import pickle
@@ -8,12 +9,12 @@ import random
 import types
 import zipfile
 
+from cluebench.fileio import DataError
+from cluebench.train import loop as training, resume
+
 import numpy as np
 import paddle
 import pytest
-
-from cluebench.train import resume, loop as training
-from cluebench.fileio import DataError
 
 
 def live(width=4):
@@ -88,6 +89,7 @@ def test_an_old_pickle_is_refused_never_loaded(tmp_path):
     class Boom:
         def __reduce__(self):
             return (os.mkdir, (str(tmp_path / "ran"),))
+
     (tmp_path / resume.FILENAME).write_bytes(pickle.dumps({"format": 1, "x": Boom()}, protocol=4))
     refused(tmp_path, "older format", "--resume never")
     assert not (tmp_path / "ran").exists()
@@ -148,7 +150,7 @@ def test_an_oversized_member_is_refused_before_it_is_read(saved, tmp_path, monke
 def test_a_damaged_file_is_one_line(saved, tmp_path):
     path, _ = saved
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
     refused(tmp_path, "unreadable resume checkpoint")
 
 
@@ -160,14 +162,19 @@ def test_a_checkpoint_of_another_model_names_the_entry(saved, tmp_path):
 def edit_state(path, change):
     """The checkpoint's state changed by change(state) and written back with a recomputed digest, as one
     who can write the folder could do."""
+
     def rebuild(members):
         state = resume._decode(json.loads(members["__document__"].tobytes()), members)
         change(state)
         arrays = {}
         document = json.dumps(resume._encode(state, arrays)).encode()
         members.clear()
-        members.update(arrays, __document__=np.frombuffer(document, np.uint8),
-                       __digest__=np.frombuffer(resume._digest(document, arrays).encode(), np.uint8))
+        members.update(
+            arrays,
+            __document__=np.frombuffer(document, np.uint8),
+            __digest__=np.frombuffer(resume._digest(document, arrays).encode(), np.uint8),
+        )
+
     rewrite(path, rebuild)
 
 
@@ -194,8 +201,10 @@ def dropout_draws(n=3):
     return [paddle.nn.functional.dropout(x, 0.5).numpy() for _ in range(n)]
 
 
-@pytest.mark.skipif(not resume.positions_saved(), reason="this Paddle's CPU generator keeps only its seed "
-                                                           "(2.6): steps are reseeded instead")
+@pytest.mark.skipif(
+    not resume.positions_saved(),
+    reason="this Paddle's CPU generator keeps only its seed (2.6): steps are reseeded instead",
+)
 def test_the_generators_position_is_saved_and_restored(saved, tmp_path):
     """Paddle 3's CPU generator resumes where it was, so an uninterrupted run never needs reseeding and
     draws the stream paddle.seed started, as upstream's does."""
@@ -208,11 +217,15 @@ def test_the_generators_position_is_saved_and_restored(saved, tmp_path):
 
 
 @pytest.mark.skipif(not resume.positions_saved(), reason="no generator positions in this Paddle's checkpoints")
-@pytest.mark.parametrize("change, why", [
-    (lambda s: s["cpu"][0].__setitem__(3, "1 2 x"), "engine state that is not a list of numbers"),
-    (lambda s: s["cpu"][0].__setitem__(1, 2 ** 70), "not (device, seed, offset, engine)"),
-    (lambda s: s["cpu"].append(s["cpu"][0]), "every cpu generator"),
-    (lambda s: s.__setitem__("xpu", []), "this process's generators")])
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        (lambda s: s["cpu"][0].__setitem__(3, "1 2 x"), "engine state that is not a list of numbers"),
+        (lambda s: s["cpu"][0].__setitem__(1, 2**70), "not (device, seed, offset, engine)"),
+        (lambda s: s["cpu"].append(s["cpu"][0]), "every cpu generator"),
+        (lambda s: s.__setitem__("xpu", []), "this process's generators"),
+    ],
+)
 def test_a_tampered_generator_state_is_refused_before_it_is_set(saved, tmp_path, change, why):
     path, _ = saved
     edit_state(path, lambda state: change(state["rng"][0][2]))
@@ -222,10 +235,15 @@ def test_a_tampered_generator_state_is_refused_before_it_is_set(saved, tmp_path,
 # ------------------------------------------------------------ feature caches (a shared cache folder)
 def cache(tmp_path, ids=(1, 2, 3), **extra):
     from cluebench.tasks import reading as mrc
+
     key = {"task": "c3", "split": "dev", "tokenizer": {"vocab_size": 10}}
-    columns = {"input_ids.values": np.array(ids, np.int32), "input_ids.splits": np.array([0, len(ids)]),
-               "token_type_ids.values": np.zeros(len(ids), np.int8), "token_type_ids.splits": np.array([0, len(ids)]),
-               "labels": np.array([0])}
+    columns = {
+        "input_ids.values": np.array(ids, np.int32),
+        "input_ids.splits": np.array([0, len(ids)]),
+        "token_type_ids.values": np.zeros(len(ids), np.int8),
+        "token_type_ids.splits": np.array([0, len(ids)]),
+        "labels": np.array([0]),
+    }
     path = str(tmp_path / "c3.npz")
     mrc.save_cached(path, key, mrc.Features(columns))
     if extra:
@@ -264,6 +282,7 @@ def test_a_fifo_cache_is_stale_without_opening_it(tmp_path):
 @pytest.fixture(scope="module")
 def trainer_script():
     from helpers import load_script
+
     return load_script("classification/run_clue_classifier_trainer.py")
 
 

@@ -1,6 +1,7 @@
 """Hostile environments: a full or read-only disk, names at the file-system limits, bad thread and CPU
 variables, an unusable HOME, names that are not UTF-8. Each ends in one line (exit 2), or is corrected with
 one warning line; nothing already written is lost. Add a case for every defect found."""
+
 import contextlib
 import errno
 import json
@@ -9,13 +10,13 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-import pytest
-
-from cluebench.train import setup as cli
 from cluebench import fileio
 from cluebench.fileio import DataError, WriteError
+from cluebench.train import setup as cli
 from helpers import ROOT, load_script
+
+import numpy as np
+import pytest
 
 CLASSIFIER = load_script("classification/run_clue_classifier.py")
 
@@ -25,8 +26,9 @@ def _tmpfs(size, options=""):
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     path = tempfile.mkdtemp(prefix="full-")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", path],
-                             capture_output=True, timeout=30)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", path], capture_output=True, timeout=30
+    )
     if mounted.returncode != 0:
         os.rmdir(path)
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
@@ -112,14 +114,16 @@ def test_a_write_failure_anywhere_is_one_line(code, capsys):
         try:
             raise OSError(code, os.strerror(code), "/out/lock")
         except OSError:
-            raise ValueError("seek of closed file")
+            raise ValueError("seek of closed file") from None
 
     with pytest.raises(SystemExit) as exit_:
         cli.exit_cleanly(main)
     assert exit_.value.code == 2
-    assert capsys.readouterr().err == f"error: /out/lock: cannot write: {os.strerror(code)} (errno {code}); " \
-        + ("free space and rerun: the run resumes from its checkpoint\n" if code != errno.EROFS else
-           "make it writable (or write elsewhere) and rerun\n")
+    assert capsys.readouterr().err == f"error: /out/lock: cannot write: {os.strerror(code)} (errno {code}); " + (
+        "free space and rerun: the run resumes from its checkpoint\n"
+        if code != errno.EROFS
+        else "make it writable (or write elsewhere) and rerun\n"
+    )
 
 
 @pytest.mark.slow  # a real training run, twice
@@ -127,9 +131,26 @@ def test_a_real_run_on_a_full_disk_then_a_rerun(tiny_models, synthetic_data, cap
     """End to end: training writes into a disk with no room; one line, exit 2; with room again it completes."""
     with _tmpfs("4m") as disk:
         out = os.path.join(disk, "out")
-        argv = ["--task_name", "csl", "--model_name_or_path", tiny_models["ernie"], "--data_dir", synthetic_data,
-                "--device", "cpu", "--output_dir", out, "--max_seq_length", "32", "--do_train", "--do_predict",
-                "--max_steps", "2", "--save_best_model", "false"]
+        argv = [
+            "--task_name",
+            "csl",
+            "--model_name_or_path",
+            tiny_models["ernie"],
+            "--data_dir",
+            synthetic_data,
+            "--device",
+            "cpu",
+            "--output_dir",
+            out,
+            "--max_seq_length",
+            "32",
+            "--do_train",
+            "--do_predict",
+            "--max_steps",
+            "2",
+            "--save_best_model",
+            "false",
+        ]
         os.makedirs(out)
         fill(disk)
         with pytest.raises(SystemExit) as exit_:
@@ -166,10 +187,13 @@ def test_a_bad_omp_num_threads_is_one_line(value):
         cli.check_environment(omp=value, mkl="0")
 
 
-@pytest.mark.parametrize("value, flags, message", [
-    ("99", set(), "is not a CPU type MKL knows"),
-    ("7", {"avx2", "fma"}, "asks for avx512f, which this CPU lacks"),
-])
+@pytest.mark.parametrize(
+    "value, flags, message",
+    [
+        ("99", set(), "is not a CPU type MKL knows"),
+        ("7", {"avx2", "fma"}, "asks for avx512f, which this CPU lacks"),
+    ],
+)
 def test_a_bad_mkl_debug_cpu_type_is_one_line(value, flags, message):
     with pytest.raises(DataError, match=f"^MKL_DEBUG_CPU_TYPE='{value}': {message}"):
         cli.check_environment(omp="1", mkl=value, cpu_flags=flags)
@@ -182,12 +206,19 @@ def test_quiet_start_and_an_unusable_home():
     one warning line, and the caches go to the temporary directory."""
     env = dict(os.environ, HOME="/etc/passwd", OMP_NUM_THREADS="2", PYTHONPATH=ROOT)
     env.pop("PPNLP_HOME", None)
-    proc = subprocess.run([sys.executable, "-c", "import cluebench.train.setup, paddle; print(paddle.__version__ != '')"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import cluebench.train.setup, paddle; print(paddle.__version__ != '')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert (proc.returncode, proc.stdout) == (0, "True\n"), proc.stderr
     home = os.path.join(tempfile.gettempdir(), f"cluebench-home-{os.getuid()}")
-    assert proc.stderr.splitlines() == [f"cluebench: warning: HOME /etc/passwd: /etc/passwd is not a folder; "
-                                        f"Paddle's and PaddleNLP's caches go to {home} for this run"]
+    assert proc.stderr.splitlines() == [
+        f"cluebench: warning: HOME /etc/passwd: /etc/passwd is not a folder; "
+        f"Paddle's and PaddleNLP's caches go to {home} for this run"
+    ]
 
 
 # ---------------------------------------------------------------- names that are not UTF-8
@@ -213,10 +244,14 @@ def test_a_token_id_past_the_embedding_table_is_refused_before_step_one():
         columns = {"input_ids.values": np.array([1, 7, 3], np.int32)}
 
     runner.check_token_ids({"dev": (None, Ragged())}, 8, "/m")
-    with pytest.raises(DataError, match=r"^/m: the test features hold token id 8, but the model's embedding table "
-                                        r"has 8 rows"):
-        runner.check_token_ids({"dev": (None, Ragged()), "test": (None, [{"input_ids": [1, 8]}, {"input_ids": []}])},
-                               8, "/m")
+    with pytest.raises(
+        DataError,
+        match=r"^/m: the test features hold token id 8, but the model's embedding table "
+        r"has 8 rows",
+    ):
+        runner.check_token_ids(
+            {"dev": (None, Ragged()), "test": (None, [{"input_ids": [1, 8]}, {"input_ids": []}])}, 8, "/m"
+        )
 
 
 def test_an_output_name_over_255_bytes_is_refused_before_work(tmp_path):

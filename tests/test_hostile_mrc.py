@@ -3,17 +3,18 @@
 Each case ends the run with one line `error: FILE[:LINE][: field 'F']: message` and exit status 2,
 before the first training step and before anything is written to the output directory.
 """
+
 import json
 import os
 import shutil
 
-import pytest
-
-from cluebench.train import setup as cli
-from cluebench.tasks import reading as mrc
 from cluebench import results
 from cluebench.fileio import DataError
+from cluebench.tasks import reading as mrc
+from cluebench.train import setup as cli
 from helpers import load_script, run_python
+
+import pytest
 
 TASKS = ("cmrc2018", "c3", "chid")
 SCRIPTS = {task: load_script(f"mrc/run_{task}.py") for task in TASKS}
@@ -55,15 +56,37 @@ def edit_line(path, number, change):
 
 def argv(task, model, data, out, *extra):
     """Training (and with --do_predict, prediction) of two steps at most: tiny, and fast if it got that far."""
-    return ["--model_name_or_path", model, "--data_dir", str(data), "--device", "cpu", "--output_dir", str(out),
-            "--cache_dir", str(out.parent / "cache"), "--max_seq_length", "64", "--batch_size", "4",
-            "--gradient_accumulation_steps", "1", "--do_train", "--max_steps", "2", "--logging_steps", "1", *extra]
+    return [
+        "--model_name_or_path",
+        model,
+        "--data_dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--output_dir",
+        str(out),
+        "--cache_dir",
+        str(out.parent / "cache"),
+        "--max_seq_length",
+        "64",
+        "--batch_size",
+        "4",
+        "--gradient_accumulation_steps",
+        "1",
+        "--do_train",
+        "--max_steps",
+        "2",
+        "--logging_steps",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.fixture
 def fails(tiny_models, data, tmp_path, capsys, log_lines):
     """fails(task, *flags) runs the script as `python run_TASK.py` would (setup.exit_cleanly) and returns its one error
     line, having checked exit status 2, no training step and an output directory absent or empty."""
+
     def run(task, *flags):
         out = tmp_path / "out"
         with pytest.raises(SystemExit) as stop:
@@ -74,20 +97,26 @@ def fails(tiny_models, data, tmp_path, capsys, log_lines):
         assert not any("global step" in line or "eval " in line for line in log_lines())
         assert not out.exists() or os.listdir(out) == []
         return errors[0]
+
     return run
 
 
 def test_doc_stride_zero(fails):
     # it used to loop forever over the windows of the first context while memory grew
-    assert fails("cmrc2018", "--doc_stride", "0") == \
-        "error: --doc_stride 0: must be at least 1 (the tokens between two window starts)"
+    assert (
+        fails("cmrc2018", "--doc_stride", "0")
+        == "error: --doc_stride 0: must be at least 1 (the tokens between two window starts)"
+    )
 
 
-@pytest.mark.parametrize("length, message", [
-    ("0", "must be at least 1"),
-    ("1024", "exceeds the 512 positions of {model} (max_position_embeddings)"),
-    ("6", "is too short for this task (at least 7)"),
-])
+@pytest.mark.parametrize(
+    "length, message",
+    [
+        ("0", "must be at least 1"),
+        ("1024", "exceeds the 512 positions of {model} (max_position_embeddings)"),
+        ("6", "is too short for this task (at least 7)"),
+    ],
+)
 def test_max_seq_length(length, message, fails, tiny_models):
     expected = f"error: --max_seq_length {length}: " + message.format(model=tiny_models["ernie"])
     assert fails("c3", "--max_seq_length", length) == expected
@@ -118,11 +147,14 @@ def test_duplicate_chid_test_tags(fails, data):
     path = path_of(data, "chid", "test1.1")
     with open(path, encoding="utf-8") as f:
         first_tag = mrc.CHID_TAG.findall(f.readline())[0]
-    edit_line(path, 2, lambda r: r.update(content=[mrc.CHID_TAG.sub(first_tag, r["content"][0], count=1)]
-                                          + r["content"][1:]))
+    edit_line(
+        path, 2, lambda r: r.update(content=[mrc.CHID_TAG.sub(first_tag, r["content"][0], count=1)] + r["content"][1:])
+    )
     assert first_tag == "#idiom577157#"
-    assert fails("chid", "--do_predict") == \
-        f"error: {path}:2: field 'content': blank #idiom577157# is used twice (first at line 1)"
+    assert (
+        fails("chid", "--do_predict")
+        == f"error: {path}:2: field 'content': blank #idiom577157# is used twice (first at line 1)"
+    )
 
 
 def test_duplicate_cmrc2018_test_ids(fails, data):
@@ -133,7 +165,8 @@ def test_duplicate_cmrc2018_test_ids(fails, data):
     dump(path, test)
     assert fails("cmrc2018", "--do_predict") == (
         f"error: {path}: field 'id': article 1, paragraph 0, question 0: id 'TEST_0_QUERY_0' is used twice "
-        f"(first at article 0, paragraph 0, question 0)")
+        f"(first at article 0, paragraph 0, question 0)"
+    )
 
 
 def test_c3_test_question_without_id(fails, data):
@@ -152,7 +185,8 @@ def test_duplicate_c3_test_ids(fails, data):
     dump(path, test)
     assert test[0][1][0]["id"] == 500
     assert fails("c3", "--do_predict") == (
-        f"error: {path}: field 'id': document 2, question 0: id 500 is used twice (first at document 0, question 0)")
+        f"error: {path}: field 'id': document 2, question 0: id 500 is used twice (first at document 0, question 0)"
+    )
 
 
 @pytest.mark.parametrize("count", [5, 0])
@@ -166,13 +200,19 @@ def test_c3_choice_count(count, fails, data):
     assert fails("c3") == f"error: {path}: field 'choice': document 1, question 0: expected 1 to 4 choices, got {count}"
 
 
-@pytest.mark.parametrize("task, content, message", [
-    ("cmrc2018", '{"version": "v1.0", "data": []}',
-     "no questions found (expected SQuAD-style {'data': [{'paragraphs': ...}]})"),
-    ("c3", "", "empty file"),
-    ("c3", "[]", "no questions found"),
-    ("chid", "", CHID_NO_BLANKS),
-])
+@pytest.mark.parametrize(
+    "task, content, message",
+    [
+        (
+            "cmrc2018",
+            '{"version": "v1.0", "data": []}',
+            "no questions found (expected SQuAD-style {'data': [{'paragraphs': ...}]})",
+        ),
+        ("c3", "", "empty file"),
+        ("c3", "[]", "no questions found"),
+        ("chid", "", CHID_NO_BLANKS),
+    ],
+)
 def test_empty_test_file(task, content, message, fails, data):
     path = path_of(data, task, "test" if task == "cmrc2018" else "test1.1")
     with open(path, "w", encoding="utf-8") as f:
@@ -214,7 +254,7 @@ def test_truncated_json_file(fails, data):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     assert "\n" not in text
-    cut = text[:text.rindex(", ") + 1]  # cut after a comma, as a copy interrupted there
+    cut = text[: text.rindex(", ") + 1]  # cut after a comma, as a copy interrupted there
     with open(path, "w", encoding="utf-8") as f:
         f.write(cut)
     # one line: the column is the one after the last character kept
@@ -229,11 +269,16 @@ def test_bad_test_file_stops_the_run_before_training(tiny_models, data, tmp_path
     del test["data"][2]["paragraphs"][0]["qas"][1]["question"]
     dump(path, test)
     out = tmp_path / "out"
-    proc = run_python(["mrc/run_cmrc2018.py"] + argv("cmrc2018", tiny_models["ernie"], data, out, "--do_predict",
-                                                     "--doc_stride", "32"), timeout=300)
+    proc = run_python(
+        ["mrc/run_cmrc2018.py"]
+        + argv("cmrc2018", tiny_models["ernie"], data, out, "--do_predict", "--doc_stride", "32"),
+        timeout=300,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.rstrip().splitlines()[-1] == \
-        f"error: {path}: field 'question': article 2, paragraph 0, question 1: missing"
+    assert (
+        proc.stderr.rstrip().splitlines()[-1]
+        == f"error: {path}: field 'question': article 2, paragraph 0, question 1: missing"
+    )
     assert "Traceback" not in proc.stderr and "global step" not in proc.stdout + proc.stderr
     assert not out.exists() or os.listdir(out) == []
     assert not os.path.exists(os.path.join(out, results.FILENAME))
@@ -241,25 +286,53 @@ def test_bad_test_file_stops_the_run_before_training(tiny_models, data, tmp_path
 
 # ---------------------------------------------------------------- readers, on hand-made files
 def cmrc_file(**qa):
-    return {"data": [{"paragraphs": [{"context": "甲乙丙丁", "qas": [
-        dict({"id": "D_0", "question": "问？", "answers": [{"text": "乙丙", "answer_start": 1}]}, **qa)]}]}]}
+    return {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": "甲乙丙丁",
+                        "qas": [
+                            dict(
+                                {"id": "D_0", "question": "问？", "answers": [{"text": "乙丙", "answer_start": 1}]},
+                                **qa,
+                            )
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
 
 
 def c3_file(**item):
     return [[["男：你好"], [dict({"question": "问？", "choice": ["甲", "乙"], "answer": "甲"}, **item)], "1-1"]]
 
 
-@pytest.mark.parametrize("obj, labelled, message", [
-    (cmrc_file(id=None), True, "field 'id': article 0, paragraph 0, question 0: expected a string, got null"),
-    (cmrc_file(question=["问"]), False, "field 'question': article 0, paragraph 0, question 0: expected a string, "
-                                        "got a list"),
-    (cmrc_file(answers=[]), True, "field 'answers': question D_0: no answer"),
-    (cmrc_file(answers=[{"answer_start": 1}]), True, "field 'text': question D_0, answer 0: missing"),
-    ({"data": [{"paragraphs": [{"context": "甲乙丙丁", "qas": [{"question": "问？"}]}]}]}, False,
-     "field 'id': article 0, paragraph 0, question 0: missing"),
-    ({"data": [{"paragraphs": {"context": "甲"}}]}, False, "field 'paragraphs': article 0: expected a list, got an object"),
-    ([], False, "field 'data': expected SQuAD-style JSON {'data': [{'paragraphs': ...}]}"),
-])
+@pytest.mark.parametrize(
+    "obj, labelled, message",
+    [
+        (cmrc_file(id=None), True, "field 'id': article 0, paragraph 0, question 0: expected a string, got null"),
+        (
+            cmrc_file(question=["问"]),
+            False,
+            "field 'question': article 0, paragraph 0, question 0: expected a string, got a list",
+        ),
+        (cmrc_file(answers=[]), True, "field 'answers': question D_0: no answer"),
+        (cmrc_file(answers=[{"answer_start": 1}]), True, "field 'text': question D_0, answer 0: missing"),
+        (
+            {"data": [{"paragraphs": [{"context": "甲乙丙丁", "qas": [{"question": "问？"}]}]}]},
+            False,
+            "field 'id': article 0, paragraph 0, question 0: missing",
+        ),
+        (
+            {"data": [{"paragraphs": {"context": "甲"}}]},
+            False,
+            "field 'paragraphs': article 0: expected a list, got an object",
+        ),
+        ([], False, "field 'data': expected SQuAD-style JSON {'data': [{'paragraphs': ...}]}"),
+    ],
+)
 def test_cmrc_reader(obj, labelled, message, tmp_path):
     path = str(tmp_path / "dev.json")
     dump(path, obj)
@@ -268,20 +341,32 @@ def test_cmrc_reader(obj, labelled, message, tmp_path):
     assert str(e.value) == f"{path}: {message}"
 
 
-@pytest.mark.parametrize("obj, labelled, message", [
-    ([{"turns": []}], True, "document 0: expected [turns, questions, document id], got an object"),
-    ([[["甲"]]], True, "document 0: expected [turns, questions, document id], got a list of 1"),
-    ([["甲", [], "1"]], True, "field 'turns': document 0: expected a list of strings, got a string"),
-    (c3_file(choice="甲乙"), True, "field 'choice': document 0, question 0: expected a list of strings, "
-                                    "got a string"),
-    (c3_file(choice=["甲", 2]), True, "field 'choice': document 0, question 0: expected a list of strings, "
-                                      "item 1 is an integer"),
-    (c3_file(question=7), True, "field 'question': document 0, question 0: expected a string, got an integer"),
-    (c3_file(answer="丙"), True, "field 'answer': document 0, question 0: answer '丙' is not among the choices "
-                                 "['甲', '乙']"),
-    (c3_file(id=True), False, "field 'id': document 0, question 0: expected an integer or a string, got a boolean"),
-    ({"documents": []}, True, "expected a list of [turns, questions, document id] records, got an object"),
-])
+@pytest.mark.parametrize(
+    "obj, labelled, message",
+    [
+        ([{"turns": []}], True, "document 0: expected [turns, questions, document id], got an object"),
+        ([[["甲"]]], True, "document 0: expected [turns, questions, document id], got a list of 1"),
+        ([["甲", [], "1"]], True, "field 'turns': document 0: expected a list of strings, got a string"),
+        (
+            c3_file(choice="甲乙"),
+            True,
+            "field 'choice': document 0, question 0: expected a list of strings, got a string",
+        ),
+        (
+            c3_file(choice=["甲", 2]),
+            True,
+            "field 'choice': document 0, question 0: expected a list of strings, item 1 is an integer",
+        ),
+        (c3_file(question=7), True, "field 'question': document 0, question 0: expected a string, got an integer"),
+        (
+            c3_file(answer="丙"),
+            True,
+            "field 'answer': document 0, question 0: answer '丙' is not among the choices ['甲', '乙']",
+        ),
+        (c3_file(id=True), False, "field 'id': document 0, question 0: expected an integer or a string, got a boolean"),
+        ({"documents": []}, True, "expected a list of [turns, questions, document id] records, got an object"),
+    ],
+)
 def test_c3_reader(obj, labelled, message, tmp_path):
     path = str(tmp_path / "c3.json")
     dump(path, obj)
@@ -292,34 +377,71 @@ def test_c3_reader(obj, labelled, message, tmp_path):
 
 def test_c3_reader_keeps_test_ids_and_pads_choices(tmp_path):
     path = str(tmp_path / "test1.1.json")
-    dump(path, [[["男：你好"], [{"question": "问？", "choice": ["甲", "乙", "丙"], "id": 7},
-                              {"question": "问？", "choice": ["丁"], "id": "x8"}]]])
+    dump(
+        path,
+        [
+            [
+                ["男：你好"],
+                [
+                    {"question": "问？", "choice": ["甲", "乙", "丙"], "id": 7},
+                    {"question": "问？", "choice": ["丁"], "id": "x8"},
+                ],
+            ]
+        ],
+    )
     examples = mrc.read_c3([path], labelled=False)
     assert [(e.id, e.choices, e.label) for e in examples] == [
-        (7, ["甲", "乙", "丙", mrc.C3_FILLER], None), ("x8", ["丁", mrc.C3_FILLER, mrc.C3_FILLER, mrc.C3_FILLER], None)]
+        (7, ["甲", "乙", "丙", mrc.C3_FILLER], None),
+        ("x8", ["丁", mrc.C3_FILLER, mrc.C3_FILLER, mrc.C3_FILLER], None),
+    ]
 
 
 ROW = {"candidates": ["甲乙丙丁"] * 10, "content": ["前#idiom000005#后"]}
 
 
-@pytest.mark.parametrize("rows, answers, message", [
-    ([dict(ROW, candidates="甲乙丙丁")], {}, "{rows}:1: field 'candidates': expected a list of strings, got a string"),
-    ([dict(ROW, candidates=["甲乙丙丁"] * 9 + [3])], {},
-     "{rows}:1: field 'candidates': expected a list of strings, item 9 is an integer"),
-    ([{"content": ROW["content"]}], {}, "{rows}:1: field 'candidates': missing"),
-    ([dict(ROW, content=["前#idiom000005#后#idiom000005#"])], {"#idiom000005#": 1},
-     "{rows}:1: field 'content': blank #idiom000005# is used twice (first at line 1)"),
-    ([dict(ROW, content=["前#idiom#后"])], {}, "{rows}:1: field 'content': '#idiom#' is not a blank tag (#idiom and "
-                                                "six digits, then #)"),
-    ([dict(ROW, content=["前#idiom57715#后#idiom000005#"])], {"#idiom000005#": 1},
-     "{rows}:1: field 'content': '#idiom57715#' is not a blank tag (#idiom and six digits, then #)"),
-    ([dict(ROW, candidates=["甲乙丙丁"] * 9 + [" "])], {}, "{rows}:1: field 'candidates': an empty candidate"),
-    ([ROW], ["#idiom000005#"], "{answers}: expected an object of blank tag -> candidate index, got a list"),
-    ([ROW], {"#idiom000005#": "1"}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer '1' is not a "
-                                    "candidate index (an integer)"),
-    ([ROW], {"#idiom000005#": 10}, "{answers}: field '#idiom000005#': blank #idiom000005#: answer 10 is outside "
-                                   "the 10 candidates"),
-])
+@pytest.mark.parametrize(
+    "rows, answers, message",
+    [
+        (
+            [dict(ROW, candidates="甲乙丙丁")],
+            {},
+            "{rows}:1: field 'candidates': expected a list of strings, got a string",
+        ),
+        (
+            [dict(ROW, candidates=["甲乙丙丁"] * 9 + [3])],
+            {},
+            "{rows}:1: field 'candidates': expected a list of strings, item 9 is an integer",
+        ),
+        ([{"content": ROW["content"]}], {}, "{rows}:1: field 'candidates': missing"),
+        (
+            [dict(ROW, content=["前#idiom000005#后#idiom000005#"])],
+            {"#idiom000005#": 1},
+            "{rows}:1: field 'content': blank #idiom000005# is used twice (first at line 1)",
+        ),
+        (
+            [dict(ROW, content=["前#idiom#后"])],
+            {},
+            "{rows}:1: field 'content': '#idiom#' is not a blank tag (#idiom and six digits, then #)",
+        ),
+        (
+            [dict(ROW, content=["前#idiom57715#后#idiom000005#"])],
+            {"#idiom000005#": 1},
+            "{rows}:1: field 'content': '#idiom57715#' is not a blank tag (#idiom and six digits, then #)",
+        ),
+        ([dict(ROW, candidates=["甲乙丙丁"] * 9 + [" "])], {}, "{rows}:1: field 'candidates': an empty candidate"),
+        ([ROW], ["#idiom000005#"], "{answers}: expected an object of blank tag -> candidate index, got a list"),
+        (
+            [ROW],
+            {"#idiom000005#": "1"},
+            "{answers}: field '#idiom000005#': blank #idiom000005#: answer '1' is not a candidate index (an integer)",
+        ),
+        (
+            [ROW],
+            {"#idiom000005#": 10},
+            "{answers}: field '#idiom000005#': blank #idiom000005#: answer 10 is outside the 10 candidates",
+        ),
+    ],
+)
 def test_chid_reader(rows, answers, message, tmp_path):
     paths = [str(tmp_path / "train.json"), str(tmp_path / "train_answer.json")]
     with open(paths[0], "w", encoding="utf-8") as f:
@@ -335,11 +457,24 @@ def test_nothing_to_do_names_only_flags_the_script_has(task, data, tiny_models, 
     """The reading-comprehension scripts have no --do_eval: the line must not ask for it (it once did), and
     it is the one line and exit status 2 of `python run_TASK.py`."""
     with pytest.raises(SystemExit) as stop:
-        cli.exit_cleanly(lambda: SCRIPTS[task].main([
-            "--model_name_or_path", tiny_models["ernie"], "--data_dir", str(data), "--device", "cpu",
-            "--output_dir", str(tmp_path / "out")]))
+        cli.exit_cleanly(
+            lambda: SCRIPTS[task].main(
+                [
+                    "--model_name_or_path",
+                    tiny_models["ernie"],
+                    "--data_dir",
+                    str(data),
+                    "--device",
+                    "cpu",
+                    "--output_dir",
+                    str(tmp_path / "out"),
+                ]
+            )
+        )
     assert stop.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == "error: flags: nothing to do: give --do_train and/or --do_predict"
+    assert (
+        capsys.readouterr().err.splitlines()[-1] == "error: flags: nothing to do: give --do_train and/or --do_predict"
+    )
     assert not (tmp_path / "out").exists()
     with pytest.raises(SystemExit) as stop:  # and argparse refuses the flag it has not
         SCRIPTS[task].parse_args(["--model_name_or_path", tiny_models["ernie"], "--do_eval"])

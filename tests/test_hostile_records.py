@@ -1,24 +1,31 @@
 """Hostile results records and run-folder names (issue 21): extract and report skip a bad record with one
 warning naming its file and field, never a traceback; names are names, never glob patterns; figures stay
 readable with hundreds of configurations."""
+
 import json
 import os
 
-import pytest
-
-from cluebench.grid import best_jobs, extract, report
 from cluebench import results
+from cluebench.grid import best_jobs, extract, report
+
+import pytest
 
 MODEL = "ernie-3.0-base-zh"
 
 
 def record(value="60.00", step=100, **fields):
     metrics = {"acc": float(value)} if value.isascii() and "/" not in value else {"acc": 1.0}
-    base = results.make_record(task="tnews", model=MODEL, script="run_clue_classifier.py",
-                               hyperparameters={"learning_rate": 1e-05}, best={"metrics": metrics, "step": step,
-                                                                               "epoch": 1},
-                               history=[{"step": step, "epoch": 1, "metrics": metrics, "loss": 1.0}],
-                               wall_time_s=1.0, throughput={}, data={})
+    base = results.make_record(
+        task="tnews",
+        model=MODEL,
+        script="run_clue_classifier.py",
+        hyperparameters={"learning_rate": 1e-05},
+        best={"metrics": metrics, "step": step, "epoch": 1},
+        history=[{"step": step, "epoch": 1, "metrics": metrics, "loss": 1.0}],
+        wall_time_s=1.0,
+        throughput={},
+        data={},
+    )
     base["best"]["value"] = value
     base.update(fields)
     return base
@@ -32,19 +39,22 @@ def put(directory, task, name, rec):
     return path
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"hyperparameters": {"learning_rate": [1, 2]}}, "hyperparameters.learning_rate: not a scalar"),
-    ({"hyperparameters": "lr=1"}, "hyperparameters: not an object"),
-    ({"best": {"metrics": {"acc": "99"}, "value": "99.00"}}, "best.metrics.acc: not a finite number"),
-    ({"best": {"metrics": {"acc": True}, "value": "99.00"}}, "best.metrics.acc: not a finite number"),
-    ({"best": "99.00"}, "best: not an object"),
-    ({"history": [{"step": "10", "metrics": {"acc": 1.0}}]}, "history[0].step: not a number"),
-    ({"history": [{"step": 10, "metrics": {"acc": None}}]}, "history[0].metrics.acc: not a finite number"),
-    ({"history": {"step": 10}}, "history: not a list"),
-    ({"predictions": [1]}, "predictions: not a list of strings"),
-    ({"task": 7}, "task: not a string"),
-    ({"data": []}, "data: not an object"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"hyperparameters": {"learning_rate": [1, 2]}}, "hyperparameters.learning_rate: not a scalar"),
+        ({"hyperparameters": "lr=1"}, "hyperparameters: not an object"),
+        ({"best": {"metrics": {"acc": "99"}, "value": "99.00"}}, "best.metrics.acc: not a finite number"),
+        ({"best": {"metrics": {"acc": True}, "value": "99.00"}}, "best.metrics.acc: not a finite number"),
+        ({"best": "99.00"}, "best: not an object"),
+        ({"history": [{"step": "10", "metrics": {"acc": 1.0}}]}, "history[0].step: not a number"),
+        ({"history": [{"step": 10, "metrics": {"acc": None}}]}, "history[0].metrics.acc: not a finite number"),
+        ({"history": {"step": 10}}, "history: not a list"),
+        ({"predictions": [1]}, "predictions: not a list of strings"),
+        ({"task": 7}, "task: not a string"),
+        ({"data": []}, "data: not an object"),
+    ],
+)
 def test_a_badly_typed_record_is_skipped_naming_the_field(tmp_path, capsys, change, field):
     directory = str(tmp_path / MODEL)
     good = put(directory, "tnews", "1e-05_16_0.1", record("50.00"))
@@ -61,7 +71,8 @@ def test_non_ascii_digits_are_not_a_result(tmp_path, capsys, value):
     bad = put(directory, "tnews", "2e-05_16_0.1", record(value))
     assert [v for v, _, _ in best_jobs.task_results(directory, "tnews")] == ["50.00"]
     assert capsys.readouterr().err.splitlines() == [
-        f"extract: warning: {bad}: best.value: {value!r} is not a result (NN.NN or EM/F1); skipped"]
+        f"extract: warning: {bad}: best.value: {value!r} is not a result (NN.NN or EM/F1); skipped"
+    ]
 
 
 def test_a_name_in_full_width_digits_is_not_a_configuration(tmp_path, capsys):
@@ -113,8 +124,12 @@ def test_curves_draw_the_top_ten_and_one_band_for_the_rest(tmp_path, monkeypatch
 
 
 def test_heatmap_of_many_dropouts_keeps_four_panels(tmp_path, monkeypatch):
-    cells = {(f"{i + 1}e-05", str(b), f"0.{d}"): f"{(i + b + d) % 90:.2f}"
-             for i in range(10) for b in range(1, 6) for d in range(6)}
+    cells = {
+        (f"{i + 1}e-05", str(b), f"0.{d}"): f"{(i + b + d) % 90:.2f}"
+        for i in range(10)
+        for b in range(1, 6)
+        for d in range(6)
+    }
     drawn = {}
     monkeypatch.setattr(report, "save", lambda fig, path: drawn.update(fig=fig))
     report.draw_heatmap(str(tmp_path / "h.png"), "tnews", cells, ("1e-05", "1", "0.0"))
@@ -127,8 +142,14 @@ def test_heatmap_of_many_dropouts_keeps_four_panels(tmp_path, monkeypatch):
 def lock_of(tmp_path, **owner):
     from cluebench.fileio import HOST, OutputDirLock, _boot_id, _process_start
 
-    fields = {"host": HOST, "pid": os.getpid(), "started": "then", "proc_start": _process_start(os.getpid()),
-              "boot_id": _boot_id(), **owner}
+    fields = {
+        "host": HOST,
+        "pid": os.getpid(),
+        "started": "then",
+        "proc_start": _process_start(os.getpid()),
+        "boot_id": _boot_id(),
+        **owner,
+    }
     (tmp_path / OutputDirLock.NAME).write_text(json.dumps(fields))
     return OutputDirLock(str(tmp_path), log=said.append)
 
@@ -136,8 +157,10 @@ def lock_of(tmp_path, **owner):
 said = []
 
 
-@pytest.mark.parametrize("owner, why", [({"proc_start": 1}, "pid reused by another process"),
-                                        ({"boot_id": "another-boot"}, "from before a reboot")])
+@pytest.mark.parametrize(
+    "owner, why",
+    [({"proc_start": 1}, "pid reused by another process"), ({"boot_id": "another-boot"}, "from before a reboot")],
+)
 def test_a_live_pid_of_another_process_or_boot_is_a_stale_lock(tmp_path, owner, why):
     said.clear()
     lock = lock_of(tmp_path, **owner)
@@ -159,7 +182,9 @@ def test_another_hosts_lock_says_how_to_release_it(tmp_path):
 
     with pytest.raises(Busy) as error:
         lock_of(tmp_path, host="elsewhere", pid=1).acquire()
-    assert str(error.value).endswith("use another --output_dir; if that host is gone, rerun with --break_lock elsewhere")
+    assert str(error.value).endswith(
+        "use another --output_dir; if that host is gone, rerun with --break_lock elsewhere"
+    )
     assert f"(lock {tmp_path}/.cluebench.lock)" in str(error.value)
 
 
@@ -219,6 +244,6 @@ def test_a_huge_log_line_is_skipped_in_pieces(tmp_path):
 
     path = tmp_path / "job.log"
     with open(path, "w") as f:  # 4 MiB on one line, a best_result line faked inside it, then the real one
-        f.write("x" * (2 * 2 ** 20) + " " + LOG_LINE.format(99.0).strip() + " " + "y" * (2 * 2 ** 20) + "\n")
+        f.write("x" * (2 * 2**20) + " " + LOG_LINE.format(99.0).strip() + " " + "y" * (2 * 2**20) + "\n")
         f.write(LOG_LINE.format(55.1))
     assert results.best_result_in_log(str(path)) == "55.10"

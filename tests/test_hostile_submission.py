@@ -1,13 +1,19 @@
 """Submissions as a boundary: run folders and records that point elsewhere, or have the wrong shape."""
+
 import json
 import os
 
-import pytest
-
 from cluebench import fileio, results
 from cluebench.grid import submission
-from test_make_submission import answers  # noqa: F401 (a fixture)
-from test_make_submission import BEST, full_run, make, zip_names
+from test_make_submission import (
+    BEST,
+    answers,  # noqa: F401 (a fixture)
+    full_run,
+    make,
+    zip_names,
+)
+
+import pytest
 
 TNEWS = "tnews11_predict.json"
 
@@ -79,9 +85,11 @@ def test_a_job_folder_linked_elsewhere_is_refused(tmp_path, answers, capsys):
     assert "lies outside the run folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("fields", [{"predictions": 42}, {"hyperparameters": "lr=2e-5"}, {"history": [1, "x"]},
-                                    {"predictions": [7]}, {"data": []}],
-                         ids=["predictions", "hyperparameters", "history", "prediction_entry", "data"])
+@pytest.mark.parametrize(
+    "fields",
+    [{"predictions": 42}, {"hyperparameters": "lr=2e-5"}, {"history": [1, "x"]}, {"predictions": [7]}, {"data": []}],
+    ids=["predictions", "hyperparameters", "history", "prediction_entry", "data"],
+)
 def test_a_record_of_the_wrong_shape_is_skipped_with_a_warning(fields, tmp_path, answers, capsys):
     run = full_run(tmp_path, answers)
     edit_record(run, "tnews", **fields)

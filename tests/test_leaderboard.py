@@ -1,15 +1,16 @@
 """The leaderboard (cluebench.leaderboard): both tables across the models of a fake grid root, the published
 rows beside ours, sorting, the files written, and the one-line refusals."""
+
 import json
 import os
 
-import pytest
-from PIL import Image
-
-from cluebench.grid import leaderboard, report
 from cluebench import results
+from cluebench.grid import leaderboard, report
 from helpers import run_python
 from test_report import LOG_LINE, fake_run, write_job, write_log
+
+import pytest
+from PIL import Image
 
 OUTPUTS = ["leaderboard.csv", "leaderboard.md", "leaderboard.png", "leaderboard_hyperparameters.csv"]
 DASHES = " | -" * 9  # nine tasks without a result, after the one a row has
@@ -33,8 +34,17 @@ def named(directory, model):
                 results.write_record(path, record)
 
 
-BERT = {"afqmc": "75.63", "tnews": "58.13", "iflytek": "62.29", "cmnli": "81.97", "ocnli": "76.22",
-        "cluewsc2020": "82.91", "csl": "82.90", "chid": "83.01", "c3": "66.38"}  # the README's + 1.00 each
+BERT = {
+    "afqmc": "75.63",
+    "tnews": "58.13",
+    "iflytek": "62.29",
+    "cmnli": "81.97",
+    "ocnli": "76.22",
+    "cluewsc2020": "82.91",
+    "csl": "82.90",
+    "chid": "83.01",
+    "c3": "66.38",
+}  # the README's + 1.00 each
 
 
 @pytest.fixture
@@ -113,8 +123,10 @@ def test_both_tables_across_models(root, capsys):
     lines = out.splitlines()
     assert block(lines, RESULTS[0]) == RESULTS
     assert block(lines, HYPERPARAMETERS[0]) == HYPERPARAMETERS
-    assert "AVG over the tasks with results: big 1 of 10, ernie-3.0-base-zh 3 of 10, six-b 1 of 10, m[1] 2 of 10, " \
-           "hfl/rbt3 1 of 10, runs? 1 of 10." in lines
+    assert (
+        "AVG over the tasks with results: big 1 of 10, ernie-3.0-base-zh 3 of 10, six-b 1 of 10, m[1] 2 of 10, "
+        "hfl/rbt3 1 of 10, runs? 1 of 10." in lines
+    )
     written = root / "leaderboard"
     assert sorted(os.listdir(written)) == OUTPUTS
     assert (written / "leaderboard.md").read_text() == out
@@ -127,8 +139,15 @@ def test_csv_files(root, capsys):
     table = (root / "elsewhere" / "leaderboard.csv").read_text().splitlines()
     # published_results.csv's own columns, our rows only, in the table's order
     assert table[0] == "arch,model,AVG,AFQMC,TNEWS,IFLYTEK,CMNLI,OCNLI,CLUEWSC2020,CSL,CMRC2018,CHID,C3"
-    assert [row.split(",")[1] for row in table[1:]] == ["big", "bert-base-chinese", "ernie-3.0-base-zh", "six-b",
-                                                         "m[1]", "hfl/rbt3", "runs?"]
+    assert [row.split(",")[1] for row in table[1:]] == [
+        "big",
+        "bert-base-chinese",
+        "ernie-3.0-base-zh",
+        "six-b",
+        "m[1]",
+        "hfl/rbt3",
+        "runs?",
+    ]
     assert table[3] == "12L768H,ernie-3.0-base-zh,64.31,-,60.12,61.80,-,-,-,-,71.00/90.00,-,-"
     hyper = (root / "elsewhere" / "leaderboard_hyperparameters.csv").read_text().splitlines()
     assert hyper[0] == "model,AFQMC,TNEWS,IFLYTEK,CMNLI,OCNLI,CLUEWSC2020,CSL,CMRC2018,CHID,C3"
@@ -162,16 +181,21 @@ def test_a_local_model_of_another_arch_is_not_compared(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "| 4L312H | bert-base-chinese | 70.00 | 70.00" + DASHES + " |" in out.splitlines()
     assert "(published)" not in out
-    assert f"leaderboard: warning: {runs}/bert-base-chinese: arch 4L312H is not the published bert-base-chinese's " \
-           "12L768H; not compared with its published row" in err.splitlines()
+    assert (
+        f"leaderboard: warning: {runs}/bert-base-chinese: arch 4L312H is not the published bert-base-chinese's "
+        "12L768H; not compared with its published row" in err.splitlines()
+    )
 
 
-@pytest.mark.parametrize("config, why", [
-    ("{not json", "not valid JSON"),
-    ('{"num_hidden_layers": "12", "hidden_size": 768}', "no positive integer num_hidden_layers and hidden_size"),
-    ('[12, 768]', "not a JSON object"),
-    (None, "is a link; links are not followed"),
-])
+@pytest.mark.parametrize(
+    "config, why",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"num_hidden_layers": "12", "hidden_size": 768}', "no positive integer num_hidden_layers and hidden_size"),
+        ("[12, 768]", "not a JSON object"),
+        (None, "is a link; links are not followed"),
+    ],
+)
 def test_a_bad_config_is_a_warning_and_a_dash(tmp_path, capsys, config, why):
     runs, model = tmp_path / "runs", tmp_path / "models" / "m"
     model.mkdir(parents=True)
@@ -196,16 +220,19 @@ def test_an_old_style_config(tmp_path):
 def test_refusals_are_one_line(tmp_path, capsys):
     (tmp_path / "empty" / "m" / "afqmc").mkdir(parents=True)
     assert leaderboard.main(["--output_root", str(tmp_path / "empty")]) == 2
-    assert capsys.readouterr().err == (f"leaderboard: error: no model results under {tmp_path}/empty (no "
-                                       "MODEL/TASK/LR_BS_DROPOUT.json or .log)\n")
+    assert capsys.readouterr().err == (
+        f"leaderboard: error: no model results under {tmp_path}/empty (no MODEL/TASK/LR_BS_DROPOUT.json or .log)\n"
+    )
     assert leaderboard.main(["--output_root", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err == f"leaderboard: error: --output_root {tmp_path}/nowhere: no such folder\n"
     assert leaderboard.main(["--output_root", str(tmp_path / "empty"), "mymodel"]) == 2
-    assert capsys.readouterr().err == (f"leaderboard: error: no results folder {tmp_path}/empty/mymodel (for model "
-                                       f"'mymodel' under {tmp_path}/empty)\n")
+    assert capsys.readouterr().err == (
+        f"leaderboard: error: no results folder {tmp_path}/empty/mymodel (for model 'mymodel' under {tmp_path}/empty)\n"
+    )
     assert leaderboard.main(["--output_root", str(tmp_path / "empty"), "m"]) == 2
-    assert capsys.readouterr().err == (f"leaderboard: error: {tmp_path}/empty/m holds no job files "
-                                       "(TASK/LR_BS_DROPOUT.json or .log) for model 'm'\n")
+    assert capsys.readouterr().err == (
+        f"leaderboard: error: {tmp_path}/empty/m holds no job files (TASK/LR_BS_DROPOUT.json or .log) for model 'm'\n"
+    )
     assert not (tmp_path / "empty" / "leaderboard").exists()
 
 
@@ -228,8 +255,10 @@ def test_bad_records_and_odd_names(tmp_path, capsys):
     assert leaderboard.main(["--output_root", str(runs)]) == 0
     out, err = capsys.readouterr()
     assert "| - | a\\|b | 70.00 | 70.00" + DASHES + " |" in out.splitlines()  # a `|` does not split the cell
-    assert f"extract: warning: {runs}/a|b/tnews/2e-05_32_0.1.json: best.value: 'abc' is not a result (NN.NN or " \
-           "EM/F1); skipped" in err.splitlines()
+    assert (
+        f"extract: warning: {runs}/a|b/tnews/2e-05_32_0.1.json: best.value: 'abc' is not a result (NN.NN or "
+        "EM/F1); skipped" in err.splitlines()
+    )
     assert (runs / "leaderboard" / "leaderboard.csv").read_text().splitlines()[1] == "-,a|b,70.00,70.00" + ",-" * 9
 
 
@@ -242,6 +271,14 @@ def test_an_output_that_is_a_file(root, capsys):
 def test_the_sort_is_the_published_tables():
     # the README's own rows, sorted by the leaderboard's rule, come out in the README's order
     table = report.published_table()
-    models = [leaderboard.Model(row["model"], "", {t: (row[t.upper()], ("2e-05", "32", "0.1"), "record")
-                                                   for t in leaderboard.TASKS}, row["arch"], row) for row in table]
+    models = [
+        leaderboard.Model(
+            row["model"],
+            "",
+            {t: (row[t.upper()], ("2e-05", "32", "0.1"), "record") for t in leaderboard.TASKS},
+            row["arch"],
+            row,
+        )
+        for row in table
+    ]
     assert [m.label for m in sorted(models, key=leaderboard.sort_key)] == [row["model"] for row in table]

@@ -2,23 +2,28 @@
 
 The run folders are written here by hand: records by results.make_record, prediction files from the synthetic
 test files' own ids (read raw, as test_check_submission does), so the zip must pass the real checker."""
+
 import json
 import os
 import shutil
 import sys
 import zipfile
 
-import pytest
-
-from cluebench.grid import scheduler as grid, submission, submission_check
 from cluebench import results, tasks
+from cluebench.grid import scheduler as grid, submission, submission_check
 from helpers import load_script, run_python
 from test_check_submission import raw_test_answers
 
+import pytest
+
 BEST, WORSE = "2e-05_32_0.1", "3e-05_16_0.1"
 # the synthetic data has no test1.0 of CHID or C3: their optional files are simply not there
-ALL_NAMES = sorted(n for t in grid.REPORT_ORDER for s, n in tasks.get(t).predictions.items()
-                   if n not in ("chid10_predict.json", "c310_predict.json"))
+ALL_NAMES = sorted(
+    n
+    for t in grid.REPORT_ORDER
+    for s, n in tasks.get(t).predictions.items()
+    if n not in ("chid10_predict.json", "c310_predict.json")
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +39,10 @@ def prediction_text(name, items, shift):
     if task == "chid":
         return json.dumps({tag: (k + shift) % n for k, (tag, n) in enumerate(items)}, indent=2) + "\n"
     labels = tasks.get(task).labels
-    return "".join(json.dumps({"id": i, "label": (k + shift) % n if task == "c3" else
-                               labels[(k + shift) % len(labels)]}) + "\n" for k, (i, n) in enumerate(items))
+    return "".join(
+        json.dumps({"id": i, "label": (k + shift) % n if task == "c3" else labels[(k + shift) % len(labels)]}) + "\n"
+        for k, (i, n) in enumerate(items)
+    )
 
 
 def add_job(run, task, job, value, answers, shift=0, names=None, folder=None, listed=True):
@@ -52,10 +59,22 @@ def add_job(run, task, job, value, answers, shift=0, names=None, folder=None, li
                 f.write(prediction_text(name, answers[name], shift))
     metrics = {"em": value, "f1": value + 10} if task == "cmrc2018" else {"acc": value}
     record = results.make_record(
-        task=task, model="m", script="run.py", best={"metrics": metrics, "step": 10, "epoch": 1}, history=[],
-        hyperparameters={"learning_rate": float(lr), "batch_size": int(bs), "dropout": float(dropout),
-                         "num_train_epochs": 3, "max_seq_length": 128},
-        wall_time_s=1.0, throughput={}, data={"train_examples": 64, "dev_examples": 32})
+        task=task,
+        model="m",
+        script="run.py",
+        best={"metrics": metrics, "step": 10, "epoch": 1},
+        history=[],
+        hyperparameters={
+            "learning_rate": float(lr),
+            "batch_size": int(bs),
+            "dropout": float(dropout),
+            "num_train_epochs": 3,
+            "max_seq_length": 128,
+        },
+        wall_time_s=1.0,
+        throughput={},
+        data={"train_examples": 64, "dev_examples": 32},
+    )
     record["predictions"] = written if listed else []
     results.write_record(os.path.join(run, task, job + ".json"), record)
 
@@ -98,8 +117,9 @@ def test_best_jobs_files_make_a_zip_that_passes_the_checker(tmp_path, answers, s
     with open(os.path.join(run, "tnews", WORSE, "tnews11_predict.json"), "rb") as f:
         assert zip_read(zip_path, "tnews11_predict.json") != f.read()
     assert sorted(os.listdir(os.path.join(run, "submission"))) == ALL_NAMES
-    assert sorted(os.listdir(run)) == sorted(list(grid.REPORT_ORDER) + ["submission", "submission.md",
-                                                                        "submission.zip"])  # no staging left
+    assert sorted(os.listdir(run)) == sorted(
+        list(grid.REPORT_ORDER) + ["submission", "submission.md", "submission.zip"]
+    )  # no staging left
     assert submission_check.main([zip_path, "--data_dir", synthetic_data]) == 0
 
     lines = out.splitlines()
@@ -107,8 +127,9 @@ def test_best_jobs_files_make_a_zip_that_passes_the_checker(tmp_path, answers, s
     assert lines[2].split() == ["tnews11_predict.json", "tnews", BEST, "51.00", "24"]
     assert lines[1 + len(ALL_NAMES)] == f"zip: {zip_path} ({len(ALL_NAMES)} files)"
     assert "missing" not in out
-    assert lines[-1] == (f"not checked; check it with: python grid_search_tools/check_submission.py {zip_path} "
-                         "--data_dir DIR")
+    assert lines[-1] == (
+        f"not checked; check it with: python grid_search_tools/check_submission.py {zip_path} --data_dir DIR"
+    )
 
 
 def test_submission_md_says_where_each_file_came_from(tmp_path, answers):
@@ -117,15 +138,22 @@ def test_submission_md_says_where_each_file_came_from(tmp_path, answers):
     with open(os.path.join(run, "submission.md"), encoding="utf-8") as f:
         md = f.read().splitlines()
     record = os.path.join(run, "tnews", BEST + ".json")
-    header = ("| file | task | job | dev score | lr | batch | dropout | epochs | max_seq_length | test ids | dev set "
-              "| train set | record |")
+    header = (
+        "| file | task | job | dev score | lr | batch | dropout | epochs | max_seq_length | test ids | dev set "
+        "| train set | record |"
+    )
     assert md[md.index(header) + 1] == "|---" * 13 + "|"
     # TNEWS: task 2 of REPORT_ORDER, so 51.00; 24 test ids; the counts of its record
-    assert (f"| tnews11_predict.json | tnews | {BEST} | 51.00 | 2e-05 | 32 | 0.1 | 3 | 128 | 24 | 32 examples "
-            f"| 64 examples | `{record}` |") in md
+    assert (
+        f"| tnews11_predict.json | tnews | {BEST} | 51.00 | 2e-05 | 32 | 0.1 | 3 | 128 | 24 | 32 examples "
+        f"| 64 examples | `{record}` |"
+    ) in md
     n_cmrc = len(answers["cmrc2018_predict.json"])
-    assert any(line.startswith(f"| cmrc2018_predict.json | cmrc2018 | {BEST} | 57.00/67.00 |")
-               and f"| {n_cmrc} | 32 examples |" in line for line in md)
+    assert any(
+        line.startswith(f"| cmrc2018_predict.json | cmrc2018 | {BEST} | 57.00/67.00 |")
+        and f"| {n_cmrc} | 32 examples |" in line
+        for line in md
+    )
     assert md[-1] == "None: every CLUE task has its files."
 
 
@@ -144,12 +172,16 @@ def test_missing_tasks_are_listed_with_why(tmp_path, answers, synthetic_data, ca
     assert zip_names(os.path.join(run, "submission.zip")) == ["tnews10_predict.json", "tnews11_predict.json"]
     reasons = {
         "afqmc": f"best job {BEST} wrote no predictions (run without --do_predict?)",
-        "iflytek": "no finished job", "cmnli": "no finished job", "ocnli": "no finished job",
+        "iflytek": "no finished job",
+        "cmnli": "no finished job",
+        "ocnli": "no finished job",
         "cluewsc2020": f"best job {BEST}: cluewsc11_predict.json neither in {run}/cluewsc2020/{BEST}/ nor where "
-                       "its record says",
+        "its record says",
         "csl": f"best job {BEST} (70.00) is known only from a log, without a results record",
-        "cmrc2018": "no finished job", "chid": "no finished job",
-        "c3": f"best job {BEST} wrote no predictions (run without --do_predict?)"}
+        "cmrc2018": "no finished job",
+        "chid": "no finished job",
+        "c3": f"best job {BEST} wrote no predictions (run without --do_predict?)",
+    }
     listed = [f"  {task}: {reasons[task]}" for task in grid.REPORT_ORDER if task in reasons]
     assert "missing 9 of 10 tasks:\n" + "\n".join(listed) + "\n" in out
     with open(os.path.join(run, "submission.md"), encoding="utf-8") as f:
@@ -216,8 +248,9 @@ def test_the_zip_is_the_same_bytes_every_time(tmp_path, answers):
 
 def test_usage_errors(tmp_path, capsys):
     assert make(tmp_path) == 2
-    assert capsys.readouterr().err == (f"make_submission: error: no results folder {tmp_path}/m (for model 'm' under "
-                                       f"{tmp_path})\n")
+    assert capsys.readouterr().err == (
+        f"make_submission: error: no results folder {tmp_path}/m (for model 'm' under {tmp_path})\n"
+    )
     os.makedirs(tmp_path / "m")
     assert make(tmp_path, "--data_dir", str(tmp_path / "nope")) == 2
     assert capsys.readouterr().err == f"make_submission: error: --data_dir {tmp_path}/nope: no such folder\n"
@@ -228,8 +261,17 @@ def test_usage_errors(tmp_path, capsys):
 @pytest.mark.slow  # a subprocess run
 def test_the_script(tmp_path, answers, synthetic_data):
     run = full_run(tmp_path, answers)
-    proc = run_python(["grid_search_tools/make_submission.py", "m", "--output_root", str(tmp_path), "--strict",
-                       "--data_dir", synthetic_data])
+    proc = run_python(
+        [
+            "grid_search_tools/make_submission.py",
+            "m",
+            "--output_root",
+            str(tmp_path),
+            "--strict",
+            "--data_dir",
+            synthetic_data,
+        ]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"zip: {run}/submission.zip ({len(ALL_NAMES)} files)" in proc.stdout
     assert proc.stdout.endswith(f"{len(ALL_NAMES)} files OK, 0 failed\n")
@@ -243,8 +285,21 @@ def test_grid_search_ends_with_the_submission(tmp_path, answers, synthetic_data,
     monkeypatch.setattr(sys, "dont_write_bytecode", True)  # no __pycache__ inside grid_search_tools/
     monkeypatch.setenv("PYTHON", sys.executable)  # main() sets it for the wrappers
     script = load_script("grid_search_tools/grid_search.py")
-    argv = ["m", "--device", "cpu", "--output_root", str(tmp_path), "--tasks", "tnews", "--learning_rates", "2e-05",
-            "--batch_sizes", "32", "--data_dir", synthetic_data]
+    argv = [
+        "m",
+        "--device",
+        "cpu",
+        "--output_root",
+        str(tmp_path),
+        "--tasks",
+        "tnews",
+        "--learning_rates",
+        "2e-05",
+        "--batch_sizes",
+        "32",
+        "--data_dir",
+        synthetic_data,
+    ]
     assert script.main(argv) == 0
     out, err = capfd.readouterr()
     assert out.endswith(f"TNEWS\t51.00\t({BEST.replace('_', ',')})\n")  # stdout still ends with extract's tables

@@ -1,17 +1,18 @@
 """Reading-comprehension features, decoding, cache and bad input, on hand-made inputs."""
+
 import hashlib
 import json
 import os
 import pickle
 
+from cluebench import tasks
+from cluebench.fileio import DataError
+from cluebench.tasks import reading as mrc
+from cluebench.train.fast_tokenizer import TextEncoder
+
 import numpy as np
 import pytest
 from paddlenlp.transformers import AutoTokenizer, BertTokenizer
-
-from cluebench import tasks
-from cluebench.tasks import reading as mrc
-from cluebench.train.fast_tokenizer import TextEncoder
-from cluebench.fileio import DataError
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +38,21 @@ def test_cmrc_windows_follow_paddlenlp_doc_stride(encoder):
         assert len(ids) == 3 + 3 + length and ids[0] == tok.cls_token_id and ids[4] == tok.sep_token_id
         assert list(feats.rows("token_type_ids", f)[0]) == [0] * 5 + [1] * (length + 1)
         offsets = feats.rows("offsets", f)[0].reshape(-1, 2)
-        assert [tuple(o) for o in offsets[5:5 + length]] == [(c, c + 1) for c in range(start, start + length)]
+        assert [tuple(o) for o in offsets[5 : 5 + length]] == [(c, c + 1) for c in range(start, start + length)]
         # the answer (characters 13-14) is wholly inside the windows [8, 18) and [12, 22) only
         s, e = feats["start_positions"][f], feats["end_positions"][f]
         if start in (8, 12):
             assert (s, e) == (5 + 13 - start, 5 + 14 - start)
-            assert context[offsets[s][0]:offsets[e][1]] == context[13:15]
+            assert context[offsets[s][0] : offsets[e][1]] == context[13:15]
         else:
             assert (s, e) == (0, 0)
 
 
 def test_cmrc_question_too_long(encoder):
     example = mrc.QAExample("DEV_1_QUERY_0", chars(10), chars(14), ["x"], None)
-    with pytest.raises(DataError, match="dev.json: field 'question': question DEV_1_QUERY_0: its 14 tokens leave no room"):
+    with pytest.raises(
+        DataError, match="dev.json: field 'question': question DEV_1_QUERY_0: its 14 tokens leave no room"
+    ):
         mrc.cmrc_features([example], encoder, 16, 4, with_labels=False, path="dev.json")
 
 
@@ -68,8 +71,9 @@ def test_cmrc_answer_decoding(encoder):
 
 def test_c3_truncation_together(encoder):
     # budget max_seq_length - 4 = 12 tokens for (context, question, choice)
-    example = mrc.ChoiceExample(1, chars(10), chars(4, 50), [chars(3, 90), chars(1, 95), mrc.C3_FILLER,
-                                                             mrc.C3_FILLER], 0)
+    example = mrc.ChoiceExample(
+        1, chars(10), chars(4, 50), [chars(3, 90), chars(1, 95), mrc.C3_FILLER, mrc.C3_FILLER], 0
+    )
     feats = mrc.c3_features([example], encoder, 16)
     # choice 0 (3): context 10 -> pop context until 10+4+3 <= 12: context 5; choice 1 (1): fits (5+4+1);
     # filler choices are [UNK]s of 4 tokens: 5+4+4 = 13 > 12 -> pop context -> 4 (then fits)
@@ -100,7 +104,7 @@ def test_chid_features(encoder):
             assert ids[1:5] == encoder.encode([row.candidates[k]])[0][0] and ids[5] == tok.sep_token_id
     first = list(feats.rows("input_ids", 0)[0])
     # the window of the first blank (N = 24: 12 left, 12 right) reaches the second blank: four [MASK]s
-    right = first[first.index(marker) + 1:-1]
+    right = first[first.index(marker) + 1 : -1]
     assert len(right) == 12 and right[6:10] == [mask] * 4
 
 
@@ -118,11 +122,26 @@ def write(path, text):
 
 
 def test_bad_inputs(tmp_path):
-    cmrc = {"data": [{"paragraphs": [{"context": "甲乙丙丁", "qas": [
-        {"id": "TRAIN_7_QUERY_1", "question": "?", "answers": [{"text": "乙丙", "answer_start": 2}]}]}]}]}
+    cmrc = {
+        "data": [
+            {
+                "paragraphs": [
+                    {
+                        "context": "甲乙丙丁",
+                        "qas": [
+                            {"id": "TRAIN_7_QUERY_1", "question": "?", "answers": [{"text": "乙丙", "answer_start": 2}]}
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
     path = write(tmp_path / "train.json", json.dumps(cmrc, ensure_ascii=False))
-    with pytest.raises(DataError, match=r"train.json: field 'answers': question TRAIN_7_QUERY_1: answer '乙丙' "
-                                        r"is not at answer_start 2 \(found '丙丁'\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train.json: field 'answers': question TRAIN_7_QUERY_1: answer '乙丙' "
+        r"is not at answer_start 2 \(found '丙丁'\)",
+    ):
         mrc.read_cmrc(path, check_starts=True)
     assert mrc.read_cmrc(path, check_starts=False, labelled=True)[0].answers == ["乙丙"]  # dev: starts unused
     assert mrc.read_cmrc(path, check_starts=False)[0].answers == []  # test: answers are not read
@@ -182,18 +201,44 @@ def test_download_path_writes_the_official_layout(tmp_path):
     """Without --data_dir the MRC scripts fetch HuggingFace's clue set and write the official files;
     the conversion is checked here with rows shaped like HuggingFace's."""
     hf = {
-        ("cmrc2018", "train"): [{"id": "T_0", "context": "甲乙丙丁", "question": "问？",
-                                 "answers": {"text": ["乙丙"], "answer_start": [1]}}],
-        ("cmrc2018", "validation"): [{"id": "D_0", "context": "甲乙丙丁", "question": "问？",
-                                      "answers": {"text": ["丙", "丙丁"], "answer_start": [2, 2]}}],
-        ("cmrc2018", "test"): [{"id": "TEST_9", "context": "甲乙", "question": "问？",
-                                "answers": {"text": [], "answer_start": []}}],
-        ("chid", "train"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["前#idiom000003#后#idiom000004#"],
-                             "answers": {"text": ["一二三四"] * 2, "candidate_id": [4, 7]}}],
-        ("chid", "validation"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["#idiom000009#"],
-                                  "answers": {"text": ["一二三四"], "candidate_id": [2]}}],
-        ("chid", "test"): [{"idx": 0, "candidates": ["一二三四"] * 10, "content": ["#idiom577157#x"],
-                            "answers": {"text": [], "candidate_id": []}}],
+        ("cmrc2018", "train"): [
+            {"id": "T_0", "context": "甲乙丙丁", "question": "问？", "answers": {"text": ["乙丙"], "answer_start": [1]}}
+        ],
+        ("cmrc2018", "validation"): [
+            {
+                "id": "D_0",
+                "context": "甲乙丙丁",
+                "question": "问？",
+                "answers": {"text": ["丙", "丙丁"], "answer_start": [2, 2]},
+            }
+        ],
+        ("cmrc2018", "test"): [
+            {"id": "TEST_9", "context": "甲乙", "question": "问？", "answers": {"text": [], "answer_start": []}}
+        ],
+        ("chid", "train"): [
+            {
+                "idx": 0,
+                "candidates": ["一二三四"] * 10,
+                "content": ["前#idiom000003#后#idiom000004#"],
+                "answers": {"text": ["一二三四"] * 2, "candidate_id": [4, 7]},
+            }
+        ],
+        ("chid", "validation"): [
+            {
+                "idx": 0,
+                "candidates": ["一二三四"] * 10,
+                "content": ["#idiom000009#"],
+                "answers": {"text": ["一二三四"], "candidate_id": [2]},
+            }
+        ],
+        ("chid", "test"): [
+            {
+                "idx": 0,
+                "candidates": ["一二三四"] * 10,
+                "content": ["#idiom577157#x"],
+                "answers": {"text": [], "candidate_id": []},
+            }
+        ],
     }
     root = str(tmp_path)
     for task in ("cmrc2018", "chid"):
@@ -241,8 +286,11 @@ def test_chid_long_idioms_shorten_the_context(encoder):
     lengths = [len(ids) for ids in feats.rows("input_ids", 0)]
     assert lengths == [30, 30, 30, 32, 30, 30, 30, 30, 30, 30]  # never past max_seq_length
     candidates[3] = chars(28, 100)  # 28 tokens: [CLS] idiom [SEP] [unused1] [SEP] leaves no context token
-    with pytest.raises(DataError, match=r"^train.json:7: field 'candidates': candidate '.{28}': its 28 tokens leave "
-                                        r"no room for the context at max_seq_length 32$"):
+    with pytest.raises(
+        DataError,
+        match=r"^train.json:7: field 'candidates': candidate '.{28}': its 28 tokens leave "
+        r"no room for the context at max_seq_length 32$",
+    ):
         mrc.chid_features([mrc.ClozeRow(candidates, [text], ["#idiom000001#"], [3], 7)], encoder, 32, "train.json")
 
 
@@ -250,34 +298,63 @@ def test_chid_long_idioms_shorten_the_context(encoder):
 # A digest of each task's features from the fixed input below, pinned with its task module's FEATURE_VERSION:
 # when reader or feature code changes what is built, old caches must be ignored, so the version is bumped
 # together with the digest.
-GOLDEN = {"cmrc2018": (1, "e355689bbc6c64f05e353f300545125b5326772ab410ea45f31f18f5f8af8a95"),
-          "c3": (1, "2089ad184c23f1872a10e4a5a5fb1b08ebeea01564db1f9aed11bbcfc4518113"),
-          "chid": (1, "67105abbb36c6a94815e73eedae40ad451ca18298eb04adeb9063bfa589a75df")}
-GOLDEN_VOCAB = (["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[unused1]"] + [chr(0x4E00 + i) for i in range(400)]
-                + list("abcdefg，。？\"-.") + ["##" + c for c in "abcdefg"])
+GOLDEN = {
+    "cmrc2018": (1, "e355689bbc6c64f05e353f300545125b5326772ab410ea45f31f18f5f8af8a95"),
+    "c3": (1, "2089ad184c23f1872a10e4a5a5fb1b08ebeea01564db1f9aed11bbcfc4518113"),
+    "chid": (1, "67105abbb36c6a94815e73eedae40ad451ca18298eb04adeb9063bfa589a75df"),
+}
+GOLDEN_VOCAB = (
+    ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]", "[unused1]"]
+    + [chr(0x4E00 + i) for i in range(400)]
+    + list('abcdefg，。？"-.')
+    + ["##" + c for c in "abcdefg"]
+)
 
 
 def golden_data(root):
     """Small fixed files of the three tasks; they touch every branch of the feature code."""
+
     def dump(name, obj, lines=False):
-        text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in obj) if lines else json.dumps(obj, ensure_ascii=False)
+        text = (
+            "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in obj)
+            if lines
+            else json.dumps(obj, ensure_ascii=False)
+        )
         write(os.path.join(root, name), text)
 
     paragraphs = []
     for p in range(3):
         context = chars(50 + 10 * p, 7 * p) + "，abc。" + chars(20, 90)
-        qas = [{"id": f"T_{p}_{q}", "question": f" {chars(3 + q, 120 + p)}？ ",
-                "answers": [{"text": context[11 * q + p:11 * q + p + 4], "answer_start": 11 * q + p}]}
-               for q in range(3)]
+        qas = [
+            {
+                "id": f"T_{p}_{q}",
+                "question": f" {chars(3 + q, 120 + p)}？ ",
+                "answers": [{"text": context[11 * q + p : 11 * q + p + 4], "answer_start": 11 * q + p}],
+            }
+            for q in range(3)
+        ]
         qas.append({"id": f"T_{p}_9", "question": chars(2, 150), "answers": [{"text": "不在", "answer_start": -1}]})
         paragraphs.append({"context": context, "qas": qas})
     dump("cmrc2018_public/train.json", {"data": [{"paragraphs": paragraphs}]})
 
     for prefix in ("d", "m"):
-        dump(f"c3_public/{prefix}-train.json", [
-            [[chars(3 + d, d), "ABC" + chars(30 if d % 2 else 1, 50 + d)],
-             [{"question": chars(5, 200 + d) + "?", "choice": [chars(2 + k, 250 + k) for k in range(2 + d % 3)],
-               "answer": chars(3, 251)}], f"{prefix}{d}"] for d in range(4)])
+        dump(
+            f"c3_public/{prefix}-train.json",
+            [
+                [
+                    [chars(3 + d, d), "ABC" + chars(30 if d % 2 else 1, 50 + d)],
+                    [
+                        {
+                            "question": chars(5, 200 + d) + "?",
+                            "choice": [chars(2 + k, 250 + k) for k in range(2 + d % 3)],
+                            "answer": chars(3, 251),
+                        }
+                    ],
+                    f"{prefix}{d}",
+                ]
+                for d in range(4)
+            ],
+        )
 
     rows, answers, tag = [], {}, 0
     for r in range(3):
@@ -325,7 +402,9 @@ def test_golden_features(task, tmp_path):
     module = tasks.module(task)
     assert module.FEATURE_VERSION == version, (
         f"{module.__name__}.FEATURE_VERSION is {module.FEATURE_VERSION}: pin GOLDEN[{task!r}] = "
-        f"({module.FEATURE_VERSION}, {digest!r}) in this test")
+        f"({module.FEATURE_VERSION}, {digest!r}) in this test"
+    )
     assert digest == pinned, (
         f"the {task} features changed: bump {module.__name__}.FEATURE_VERSION to {version + 1} (so that old caches "
-        f"are ignored) and pin GOLDEN[{task!r}] = ({version + 1}, {digest!r}) in this test")
+        f"are ignored) and pin GOLDEN[{task!r}] = ({version + 1}, {digest!r}) in this test"
+    )

@@ -1,13 +1,14 @@
 """Reading comprehension on the real CLUE files in $CLUE_DATA_DIR (skipped when it is unset)."""
+
 import json
+
+from cluebench.fileio import read_jsonl
+from cluebench.tasks import reading as mrc
+from cluebench.train.fast_tokenizer import TextEncoder
+from helpers import load_script
 
 import pytest
 from paddlenlp.transformers import AutoTokenizer
-
-from cluebench.tasks import reading as mrc
-from cluebench.train.fast_tokenizer import TextEncoder
-from cluebench.fileio import read_jsonl
-from helpers import load_script
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
 
@@ -26,7 +27,9 @@ def test_real_counts(clue_data):
     for split in ("train", "dev"):
         rows = mrc.load_examples("chid", split, clue_data)
         answers = mrc.read_json(mrc.split_files("chid", split, clue_data)[1])
-        assert len(rows) == 1 and rows[0].tags == sorted(answers) and rows[0].labels == [answers[t] for t in rows[0].tags]
+        assert (
+            len(rows) == 1 and rows[0].tags == sorted(answers) and rows[0].labels == [answers[t] for t in rows[0].tags]
+        )
     assert len(mrc.load_examples("chid", "test1.1", clue_data)[0].candidates) == 10
 
 
@@ -44,7 +47,9 @@ def test_fast_tokenizer_is_exact_on_real_dev_sets(clue_data, tokenizer):
     fast, slow = TextEncoder(tokenizer), TextEncoder(tokenizer, fast=False)
     assert fast.is_fast and len(texts) > 3219 + 848 + 3816
     got, expected = fast.encode(texts), slow.encode(texts)
-    mismatches = [t for t, g, x in zip(texts, got, expected) if g[0] != x[0] or list(map(tuple, g[1])) != list(map(tuple, x[1]))]
+    mismatches = [
+        t for t, g, x in zip(texts, got, expected) if g[0] != x[0] or list(map(tuple, g[1])) != list(map(tuple, x[1]))
+    ]
     assert mismatches == []
 
 
@@ -53,8 +58,8 @@ def test_every_dev_answer_maps_into_a_window_and_back(clue_data, tokenizer):
     examples, skipped = [], 0
     for e in mrc.read_cmrc(path, check_starts=False, labelled=True):
         for k, text in enumerate(e.answers):
-            start = next(a["answer_start"] for a in _raw_answers(clue_data)[e.id][k:k + 1])
-            if start == -1 or e.context[start:start + len(text)] != text:
+            start = next(a["answer_start"] for a in _raw_answers(clue_data)[e.id][k : k + 1])
+            if start == -1 or e.context[start : start + len(text)] != text:
                 skipped += 1  # real dev: 193 golds without a position, 7 pointing elsewhere
                 continue
             examples.append(mrc.QAExample(f"{e.id}/{k}", e.context, e.question, [text], start))
@@ -79,7 +84,7 @@ def test_every_dev_answer_maps_into_a_window_and_back(clue_data, tokenizer):
             continue
         example = examples[feats["example_index"][f]]
         offsets = feats.rows("offsets", f)[0].reshape(-1, 2)
-        span, text = example.context[offsets[s][0]:offsets[e][1]], example.answers[0].strip()
+        span, text = example.context[offsets[s][0] : offsets[e][1]], example.answers[0].strip()
         if example.id in inside_token:
             assert text in span and len(span) < len(text) + 20, (example.id, span, text)
             covering.add(example.id)
@@ -114,13 +119,29 @@ def test_chid_marker_is_one_token_of_the_real_vocabulary(clue_data, tokenizer):
             assert list(ids).count(marker) == 1 and len(ids) == 64
 
 
-@pytest.mark.parametrize("task, name", [("cmrc2018", "cmrc2018_predict.json"), ("c3", "c311_predict.json"),
-                                        ("chid", "chid11_predict.json")])
+@pytest.mark.parametrize(
+    "task, name", [("cmrc2018", "cmrc2018_predict.json"), ("c3", "c311_predict.json"), ("chid", "chid11_predict.json")]
+)
 def test_real_prediction_files_carry_test_ids(task, name, clue_data, real_vocab_model, tmp_path):
-    load_script(f"mrc/run_{task}.py").main([
-        "--model_name_or_path", real_vocab_model, "--data_dir", clue_data, "--device", "cpu", "--do_predict",
-        "--output_dir", str(tmp_path), "--cache_dir", str(tmp_path / "cache"), "--max_seq_length",
-        "64" if task == "chid" else "128", "--eval_batch_size", "64"])
+    load_script(f"mrc/run_{task}.py").main(
+        [
+            "--model_name_or_path",
+            real_vocab_model,
+            "--data_dir",
+            clue_data,
+            "--device",
+            "cpu",
+            "--do_predict",
+            "--output_dir",
+            str(tmp_path),
+            "--cache_dir",
+            str(tmp_path / "cache"),
+            "--max_seq_length",
+            "64" if task == "chid" else "128",
+            "--eval_batch_size",
+            "64",
+        ]
+    )
     path = tmp_path / name
     if task == "cmrc2018":
         expected = [e.id for e in mrc.load_examples(task, "test", clue_data)]

@@ -7,21 +7,24 @@ one TNEWS job for a grid). Defaults stay on: the Trainer reports to VisualDL, as
 The two set-up commands at the top are the demo test and CI itself; the benchmarks are run on
 purpose, not by the tests.
 """
+
 import os
 import re
 import shutil
 import subprocess
 import sys
 
-import pytest
-
 from cluebench import results
 from helpers import ROOT
+
+import pytest
 
 pytestmark = pytest.mark.slow  # end to end: `pytest -m "not slow"` leaves this module out
 
 README = os.path.join(ROOT, "README.md")
-DOCS = sorted(os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
+DOCS = sorted(
+    os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md")
+)
 SETUP = ("python3 -m venv", ".venv/bin/python -m pytest")
 ON_PURPOSE = "benchmarks/"
 TRAINING = re.compile(r"(run_clue_classifier(_trainer)?|mrc/run_\w+)\.py")
@@ -48,14 +51,22 @@ BLOCKS = readme_commands()
 
 
 def test_readme_starts_with_the_two_setup_commands():
-    assert BLOCKS[0][1] == ["python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && "
-                            ".venv/bin/python -m cluebench.demo", ".venv/bin/python -m pytest -q"]
+    assert BLOCKS[0][1] == [
+        "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/python -m cluebench.demo",
+        ".venv/bin/python -m pytest -q",
+    ]
 
 
 def localise(command, model, data, runs):
-    for name, local in (("ernie-3.0-medium-zh", model), ("/models/my-model", model), ("~/clue", data),
-                        ("/runs/my-model", os.path.join(runs, os.path.basename(model))),
-                        ("/shared/clue", data), ("/shared/runs", runs), ("/runs", runs)):
+    for name, local in (
+        ("ernie-3.0-medium-zh", model),
+        ("/models/my-model", model),
+        ("~/clue", data),
+        ("/runs/my-model", os.path.join(runs, os.path.basename(model))),
+        ("/shared/clue", data),
+        ("/shared/runs", runs),
+        ("/runs", runs),
+    ):
         command = command.replace(name, local)
     command = command.replace("--device gpu", "--device cpu")
     if TRAINING.search(command):
@@ -79,18 +90,32 @@ def workspace(tmp_path_factory, tiny_models, synthetic_data):
     """A copy of the project (commands write relative to it), the data of every task, a tiny model."""
     root = tmp_path_factory.mktemp("readme")
     for folder in ("classification", "mrc", "grid_search_tools", "cluebench"):
-        shutil.copytree(os.path.join(ROOT, folder), root / "project" / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    return {"project": root / "project", "data": synthetic_data, "runs": str(root / "runs"),
-            "model": tiny_models["ernie"], "cache": str(root / "cache")}
+        shutil.copytree(
+            os.path.join(ROOT, folder), root / "project" / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return {
+        "project": root / "project",
+        "data": synthetic_data,
+        "runs": str(root / "runs"),
+        "model": tiny_models["ernie"],
+        "cache": str(root / "cache"),
+    }
 
 
-@pytest.mark.parametrize("number,commands", [b for b in BLOCKS[1:] if not any(ON_PURPOSE in c for c in b[1])],
-                         ids=lambda v: str(v) if isinstance(v, int) else "")
+@pytest.mark.parametrize(
+    "number,commands",
+    [b for b in BLOCKS[1:] if not any(ON_PURPOSE in c for c in b[1])],
+    ids=lambda v: str(v) if isinstance(v, int) else "",
+)
 def test_readme_block(number, commands, workspace):
     cwd = workspace["project"]
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-               CLUEBENCH_CACHE=workspace["cache"], SLURM_ARRAY_TASK_ID="0", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        CLUEBENCH_CACHE=workspace["cache"],
+        SLURM_ARRAY_TASK_ID="0",
+        PYTHONUNBUFFERED="1",
+    )
     for command in commands:
         if command.startswith("cd "):
             cwd = cwd / command[3:]
@@ -135,15 +160,26 @@ def check_outcome(command, output, cwd):
         assert re.search(r"^TNEWS\t\d+\.\d\d\t\(2e-05,16,0\.1\)$", output, re.M), output[-2000:]
     elif "run_cls.sh" in command or "run_mrc.sh" in command:
         words = command.split()
-        task, name = ((words[2], f"{words[3]}_{words[4]}_{words[9]}") if "run_cls.sh" in command
-                      else (words[3], f"{words[5]}_{words[4]}_0.1"))
+        task, name = (
+            (words[2], f"{words[3]}_{words[4]}_{words[9]}")
+            if "run_cls.sh" in command
+            else (words[3], f"{words[5]}_{words[4]}_0.1")
+        )
         records = [results.read_record(os.path.join(cwd, d, task, name + ".json")) for d in os.listdir(cwd)]
         assert [r["throughput"]["optimizer_steps"] for r in records if r] == [2], command
     elif "cluebench.check" in command:
         rows = dict(re.findall(r"^(.+?)  +(PASS|FAIL|SKIP)  ", output, re.M))
-        assert rows == {"Paddle build": "PASS", "NVML against CUDA": "SKIP", "classification job": "PASS",
-                        "reading-comprehension job": "PASS", "two ranks": "PASS", "memory against the claims": "PASS",
-                        "jobs sharing a card": "SKIP", "stop and resume": "PASS", "mixed precision": "SKIP"}, output[-3000:]
+        assert rows == {
+            "Paddle build": "PASS",
+            "NVML against CUDA": "SKIP",
+            "classification job": "PASS",
+            "reading-comprehension job": "PASS",
+            "two ranks": "PASS",
+            "memory against the claims": "PASS",
+            "jobs sharing a card": "SKIP",
+            "stop and resume": "PASS",
+            "mixed precision": "SKIP",
+        }, output[-3000:]
     elif "make_submission.py" in command:  # after the one-job grid: a TNEWS-only zip, checked
         assert re.search(r"^zip: \S+submission.zip \(2 files\)$", output, re.M), output[-2000:]
         assert "OK  tnews11_predict.json  24 ids" in output and "2 files OK, 0 failed" in output, output[-2000:]

@@ -1,12 +1,13 @@
 """The grid report (cluebench.report): figures, report.md and the published numbers, from a fake run folder."""
+
 import os
+
+from cluebench import results
+from cluebench.grid import best_jobs, extract, report
+from cluebench.grid.expected import expected_max
 
 import pytest
 from PIL import Image
-
-from cluebench.grid import best_jobs, extract, report
-from cluebench import results
-from cluebench.grid.expected import expected_max
 
 MODEL = "ernie-3.0-base-zh"  # built in, and in the upstream README's table as "ERNIE 3.0-Base-zh"
 
@@ -16,10 +17,16 @@ def write_job(directory, task, name, history, metric="acc"):
     top = max(history, key=lambda h: h[1])
     metrics = (lambda v: {"em": v[0], "f1": v[1]}) if metric == "em_f1" else (lambda v: {"acc": v})
     record = results.make_record(
-        task=task, model=MODEL, script="run_clue_classifier.py", hyperparameters={},
+        task=task,
+        model=MODEL,
+        script="run_clue_classifier.py",
+        hyperparameters={},
         best={"metrics": metrics(top[1]), "step": top[0], "epoch": 1},
         history=[{"step": s, "epoch": 1, "metrics": metrics(v), "loss": 1.0} for s, v in history],
-        wall_time_s=1.0, throughput={}, data={})
+        wall_time_s=1.0,
+        throughput={},
+        data={},
+    )
     results.write_record(os.path.join(directory, task, name + ".json"), record)
 
 
@@ -35,8 +42,12 @@ LOG_LINE = "[2024-05-01 10:00:00,000] [    INFO] - best_result: {:.2f}\n"  # the
 
 def fake_run(directory):
     # TNEWS: 2 learning rates x 2 batch sizes with records, one job only logged (no record), one killed
-    for name, top in (("1e-05_16_0.1", 57.50), ("1e-05_32_0.1", 58.00), ("2e-05_16_0.1", 59.00),
-                      ("2e-05_32_0.1", 60.12)):
+    for name, top in (
+        ("1e-05_16_0.1", 57.50),
+        ("1e-05_32_0.1", 58.00),
+        ("2e-05_16_0.1", 59.00),
+        ("2e-05_32_0.1", 60.12),
+    ):
         write_job(directory, "tnews", name, [(100, top - 3), (200, top), (300, top - 1)])
     write_log(directory, "tnews", "5e-05_16_0.1", LOG_LINE.format(55.10))
     write_log(directory, "tnews", "5e-05_32_0.1", "[2024-05-01 10:00:00,000] [    INFO] - step 10\n")
@@ -48,8 +59,9 @@ def fake_run(directory):
     write_job(directory, "cmrc2018", "2e-05_24_0.1", [(10, (69.5, 89.0))], "em_f1")
 
 
-EXPECTED_PNGS = {f"{t}_{kind}.png" for t in ("tnews", "iflytek", "cmrc2018")
-                 for kind in ("curves", "heatmap", "expected")}
+EXPECTED_PNGS = {
+    f"{t}_{kind}.png" for t in ("tnews", "iflytek", "cmrc2018") for kind in ("curves", "heatmap", "expected")
+}
 
 
 @pytest.fixture
@@ -134,18 +146,28 @@ def test_a_figure_that_fails_keeps_the_report(run, monkeypatch, capsys):
     monkeypatch.setattr(report, "draw_curves", broken)
     directory = str(out.parent)
     report.write_report(directory, MODEL, best_jobs.best_per_task(directory))
-    assert f"report: warning: {out}/tnews_curves.png: could not draw (RuntimeError: no canvas); left out of the " \
-           "report" in capsys.readouterr().err
+    assert (
+        f"report: warning: {out}/tnews_curves.png: could not draw (RuntimeError: no canvas); left out of the "
+        "report" in capsys.readouterr().err
+    )
     text = (out / "report.md").read_text()
     assert "tnews_curves.png" not in text and "](tnews_heatmap.png)" in text and "| TNEWS | 60.12 |" in text
 
 
-@pytest.mark.parametrize("display, name", [
-    ("ERNIE 3.0-Base-zh", "ernie-3.0-base-zh"), ("HFL/RoBERTa-wwm-ext", "hfl/roberta-wwm-ext"),
-    ("BERT-Base-Chinese", "bert-base-chinese"), ("ERNIE-Gram-zh", "ernie-gram-zh"),
-    ("HFL/RBT3, Chinese", "hfl/rbt3"), ("HLF/RBT6, Chinese", "hfl/rbt6"), ("TinyBERT4, Chinese", "tinybert-4l-312d-zh"),
-    ("UER/Chinese-RoBERTa-L6-H768", "uer/chinese-roberta-6l-768h"), ("Langboat/Mengzi-BERT-Base",
-                                                                     "langboat/mengzi-bert-base")])
+@pytest.mark.parametrize(
+    "display, name",
+    [
+        ("ERNIE 3.0-Base-zh", "ernie-3.0-base-zh"),
+        ("HFL/RoBERTa-wwm-ext", "hfl/roberta-wwm-ext"),
+        ("BERT-Base-Chinese", "bert-base-chinese"),
+        ("ERNIE-Gram-zh", "ernie-gram-zh"),
+        ("HFL/RBT3, Chinese", "hfl/rbt3"),
+        ("HLF/RBT6, Chinese", "hfl/rbt6"),
+        ("TinyBERT4, Chinese", "tinybert-4l-312d-zh"),
+        ("UER/Chinese-RoBERTa-L6-H768", "uer/chinese-roberta-6l-768h"),
+        ("Langboat/Mengzi-BERT-Base", "langboat/mengzi-bert-base"),
+    ],
+)
 def test_display_names_to_builtin_names(display, name):
     assert report.builtin_name(display) == name
 
@@ -236,8 +258,10 @@ def test_a_rising_grid_of_twelve(tmp_path):
     report.pyplot().close(fig)
 
 
-@pytest.mark.parametrize("low, high, span", [(38.46, 38.46, report.MIN_SPAN), (99.9, 100.0, report.MIN_SPAN),
-                                              (0.0, 0.2, report.MIN_SPAN), (30.0, 90.0, 60.0)])
+@pytest.mark.parametrize(
+    "low, high, span",
+    [(38.46, 38.46, report.MIN_SPAN), (99.9, 100.0, report.MIN_SPAN), (0.0, 0.2, report.MIN_SPAN), (30.0, 90.0, 60.0)],
+)
 def test_score_limits(low, high, span):
     bottom, top = report.score_limits([low, high])
     assert 0 <= bottom <= low <= high <= top <= 100 and top - bottom >= span
@@ -320,8 +344,9 @@ def test_one_configuration_gets_no_expected_curve(tmp_path, capsys):
 
 
 def test_a_one_column_heat_map_keeps_its_whole_title():
-    fig = report.heatmap_figure("afqmc", {("0.0002", "16", "0.1"): "100.00", ("0.001", "16", "0.1"): "100.00"},
-                                ("0.0002", "16", "0.1"))
+    fig = report.heatmap_figure(
+        "afqmc", {("0.0002", "16", "0.1"): "100.00", ("0.001", "16", "0.1"): "100.00"}, ("0.0002", "16", "0.1")
+    )
     fig.canvas.draw()
     title = fig._suptitle.get_window_extent()
     assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (title, fig.bbox)

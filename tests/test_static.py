@@ -1,6 +1,7 @@
 """speedups.static_forward: one static program with the eager numbers, and the eager path when translation fails;
 speedups.full_attention_masks and skip_eval_dropout: the same numbers, on every model the scripts load; the CPU
 settings of cli.set_device and cluebench's import (executor flags, freed memory kept, MKL's code path)."""
+
 import copy
 import json
 import os
@@ -8,12 +9,12 @@ import platform
 import subprocess
 import sys
 
+import cluebench
+from cluebench.train import loop as training, setup as cli, speedups
+
 import numpy as np
 import paddle
 import pytest
-
-import cluebench
-from cluebench.train import setup as cli, loop as training, speedups
 
 
 class Tagger(paddle.nn.Layer):
@@ -44,8 +45,10 @@ def train_losses(model, ndim_batches):
 
 def batches():
     rng = np.random.default_rng(0)
-    return [(paddle.to_tensor(rng.integers(1, 50, (4, length))), paddle.to_tensor(rng.integers(0, 3, (4,))))
-            for length in (5, 9, 3, 12)]  # lengths change from batch to batch: one program serves them all
+    return [
+        (paddle.to_tensor(rng.integers(1, 50, (4, length))), paddle.to_tensor(rng.integers(0, 3, (4,))))
+        for length in (5, 9, 3, 12)
+    ]  # lengths change from batch to batch: one program serves them all
 
 
 @pytest.mark.parametrize("cpu_flags", [False, True], ids=["executor-defaults", "set_device-cpu"])
@@ -63,8 +66,9 @@ def test_static_program_gives_the_eager_numbers(cpu_flags):
     assert train_losses(static, batches()) == train_losses(eager, batches())
     static.eval(), eager.eval()
     ids = batches()[3][0]
-    np.testing.assert_array_equal(static(input_ids=ids, token_type_ids=ids * 0).numpy(),
-                                  eager(input_ids=ids, token_type_ids=ids * 0).numpy())
+    np.testing.assert_array_equal(
+        static(input_ids=ids, token_type_ids=ids * 0).numpy(), eager(input_ids=ids, token_type_ids=ids * 0).numpy()
+    )
     paddle.set_flags(saved)
 
 
@@ -86,13 +90,16 @@ def test_a_model_that_cannot_be_translated_runs_eagerly(monkeypatch):
 CPUINFO = "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: 25\nflags\t\t: fpu sse2 {flags}\nbugs\t\t: none\n"
 
 
-@pytest.mark.parametrize("vendor, flags, expected", [
-    ("AuthenticAMD", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", "7"),  # Zen 4
-    ("AuthenticAMD", "avx avx2 fma", "5"),  # Zen 2 and 3
-    ("AuthenticAMD", "avx avx2 fma avx512f", "5"),  # AVX-512 without the subsets MKL's path needs
-    ("AuthenticAMD", "avx", None),  # older: MKL's own choice
-    ("GenuineIntel", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", None),  # MKL knows Intel
-])
+@pytest.mark.parametrize(
+    "vendor, flags, expected",
+    [
+        ("AuthenticAMD", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", "7"),  # Zen 4
+        ("AuthenticAMD", "avx avx2 fma", "5"),  # Zen 2 and 3
+        ("AuthenticAMD", "avx avx2 fma avx512f", "5"),  # AVX-512 without the subsets MKL's path needs
+        ("AuthenticAMD", "avx", None),  # older: MKL's own choice
+        ("GenuineIntel", "avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl", None),  # MKL knows Intel
+    ],
+)
 def test_mkl_cpu_type_from_cpuinfo(vendor, flags, expected):
     assert cluebench.mkl_cpu_type(CPUINFO.format(vendor=vendor, flags=flags)) == expected
     assert cluebench.mkl_cpu_type("") is None
@@ -141,8 +148,9 @@ def tiny_bert_outputs():
 
     ids = np.random.default_rng(0).integers(5, 90, (3, 7))
     ids[0, 4:] = 0  # padding: the mask matters
-    config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=32, num_labels=3)
+    config = BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32, num_labels=3
+    )
 
     def outputs(model):
         inputs = dict(input_ids=paddle.to_tensor(ids), token_type_ids=paddle.zeros([3, 7], "int64"))
@@ -187,8 +195,9 @@ def test_eval_mode_runs_no_dropout(monkeypatch):
     and the numbers of both modes bit for bit."""
     calls = []
     dropout = paddle.nn.functional.dropout
-    monkeypatch.setattr(paddle.nn.functional, "dropout",
-                        lambda *a, **k: calls.append(k.get("training")) or dropout(*a, **k))
+    monkeypatch.setattr(
+        paddle.nn.functional, "dropout", lambda *a, **k: calls.append(k.get("training")) or dropout(*a, **k)
+    )
     model, outputs = tiny_bert_outputs()
     model.bert.encoder.layers[1].dropout1.mode = "downscale_in_infer"  # scales in eval mode: must stay
     reference = outputs(model)
@@ -234,23 +243,37 @@ class Listed:
 
 def tagger_loss(model, batch):
     ids = batch["input_ids"]
-    return paddle.nn.functional.cross_entropy(model(input_ids=ids, token_type_ids=paddle.zeros_like(ids)),
-                                              batch["labels"])
+    return paddle.nn.functional.cross_entropy(
+        model(input_ids=ids, token_type_ids=paddle.zeros_like(ids)), batch["labels"]
+    )
 
 
 def test_train_loop_without_reseeding_draws_the_stream_of_one_seed():
     """seed=None (where the resume checkpoint saves the generators' positions): the loop draws nothing of its
     own and reseeds nothing, so its dropout masks, hence its losses, are those of a plain loop after one
     paddle.seed, as upstream's training is; with a seed it reseeds every step, and they differ."""
+
     def run(seed):
         paddle.seed(0)
         model = Tagger()
         scheduler = paddle.optimizer.lr.StepDecay(0.1, step_size=100)
         optimizer = paddle.optimizer.AdamW(learning_rate=scheduler, parameters=model.parameters())
         losses = []
-        training.train_loop(model, Listed(batches()), tagger_loss, optimizer, scheduler, total_steps=4, epochs=1,
-                            gas=1, logging_steps=1, log_template="{loss}", evaluate=lambda step, epoch: None,
-                            seed=seed, on_log=lambda step, loss, lr: losses.append(loss))
+        training.train_loop(
+            model,
+            Listed(batches()),
+            tagger_loss,
+            optimizer,
+            scheduler,
+            total_steps=4,
+            epochs=1,
+            gas=1,
+            logging_steps=1,
+            log_template="{loss}",
+            evaluate=lambda step, epoch: None,
+            seed=seed,
+            on_log=lambda step, loss, lr: losses.append(loss),
+        )
         return losses
 
     paddle.seed(0)

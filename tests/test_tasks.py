@@ -1,17 +1,18 @@
 """The task registry (cluebench.tasks) is the one home of the facts about a task: every consumer agrees
 with it, it agrees with PaddleNLP's builders where class ids must stay compatible (that it needs no Paddle: tests/test_layers.py)."""
+
 import ast
 import os
 import subprocess
 import sys
 
-import pytest
-
-from cluebench.tasks import classification, reading as mrc
-from cluebench.grid import scheduler as grid
 from cluebench import synthetic, tasks
 from cluebench.fileio import read_jsonl
+from cluebench.grid import scheduler as grid
+from cluebench.tasks import classification, reading as mrc
 from helpers import ROOT, load_script, read_jsonl as read_lines
+
+import pytest
 
 
 @pytest.mark.parametrize("task", [t for t in tasks.CLASSIFICATION if tasks.get(t).download[0] == "clue"])
@@ -54,16 +55,20 @@ def test_consumers_read_the_registry(synthetic_data):
     assert classification.TASKS == tasks.CLASSIFICATION and grid.REPORT_ORDER == tasks.REPORT_ORDER
     for name, t in tasks.REGISTRY.items():
         if t.is_classification:
-            assert [n for _, n in classification.prediction_splits(name, synthetic_data)] == list(t.predictions.values())
+            assert [n for _, n in classification.prediction_splits(name, synthetic_data)] == list(
+                t.predictions.values()
+            )
             for split, files in t.files.items():
                 path = classification.split_file(name, split, synthetic_data)
                 assert path == os.path.join(synthetic_data, f"{name}_public", files[0]) and os.path.isfile(path)
         else:
             assert [n for _, n in mrc.prediction_splits(name, synthetic_data)] == [
-                n for s, n in t.predictions.items() if s not in t.optional_splits]
+                n for s, n in t.predictions.items() if s not in t.optional_splits
+            ]
             for split, files in t.files.items():
                 assert mrc.split_files(name, split, synthetic_data) == [
-                    os.path.join(synthetic_data, f"{name}_public", f) for f in files]
+                    os.path.join(synthetic_data, f"{name}_public", f) for f in files
+                ]
     assert (mrc.C3_CHOICES, mrc.CHID_CANDIDATES) == (4, 10)
     # the scheduler's sizes and cards, the grid's rows
     for job in grid.full_grid():
@@ -71,13 +76,24 @@ def test_consumers_read_the_registry(synthetic_data):
         assert job.is_mrc == (not t.is_classification)
         if job.is_mrc:
             assert (job.max_seq_length, job.epochs, job.accumulation) == (
-                t.grid.max_seq_length, t.grid.epochs, t.grid.accumulation_for(job.batch_size))
+                t.grid.max_seq_length,
+                t.grid.epochs,
+                t.grid.accumulation_for(job.batch_size),
+            )
         else:
             assert (job.epochs, job.max_seq_length, job.accumulation, job.dropout) in t.grid.settings
 
 
-INTERFACE = ("read", "test_file", "expected_answers", "answer_problem", "PREDICTION_FORM", "PREDICTION_KEY",
-             "PREDICTION_ENTRY", "write_predictions")
+INTERFACE = (
+    "read",
+    "test_file",
+    "expected_answers",
+    "answer_problem",
+    "PREDICTION_FORM",
+    "PREDICTION_KEY",
+    "PREDICTION_ENTRY",
+    "write_predictions",
+)
 READING_INTERFACE = ("from_huggingface", "FEATURE_VERSION", "FEATURE_COLUMNS")
 
 
@@ -98,18 +114,30 @@ def test_every_task_module_has_the_common_interface(synthetic_data):
 
 # Outside the registry, the task modules and the test-data writers, no module names a task or asks its family:
 # what differs between tasks is the task module's (tasks.module).
-BLIND = ("tasks/reading.py", "tasks/download.py", "tasks/features.py", "tasks/records.py", "grid/submission.py",
-         "grid/submission_check.py")
+BLIND = (
+    "tasks/reading.py",
+    "tasks/download.py",
+    "tasks/features.py",
+    "tasks/records.py",
+    "grid/submission.py",
+    "grid/submission_check.py",
+)
 
 
 @pytest.mark.parametrize("path", BLIND)
 def test_callers_never_branch_on_a_task(path):
     with open(os.path.join(ROOT, "cluebench", path), encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-    named = [f"line {n.lineno}: {n.value!r}" for n in ast.walk(tree)
-             if isinstance(n, ast.Constant) and n.value in tasks.REGISTRY]
-    asked = [f"line {n.lineno}: .{n.attr}" for n in ast.walk(tree)
-             if isinstance(n, ast.Attribute) and n.attr in ("family", "is_classification")]
+    named = [
+        f"line {n.lineno}: {n.value!r}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and n.value in tasks.REGISTRY
+    ]
+    asked = [
+        f"line {n.lineno}: .{n.attr}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and n.attr in ("family", "is_classification")
+    ]
     assert named + asked == []
 
 
@@ -118,8 +146,9 @@ def test_wrapper_settings_come_from_the_registry(task):
     g = tasks.get(task).grid
     out = subprocess.run([sys.executable, "-m", "cluebench.tasks", "wrapper", task], capture_output=True, text=True)
     assert out.stdout.split() == [str(g.max_seq_length), str(g.epochs), str(g.warmup_proportion)]
-    names = subprocess.run([sys.executable, "-m", "cluebench.tasks", "names", "reading"], capture_output=True,
-                           text=True)
+    names = subprocess.run(
+        [sys.executable, "-m", "cluebench.tasks", "names", "reading"], capture_output=True, text=True
+    )
     assert names.stdout.split() == list(tasks.READING)
     with open(os.path.join(ROOT, "grid_search_tools", "run_mrc.sh"), encoding="utf-8") as f:
         assert "-m cluebench.tasks wrapper" in f.read()  # no table of its own
@@ -128,18 +157,39 @@ def test_wrapper_settings_come_from_the_registry(task):
 def test_synthetic_data_follows_the_registry(tmp_path):
     for name in tasks.CLASSIFICATION:
         folder = synthetic.write_task(str(tmp_path), name)
-        assert sorted(os.listdir(folder)) == sorted({f for fs in tasks.get(name).files.values() for f in fs} |
-                                                    ({"labels.json"} if name == "tnews" else set()))
+        assert sorted(os.listdir(folder)) == sorted(
+            {f for fs in tasks.get(name).files.values() for f in fs} | ({"labels.json"} if name == "tnews" else set())
+        )
 
 
 @pytest.mark.slow
 def test_bustm_end_to_end(tiny_models, synthetic_data, tmp_path):
     """The proof that a task is one registry entry: BUSTM trains, evaluates and predicts through the script."""
     out = tmp_path / "out"
-    load_script("classification/run_clue_classifier.py").main([
-        "--task_name", "BUSTM", "--model_name_or_path", tiny_models["ernie"], "--data_dir", synthetic_data,
-        "--device", "cpu", "--output_dir", str(out), "--do_train", "--do_predict", "--max_steps", "4",
-        "--save_steps", "2", "--batch_size", "16", "--max_seq_length", "64"])
+    load_script("classification/run_clue_classifier.py").main(
+        [
+            "--task_name",
+            "BUSTM",
+            "--model_name_or_path",
+            tiny_models["ernie"],
+            "--data_dir",
+            synthetic_data,
+            "--device",
+            "cpu",
+            "--output_dir",
+            str(out),
+            "--do_train",
+            "--do_predict",
+            "--max_steps",
+            "4",
+            "--save_steps",
+            "2",
+            "--batch_size",
+            "16",
+            "--max_seq_length",
+            "64",
+        ]
+    )
     test_file = os.path.join(synthetic_data, "bustm_public", "test_public.json")
     predicted = read_lines(out / "bustm_predict.json")
     assert [p["id"] for p in predicted] == [r["id"] for _, r in read_jsonl(test_file)]

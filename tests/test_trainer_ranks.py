@@ -5,6 +5,7 @@ number, without unpickling anything, and a killed two-rank run resumes from its 
 Run as a script (by paddle.distributed.launch, in the test below) it is the training script with a kill
 made certain: rank 0 stops half way through checkpoint-6's RNG file, for the test to SIGKILL every rank there.
 """
+
 import json
 import os
 import pickle
@@ -16,11 +17,11 @@ import time
 import types
 import uuid
 
-import pytest
-
 from cluebench import results
 from cluebench.fileio import DataError
 from helpers import NO_GPU, ROOT, load_script
+
+import pytest
 
 SCRIPT = "classification/run_clue_classifier_trainer.py"
 TRAINER = load_script(SCRIPT)
@@ -35,10 +36,13 @@ def pickled(obj):
 def make_checkpoint(path, world_size, optimizer=True):
     """The files PaddleNLP 2.8.1 writes into a checkpoint, by hand (plus ones the judgement ignores)."""
     os.makedirs(path)
-    files = {"model_state.pdparams": pickled({"w": list(range(200))}),
-             "trainer_state.json": json.dumps({"global_step": 2, "log_history": []}).encode(),
-             TRAINER.rng_file(world_size): pickled([{"python": "a.b.c", "numpy": list(range(50))}] * world_size),
-             "config.json": b"{}", "training_args.bin": pickled({})}
+    files = {
+        "model_state.pdparams": pickled({"w": list(range(200))}),
+        "trainer_state.json": json.dumps({"global_step": 2, "log_history": []}).encode(),
+        TRAINER.rng_file(world_size): pickled([{"python": "a.b.c", "numpy": list(range(50))}] * world_size),
+        "config.json": b"{}",
+        "training_args.bin": pickled({}),
+    }
     if optimizer:
         files.update({"optimizer.pdopt": pickled({"m": [0.5] * 100}), "scheduler.pdparams": pickled({"last_lr": 1})})
     for name, data in files.items():
@@ -72,8 +76,13 @@ def rng(ws):
 
 def trainer_args(out, world_size=2):
     """What checkpoints_of reads of PaddleNLP's TrainingArguments."""
-    return types.SimpleNamespace(output_dir=str(out), do_train=True, overwrite_output_dir=False,
-                                 world_size=world_size, ignore_save_lr_and_optim=False)
+    return types.SimpleNamespace(
+        output_dir=str(out),
+        do_train=True,
+        overwrite_output_dir=False,
+        world_size=world_size,
+        ignore_save_lr_and_optim=False,
+    )
 
 
 @pytest.mark.parametrize("world_size", [1, 2])
@@ -94,20 +103,24 @@ def test_a_whole_checkpoint_is_whole_for_its_number_of_ranks_alone(world_size, t
 DAMAGE = {  # what a kill (or someone else) leaves, done to a whole checkpoint of ws ranks
     "the RNG file missing": lambda p, ws: os.unlink(os.path.join(p, rng(ws))),
     "the RNG file of the other number of ranks": lambda p, ws: os.rename(
-        os.path.join(p, rng(ws)), os.path.join(p, rng(3 - ws))),
+        os.path.join(p, rng(ws)), os.path.join(p, rng(3 - ws))
+    ),
     "the RNG file cut to 20 bytes": lambda p, ws: cut(os.path.join(p, rng(ws)), 20),
     "the RNG file cut at a STOP byte": lambda p, ws: cut_at_a_stop_byte(os.path.join(p, rng(ws))),
     "the RNG file empty": lambda p, ws: cut(os.path.join(p, rng(ws)), 0),
     "the RNG file a link to a whole one": lambda p, ws: (
         os.rename(os.path.join(p, rng(ws)), os.path.join(p, "elsewhere")),
-        os.symlink(os.path.join(p, "elsewhere"), os.path.join(p, rng(ws)))),
+        os.symlink(os.path.join(p, "elsewhere"), os.path.join(p, rng(ws))),
+    ),
     "the RNG file a FIFO": lambda p, ws: (os.unlink(os.path.join(p, rng(ws))), os.mkfifo(os.path.join(p, rng(ws)))),
     "trainer_state.json missing": lambda p, ws: os.unlink(os.path.join(p, "trainer_state.json")),
     "trainer_state.json cut short": lambda p, ws: cut(os.path.join(p, "trainer_state.json"), 10),
-    "trainer_state.json over 16 MiB": lambda p, ws: write(os.path.join(p, "trainer_state.json"),
-                                                          "{}" + " " * (16 << 20)),
+    "trainer_state.json over 16 MiB": lambda p, ws: write(
+        os.path.join(p, "trainer_state.json"), "{}" + " " * (16 << 20)
+    ),
     "trainer_state.json nested past the recursion limit": lambda p, ws: write(
-        os.path.join(p, "trainer_state.json"), "[" * 100_000 + "]" * 100_000),
+        os.path.join(p, "trainer_state.json"), "[" * 100_000 + "]" * 100_000
+    ),
     "the weights cut short": lambda p, ws: cut(os.path.join(p, "model_state.pdparams"), 100),
     "the optimizer missing": lambda p, ws: os.unlink(os.path.join(p, "optimizer.pdopt")),
     "the scheduler empty": lambda p, ws: cut(os.path.join(p, "scheduler.pdparams"), 0),
@@ -164,8 +177,11 @@ def test_links_and_files_named_checkpoint_are_skipped_and_kept(tmp_path, log_lin
 def test_a_whole_checkpoint_of_another_number_of_ranks_is_refused_not_removed(tmp_path):
     out = tmp_path / "out"
     make_checkpoint(str(out / "checkpoint-2"), 1)
-    with pytest.raises(DataError, match=r"checkpoint of a run on 1 rank\(s\), this run has 2; pass "
-                                        r"--overwrite_output_dir to start over"):
+    with pytest.raises(
+        DataError,
+        match=r"checkpoint of a run on 1 rank\(s\), this run has 2; pass "
+        r"--overwrite_output_dir to start over",
+    ):
         TRAINER.checkpoints_of(trainer_args(out))
     assert TRAINER.whole(str(out / "checkpoint-2"), 1)
 
@@ -211,23 +227,56 @@ def kill_all(launcher, tag):
 
 def launch_command(script, out, logs, model, data):
     # 64 examples, 8 a rank, 2 ranks: 4 steps an epoch; evaluations and checkpoints at 2, 4, 6 and 8
-    return [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(logs),
-            script, "--dataset", "clue tnews", "--data_dir", data, "--model_name_or_path", model,
-            "--output_dir", str(out), "--device", "cpu", "--do_train", "--do_eval", "--max_steps", "8",
-            "--logging_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "8",
-            "--max_seq_length", "64"]
+    return [
+        sys.executable,
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node",
+        "2",
+        "--log_dir",
+        str(logs),
+        script,
+        "--dataset",
+        "clue tnews",
+        "--data_dir",
+        data,
+        "--model_name_or_path",
+        model,
+        "--output_dir",
+        str(out),
+        "--device",
+        "cpu",
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "8",
+        "--logging_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_seq_length",
+        "64",
+    ]
 
 
 def launch(script, out, logs, model, data, **env):
-    return subprocess.run(launch_command(script, out, logs, model, data), cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, PYTHONUNBUFFERED="1", **env))
+    return subprocess.run(
+        launch_command(script, out, logs, model, data),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONUNBUFFERED="1", **env),
+    )
 
 
 def plain(line):
     """A log line without its colours, and without the progress bar drawn in front of it."""
     line = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)
     stamp = re.search(r"\[\d{4}-\d\d-\d\d ", line)
-    return line[stamp.start():] if stamp else line
+    return line[stamp.start() :] if stamp else line
 
 
 def checkpoint_folders(out):
@@ -246,13 +295,19 @@ def test_a_killed_two_rank_run_resumes_from_its_newest_whole_checkpoint(tiny_mod
     assert reference.returncode == 0, reference.stderr[-2000:]
     # one RNG file for both ranks, written by rank 0
     assert [n for n in os.listdir(tmp_path / "reference" / "checkpoint-2") if n.startswith("rng_state")] == [
-        "rng_state_2.pth"]
+        "rng_state_2.pth"
+    ]
 
     marker, tag = tmp_path / "stalled", uuid.uuid4().hex
     with open(tmp_path / "killed.out", "w") as log:
-        launcher = subprocess.Popen(launch_command("tests/test_trainer_ranks.py", out, tmp_path / "logs1", model, data),
-                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=dict(os.environ, PYTHONUNBUFFERED="1", **{STALL: str(marker), TAG: tag}))
+        launcher = subprocess.Popen(
+            launch_command("tests/test_trainer_ranks.py", out, tmp_path / "logs1", model, data),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **{STALL: str(marker), TAG: tag}),
+        )
     try:
         deadline = time.monotonic() + 240
         while not marker.exists() and launcher.poll() is None and time.monotonic() < deadline:
@@ -270,12 +325,16 @@ def test_a_killed_two_rank_run_resumes_from_its_newest_whole_checkpoint(tiny_mod
     assert again.returncode == 0, again.stderr[-2000:]
     log0 = [plain(line) for line in (tmp_path / "logs2" / "workerlog.0").read_text().splitlines()]
     log1 = (tmp_path / "logs2" / "workerlog.1").read_text()
-    relevant = [line for line in log0
-                if re.search(r"removed|resuming from|skipped|training from|global_step: \d|summary:", line)]
+    relevant = [
+        line
+        for line in log0
+        if re.search(r"removed|resuming from|skipped|training from|global_step: \d|summary:", line)
+    ]
     with open("/tmp/trainer_two_rank_resume.log", "w", encoding="utf-8") as f:
         f.write("".join(line + "\n" for line in relevant))
     assert [line.split(" - ", 1)[1] for line in log0 if "cut short by a kill" in line] == [
-        f"removed {out / 'checkpoint-6'}: cut short by a kill (not all of its files are whole)"]
+        f"removed {out / 'checkpoint-6'}: cut short by a kill (not all of its files are whole)"
+    ]
     assert "cut short by a kill" not in log1  # rank 0 alone removes
     assert f"resuming from {out / 'checkpoint-4'}" in "\n".join(log0)
     assert f"resuming from {out / 'checkpoint-4'}" in log1  # the ranks resume together
@@ -298,6 +357,7 @@ def stall_in_checkpoint_6():
             cut(path, os.path.getsize(path) // 2)
             open(os.environ[STALL], "w").close()
             time.sleep(300)  # bounded: the test kills it long before
+
     paddle.save = save  # PaddleNLP's trainer calls paddle.save by the module's name
 
 

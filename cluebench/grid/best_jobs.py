@@ -2,6 +2,7 @@
 log, field 7; a killed job has neither) and the best per task. Ties between jobs with the same best value go
 to the smaller learning rate, then the smaller batch size, then the larger dropout: a fixed rule, not the
 order in which files are listed. extract, report, leaderboard, seeds and submission all read results here."""
+
 import os
 import re
 import sys

@@ -6,6 +6,7 @@ nvidia-smi lists them; NVML's handles are sorted the same way. A CUDA_VISIBLE_DE
 (ordinals, or UUIDs as nvidia-smi -L prints them; a unique prefix of one is enough, as for CUDA)
 keeps the grid to those cards, and each job is given its cards in the user's own terms.
 """
+
 import dataclasses
 import os
 import re
@@ -64,8 +65,9 @@ def visible_cards(nvml, environ=os.environ):
         if re.fullmatch(r"\d+", entry):
             matches = [c for c in cards if c.ordinal == int(entry)]
         elif entry.upper().startswith("MIG-"):
-            raise CardError(f"CUDA_VISIBLE_DEVICES={value!r}: MIG instances ({entry}) are not supported; "
-                            f"name whole cards")
+            raise CardError(
+                f"CUDA_VISIBLE_DEVICES={value!r}: MIG instances ({entry}) are not supported; name whole cards"
+            )
         else:  # a UUID, whole or a unique prefix (CUDA accepts those), with or without 'GPU-'
             wanted = entry if entry.upper().startswith("GPU-") else "GPU-" + entry
             matches = [c for c in cards if c.uuid.upper().startswith(wanted.upper())]

@@ -3,6 +3,7 @@ Results", EMNLP 2019): what best dev score one may expect after trying n configu
 at random with replacement from those that were run. Pure arithmetic, so that the grid tools and tests
 can use it without matplotlib or Paddle.
 """
+
 import math
 
 

@@ -4,21 +4,27 @@
 
 Which job is best, and where its result comes from, is best.py's rule.
 """
+
 import argparse
 import csv
 import os
 import sys
 
-from . import best_jobs, report, scheduler
 from .. import tasks
 from ..fileio import atomic_write
+from . import best_jobs, report, scheduler
 
 
 def tables(best):
     """The text upstream's extract_result.sh prints."""
-    lines = ["\t".join(t.upper() for t in tasks.REPORT_ORDER),
-             "".join((best[t][0] if t in best else "0") + "\t" for t in tasks.REPORT_ORDER),
-             "=" * 68, "Best hyper-parameters list: ", "=" * 68, "TASK\tresult\t(lr, batch_size, dropout_p)"]
+    lines = [
+        "\t".join(t.upper() for t in tasks.REPORT_ORDER),
+        "".join((best[t][0] if t in best else "0") + "\t" for t in tasks.REPORT_ORDER),
+        "=" * 68,
+        "Best hyper-parameters list: ",
+        "=" * 68,
+        "TASK\tresult\t(lr, batch_size, dropout_p)",
+    ]
     for task in tasks.REPORT_ORDER:
         if task in best:
             value, (lr, bs, dropout), _ = best[task]
@@ -36,7 +42,9 @@ def write_reports(directory, model, best):
                 writer.writerow([task, value, *hyper, source])
     avg = best_jobs.average(best)
     header = ["Model", "AVG"] + [t.upper() for t in tasks.REPORT_ORDER]
-    row = [scheduler.model_label(model), "-" if avg is None else f"{avg:.2f}"] + [best[t][0] if t in best else "-" for t in tasks.REPORT_ORDER]
+    row = [scheduler.model_label(model), "-" if avg is None else f"{avg:.2f}"] + [
+        best[t][0] if t in best else "-" for t in tasks.REPORT_ORDER
+    ]
     with atomic_write(os.path.join(directory, "results.md")) as f:
         f.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n| " + " | ".join(row) + " |\n")
         if len(best) < len(tasks.REPORT_ORDER):

@@ -12,6 +12,7 @@ The estimate, per process (one rank of a job), fp32 training with AdamW:
   * the CUDA context with cuBLAS/cuDNN workspaces (0.8 GiB), and 15% for the allocator's slack.
 Host memory: 2 GiB for a Paddle process with its data, plus the weights twice (read, then copied).
 """
+
 import dataclasses
 import json
 import math
@@ -59,14 +60,21 @@ class Shape:
         return embeddings + self.layers * layer + h * h + h  # and the pooler
 
     def describe(self):
-        return (f"{self.layers} layers, hidden {self.hidden}, {self.parameters / 1e6:.0f}M parameters "
-                f"(from {self.source})")
+        return (
+            f"{self.layers} layers, hidden {self.hidden}, {self.parameters / 1e6:.0f}M parameters (from {self.source})"
+        )
 
 
 BASE = Shape(12, 768, 3072, 21128, 12)  # bert-base-chinese: what is assumed when nothing else is known
-SHAPE_FIELDS = {"layers": "num_hidden_layers", "hidden": "hidden_size", "intermediate": "intermediate_size",
-                "vocab": "vocab_size", "heads": "num_attention_heads", "positions": "max_position_embeddings",
-                "type_vocab": "type_vocab_size"}
+SHAPE_FIELDS = {
+    "layers": "num_hidden_layers",
+    "hidden": "hidden_size",
+    "intermediate": "intermediate_size",
+    "vocab": "vocab_size",
+    "heads": "num_attention_heads",
+    "positions": "max_position_embeddings",
+    "type_vocab": "type_vocab_size",
+}
 
 
 class ShapeError(ValueError):
@@ -85,13 +93,16 @@ def shape_from_config(config, source):
             value = 4 * values["hidden"]  # the configs that leave it out mean the usual 4h
         elif value is None and name in ("positions", "type_vocab"):
             value = getattr(BASE, name)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10 ** 7:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 10**7:
             raise ShapeError(f"{source}: field '{key}' is {value!r}, not a positive integer")
         values[name] = value
     if config.get("use_task_id"):
         values["task_types"] = config.get("task_type_vocab_size", 3)
-        if isinstance(values["task_types"], bool) or not isinstance(values["task_types"], int) or \
-                not 0 <= values["task_types"] < 10 ** 4:
+        if (
+            isinstance(values["task_types"], bool)
+            or not isinstance(values["task_types"], int)
+            or not 0 <= values["task_types"] < 10**4
+        ):
             raise ShapeError(f"{source}: field 'task_type_vocab_size' is {values['task_types']!r}, not a count")
     return Shape(**values, source=source)
 
@@ -121,10 +132,17 @@ def model_shape(model, python=sys.executable, timeout=120):
     try:
         if os.path.isdir(model):
             return _read_config(model), None
-        code = ("import json, sys\nfrom paddlenlp.transformers import AutoConfig\n"
-                "print(json.dumps(AutoConfig.from_pretrained(sys.argv[1]).to_dict()))")
-        done = subprocess.run([python, "-c", code, model], capture_output=True, text=True, timeout=timeout,
-                              env=dict(os.environ, CUDA_VISIBLE_DEVICES=""))
+        code = (
+            "import json, sys\nfrom paddlenlp.transformers import AutoConfig\n"
+            "print(json.dumps(AutoConfig.from_pretrained(sys.argv[1]).to_dict()))"
+        )
+        done = subprocess.run(
+            [python, "-c", code, model],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise ShapeError(f"PaddleNLP has no config for {model!r} ({last[:200]})")
@@ -181,11 +199,17 @@ class Footprints:
                 saved = json.loads(f.read(MAX_CONFIG_BYTES))
         except (OSError, ValueError):
             return {}  # a file cut short or not ours: learning starts again
-        if not isinstance(saved, dict) or not isinstance(saved.get("learned"), dict) or \
-                saved.get("shape") != self._dimensions():
+        if (
+            not isinstance(saved, dict)
+            or not isinstance(saved.get("learned"), dict)
+            or saved.get("shape") != self._dimensions()
+        ):
             return {}  # another model's, or no footprints at all
-        return {k: float(v) for k, v in saved["learned"].items()
-                if isinstance(k, str) and isinstance(v, (int, float)) and 0 < v < 1e4}
+        return {
+            k: float(v)
+            for k, v in saved["learned"].items()
+            if isinstance(k, str) and isinstance(v, (int, float)) and 0 < v < 1e4
+        }
 
     def _dimensions(self):
         return {k: v for k, v in dataclasses.asdict(self.shape).items() if k != "source"}

@@ -26,6 +26,7 @@ leaderboard.png (our scores as a table coloured within each column, with ours �
 Exit 0: written; 2: bad input (a missing model or ROOT, no models) or a file that cannot be written, said
 in one line.
 """
+
 import argparse
 import csv
 import json
@@ -33,9 +34,9 @@ import os
 import re
 import sys
 
-from . import best_jobs, report, scheduler, seeds
 from .. import results
 from ..fileio import DataError, atomic_write, check_writable, is_local_path, printable, read_regular
+from . import best_jobs, report, scheduler, seeds
 
 PROG = "leaderboard"
 TASKS = scheduler.REPORT_ORDER
@@ -81,8 +82,9 @@ def find_models(root):
         if is_run_folder(path):
             found.append((name, path))
         else:  # an organisation's folder: its models are one level down
-            found += [(f"{name}/{inner}", inner_path) for inner, inner_path in folders(path)
-                      if is_run_folder(inner_path)]
+            found += [
+                (f"{name}/{inner}", inner_path) for inner, inner_path in folders(path) if is_run_folder(inner_path)
+            ]
     return found
 
 
@@ -92,8 +94,9 @@ def given_models(models, root):
     for model in models:
         directory = scheduler.existing_run_dir(model, root)
         if not is_run_folder(directory):
-            raise scheduler.SetupError(f"{directory} holds no job files (TASK/LR_BS_DROPOUT.json or .log) for model "
-                                  f"{model!r}")
+            raise scheduler.SetupError(
+                f"{directory} holds no job files (TASK/LR_BS_DROPOUT.json or .log) for model {model!r}"
+            )
         found.setdefault(scheduler.model_label(model), (directory, model))
     return [(label, directory, model) for label, (directory, model) in found.items()]
 
@@ -102,8 +105,13 @@ def given_models(models, root):
 def arch_of(config):
     """NUM_LAYERS L HIDDEN H of a config's fields, or the reason there is none. PaddleNLP's older
     model_config.json keeps them in init_args[0]."""
-    if isinstance(config, dict) and "num_hidden_layers" not in config and isinstance(config.get("init_args"), list) \
-            and config["init_args"] and isinstance(config["init_args"][0], dict):
+    if (
+        isinstance(config, dict)
+        and "num_hidden_layers" not in config
+        and isinstance(config.get("init_args"), list)
+        and config["init_args"]
+        and isinstance(config["init_args"][0], dict)
+    ):
         config = config["init_args"][0]
     if not isinstance(config, dict):
         return None, "not a JSON object"
@@ -147,8 +155,11 @@ def model_dir(directory, best, given):
             if os.path.isdir(path):
                 return path
             if is_local_path(model):  # a folder, but not on this machine (or not from here)
-                warn(directory, f"its records name the model folder {model}, which is not here",
-                     "arch from the published table, if it lists the model")
+                warn(
+                    directory,
+                    f"its records name the model folder {model}, which is not here",
+                    "arch from the published table, if it lists the model",
+                )
             return None
     return None
 
@@ -159,8 +170,11 @@ def make_model(label, directory, given=None):
     arch = config_arch(local) if local else None
     published = report.published_row(label)  # by the label: see the module's docstring
     if published and arch and arch != published["arch"]:
-        warn(directory, f"arch {arch} is not the published {report.builtin_name(published['model'])}'s "
-                        f"{published['arch']}", "not compared with its published row")
+        warn(
+            directory,
+            f"arch {arch} is not the published {report.builtin_name(published['model'])}'s {published['arch']}",
+            "not compared with its published row",
+        )
         published = None
     if arch is None and local is None and published:
         arch = published["arch"]
@@ -201,11 +215,14 @@ def result_rows(models):
     for m in models:
         rows.append(our_row(m))
         if m.published:
-            rows.append([m.published["arch"], f"{m.label} (published)", m.published["AVG"]]
-                        + [m.published[t.upper()] for t in TASKS])
-            rows.append([m.arch, f"{m.label} (ours − published)", avg_difference(m)]
-                        + [report.difference(m.best[t][0], m.published[t.upper()]) if t in m.best else "-"
-                           for t in TASKS])
+            rows.append(
+                [m.published["arch"], f"{m.label} (published)", m.published["AVG"]]
+                + [m.published[t.upper()] for t in TASKS]
+            )
+            rows.append(
+                [m.arch, f"{m.label} (ours − published)", avg_difference(m)]
+                + [report.difference(m.best[t][0], m.published[t.upper()]) if t in m.best else "-" for t in TASKS]
+            )
     return rows
 
 
@@ -226,25 +243,40 @@ def markdown_cell(text):
 
 
 def markdown(models):
-    text = ["# CLUE leaderboard", "",
-            "Best dev result per task (extract's rule; CMRC2018 EM/F1, AVG counting its EM); sorted by "
-            "architecture (layers, then hidden size, descending), then AVG.", "",
-            report.markdown_table(RESULT_HEADER, [[markdown_cell(c) for c in r] for r in result_rows(models)])]
+    text = [
+        "# CLUE leaderboard",
+        "",
+        "Best dev result per task (extract's rule; CMRC2018 EM/F1, AVG counting its EM); sorted by "
+        "architecture (layers, then hidden size, descending), then AVG.",
+        "",
+        report.markdown_table(RESULT_HEADER, [[markdown_cell(c) for c in r] for r in result_rows(models)]),
+    ]
     partial = [f"{markdown_cell(m.label)} {len(m.best)} of {len(TASKS)}" for m in models if len(m.best) < len(TASKS)]
     if partial:
         text.append(f"AVG over the tasks with results: {', '.join(partial)}.\n")
-    text += ["## Best hyper-parameters", "",
-             f"`lr,batch`, then `,dropout` where it is not {DEFAULT_DROPOUT}.", "",
-             report.markdown_table(["Model"] + [t.upper() for t in TASKS],
-                                   [[markdown_cell(c) for c in r] for r in hyper_rows(models)])]
+    text += [
+        "## Best hyper-parameters",
+        "",
+        f"`lr,batch`, then `,dropout` where it is not {DEFAULT_DROPOUT}.",
+        "",
+        report.markdown_table(
+            ["Model"] + [t.upper() for t in TASKS], [[markdown_cell(c) for c in r] for r in hyper_rows(models)]
+        ),
+    ]
     rerun = [m for m in models if m.seeds]
     if rerun:
-        text += ["", "## Spread over seeds", "",
-                 f"Mean ± sample sd of each task's best configuration over seed {scheduler.GRID_SEED} (the grid's job, "
-                 "the number above) and its reruns (`grid_search.py --seeds N`); n seeds in brackets.", "",
-                 report.markdown_table(["Model"] + [t.upper() for t in TASKS],
-                                       [[markdown_cell(m.label)] + [seed_cell(m.seeds.get(t)) for t in TASKS]
-                                        for m in rerun])]
+        text += [
+            "",
+            "## Spread over seeds",
+            "",
+            f"Mean ± sample sd of each task's best configuration over seed {scheduler.GRID_SEED} (the grid's job, "
+            "the number above) and its reruns (`grid_search.py --seeds N`); n seeds in brackets.",
+            "",
+            report.markdown_table(
+                ["Model"] + [t.upper() for t in TASKS],
+                [[markdown_cell(m.label)] + [seed_cell(m.seeds.get(t)) for t in TASKS] for m in rerun],
+            ),
+        ]
     return "\n".join(text)
 
 
@@ -286,8 +318,9 @@ def draw_table(path, models):
     with np.errstate(invalid="ignore", divide="ignore"):  # a column of one value, or of none
         shade = np.where(np.isnan(scores), np.nan, np.where(high > low, (scores - low) / (high - low), 0.5))
     compared = any(m.published for m in models)
-    fig, ax = plt.subplots(figsize=(1.15 * len(columns) + 3.2, (0.75 if compared else 0.5) * len(models) + 1.6),
-                           layout="constrained")
+    fig, ax = plt.subplots(
+        figsize=(1.15 * len(columns) + 3.2, (0.75 if compared else 0.5) * len(models) + 1.6), layout="constrained"
+    )
     ax.imshow(np.ma.masked_invalid(0.15 + 0.6 * shade), cmap="Greens", vmin=0, vmax=1, aspect="auto")
     for i, m in enumerate(models):
         for j, column in enumerate(columns):
@@ -295,11 +328,22 @@ def draw_table(path, models):
             value = avg_text(m.avg) if j == 0 else m.best[task][0] if task in m.best else "-"
             diff = None
             if m.published and value != "-":
-                diff = avg_difference(m).split(" (")[0] if j == 0 else \
-                    report.difference(value, m.published[column]).split(" ")[0]
+                diff = (
+                    avg_difference(m).split(" (")[0]
+                    if j == 0
+                    else report.difference(value, m.published[column]).split(" ")[0]
+                )
             size = 8 if "/" in value else 10  # CMRC2018's EM/F1 is twice as long
-            ax.text(j, i - (0.15 if diff else 0), value, ha="center", va="center", fontsize=size, parse_math=False,
-                    fontweight="bold" if j == 0 else "normal")
+            ax.text(
+                j,
+                i - (0.15 if diff else 0),
+                value,
+                ha="center",
+                va="center",
+                fontsize=size,
+                parse_math=False,
+                fontweight="bold" if j == 0 else "normal",
+            )
             if diff:
                 colour = "darkgreen" if diff.startswith("+") else "darkred"
                 ax.text(j, i + 0.25, diff, ha="center", va="center", fontsize=8, color=colour, parse_math=False)
@@ -310,10 +354,17 @@ def draw_table(path, models):
     ax.set_yticks(np.arange(len(models) + 1) - 0.5, minor=True)
     ax.grid(which="minor", color="white", linewidth=2)
     ax.tick_params(which="both", length=0)
-    note = "\nBeneath: ours − published (green: ours higher; AVG against the published mean of the same tasks)." \
-        if compared else ""
-    ax.set_title(f"CLUE dev results, best job per task (CMRC2018: EM/F1; AVG counts its EM). Darker: better within "
-                 f"its column.{note}", fontsize=9, loc="left")
+    note = (
+        "\nBeneath: ours − published (green: ours higher; AVG against the published mean of the same tasks)."
+        if compared
+        else ""
+    )
+    ax.set_title(
+        f"CLUE dev results, best job per task (CMRC2018: EM/F1; AVG counts its EM). Darker: better within "
+        f"its column.{note}",
+        fontsize=9,
+        loc="left",
+    )
     report.save(fig, path)
 
 
@@ -339,14 +390,19 @@ def main(argv=None):
         print(f"{PROG}: error: {printable(e)}", file=sys.stderr)
         return 2
     if not found:
-        print(f"{PROG}: error: no model results under {printable(os.path.abspath(root))} (no MODEL/TASK/"
-              "LR_BS_DROPOUT.json or .log)", file=sys.stderr)
+        print(
+            f"{PROG}: error: no model results under {printable(os.path.abspath(root))} (no MODEL/TASK/"
+            "LR_BS_DROPOUT.json or .log)",
+            file=sys.stderr,
+        )
         return 2
     models = sorted((make_model(*f) for f in found), key=sort_key)
     text = markdown(models)
     print(text, end="")
-    paths = [os.path.join(out, name) for name in
-             ("leaderboard.md", "leaderboard.csv", "leaderboard_hyperparameters.csv", "leaderboard.png")]
+    paths = [
+        os.path.join(out, name)
+        for name in ("leaderboard.md", "leaderboard.csv", "leaderboard_hyperparameters.csv", "leaderboard.png")
+    ]
     try:
         with atomic_write(paths[0]) as f:
             f.write(text)
@@ -356,6 +412,5 @@ def main(argv=None):
         print(f"{PROG}: error: {printable(e)}", file=sys.stderr)
         return 2 if isinstance(e, DataError) else 1
     drawn = report.draw(paths[3], draw_table, models)  # a figure that fails costs the figure only (a warning)
-    print(f"(written: {', '.join(printable(p) for p in paths[:3 + drawn])})", file=sys.stderr)
+    print(f"(written: {', '.join(printable(p) for p in paths[: 3 + drawn])})", file=sys.stderr)
     return 0
-

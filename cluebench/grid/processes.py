@@ -15,6 +15,7 @@ then. Every other process of the job gets SIGTERM right away. After the grace, S
 
 Linux /proc only; no Paddle import (the grid scheduler uses it).
 """
+
 import os
 import secrets
 import signal
@@ -43,10 +44,15 @@ def start(argv, env, cwd, output=None):
     # the wrapper's own complaints (bad arguments) come before its log exists: keep them in an
     # unnamed file, which no leftover grandchild can make a read of block
     messages = tempfile.TemporaryFile() if output is None else None
-    process = subprocess.Popen(argv, cwd=cwd, env=environment, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL if output is None else output,
-                               stderr=messages if output is None else subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if output is None else output,
+        stderr=messages if output is None else subprocess.STDOUT,
+        start_new_session=True,
+    )
     process.messages, process.token = messages, token
     return process
 
@@ -96,7 +102,7 @@ def _snapshot():
         environ = _environ(pid)
         if environ is None:
             continue
-        token = next((e[len(TOKEN) + 1:] for e in environ if e.startswith(TOKEN.encode() + b"=")), None)
+        token = next((e[len(TOKEN) + 1 :] for e in environ if e.startswith(TOKEN.encode() + b"=")), None)
         found[pid] = (*stat, token)
     return found
 
@@ -106,8 +112,11 @@ def _members(snapshot, process):
     (a process that cleared its environment; a wrapper started without a token)."""
     token = getattr(process, "token", None)
     mine = token.encode() if token else None
-    return {pid: info for pid, info in snapshot.items()
-            if mine is not None and info[4] == mine or info[2] == process.pid and info[4] is None}
+    return {
+        pid: info
+        for pid, info in snapshot.items()
+        if mine is not None and info[4] == mine or info[2] == process.pid and info[4] is None
+    }
 
 
 def job_processes(process):
@@ -161,8 +170,7 @@ class _Stop:
 
     def supervisors(self):
         """Processes with live children in another session: Paddle's launcher over its ranks."""
-        return {info[1] for info in self.left.values()
-                if info[1] in self.left and self.left[info[1]][3] != info[3]}
+        return {info[1] for info in self.left.values() if info[1] in self.left and self.left[info[1]][3] != info[3]}
 
     def terminate(self, snapshot, release):
         """SIGTERM to what has not had it, but SIGSTOP to supervisors until their children are gone

@@ -7,23 +7,28 @@ the upstream README's results table, the published dev scores beside ours.
 extract.main writes it after results.csv and results.md, so a figure that fails to draw costs the figure
 only (a warning names it), never the tables.
 """
+
 import contextlib
 import csv
 import io
 import os
 from importlib import resources
 
-from . import best_jobs, expected, scheduler, seeds
 from .. import results, tasks
 from ..fileio import atomic_write, is_local_path
+from . import best_jobs, expected, scheduler, seeds
 
 PUBLISHED = "published_results.csv"  # the upstream README's results table, cell for cell (package data)
 
 # The README names models for display; PaddleNLP's built-in name is the display name lower-cased, ", Chinese"
 # dropped and spaces hyphenated ("ERNIE 3.0-Base-zh" -> "ernie-3.0-base-zh", "HFL/RBT3, Chinese" ->
 # "hfl/rbt3"), except for the four below, which PaddleNLP names differently ("HLF" is the README's typo).
-RENAMED = {"hlf/rbt6": "hfl/rbt6", "tinybert6": "tinybert-6l-768d-zh", "tinybert4": "tinybert-4l-312d-zh",
-           "uer/chinese-roberta-l6-h768": "uer/chinese-roberta-6l-768h"}
+RENAMED = {
+    "hlf/rbt6": "hfl/rbt6",
+    "tinybert6": "tinybert-6l-768d-zh",
+    "tinybert4": "tinybert-4l-312d-zh",
+    "uer/chinese-roberta-l6-h768": "uer/chinese-roberta-6l-768h",
+}
 
 
 def builtin_name(display_name):
@@ -158,8 +163,16 @@ def curves_figure(task, curves, best_hyper):
     fig, ax = plt.subplots(figsize=(10, 5.5), layout="constrained")
     if rest:
         lines = [list(zip(curves[h][0], curves[h][1])) for h in rest]
-        ax.add_collection(LineCollection(lines, colors="0.6", linewidths=0.6, alpha=0.3, zorder=1,
-                                         label=f"the other {len(rest):,} configurations"))
+        ax.add_collection(
+            LineCollection(
+                lines,
+                colors="0.6",
+                linewidths=0.6,
+                alpha=0.3,
+                zorder=1,
+                label=f"the other {len(rest):,} configurations",
+            )
+        )
         # a job evaluated once is a point, which a line collection does not draw
         single = [(curves[h][0][0], curves[h][1][0]) for h in rest if len(curves[h][0]) == 1]
         if single:
@@ -169,28 +182,67 @@ def curves_figure(task, curves, best_hyper):
         steps, values, best_step, best_value = curves[hyper]
         name = "_".join(hyper)
         if hyper == best_hyper:
-            ax.plot(steps, values, color="black", linewidth=3, marker="o" if len(steps) == 1 else "", markersize=8,
-                    zorder=3, label=f"{name} (best)")
+            ax.plot(
+                steps,
+                values,
+                color="black",
+                linewidth=3,
+                marker="o" if len(steps) == 1 else "",
+                markersize=8,
+                zorder=3,
+                label=f"{name} (best)",
+            )
             if best_step is not None:  # a record without best.step: no point to put the star at
-                ax.plot([best_step], [best_value], linestyle="none", marker="*", markersize=18, color="red",
-                        markeredgecolor="black", zorder=4, label=f"best: {best_value:.2f} at step {best_step}",
-                        gid="best")
+                ax.plot(
+                    [best_step],
+                    [best_value],
+                    linestyle="none",
+                    marker="*",
+                    markersize=18,
+                    color="red",
+                    markeredgecolor="black",
+                    zorder=4,
+                    label=f"best: {best_value:.2f} at step {best_step}",
+                    gid="best",
+                )
         else:
             marker = markers[dropouts.index(hyper[2]) % len(markers)]
-            ax.plot(steps, values, color=plt.get_cmap("tab10")(lrs.index(hyper[0]) % 10),
-                    linestyle=styles[bss.index(hyper[1]) % len(styles)],
-                    # one evaluation is a point: it needs a marker of a size one can see, whatever the dropout's
-                    marker=(marker or "o") if len(steps) == 1 else marker, markersize=7 if len(steps) == 1 else 3,
-                    linewidth=1.2, alpha=0.75, label=name, zorder=2)
+            ax.plot(
+                steps,
+                values,
+                color=plt.get_cmap("tab10")(lrs.index(hyper[0]) % 10),
+                linestyle=styles[bss.index(hyper[1]) % len(styles)],
+                # one evaluation is a point: it needs a marker of a size one can see, whatever the dropout's
+                marker=(marker or "o") if len(steps) == 1 else marker,
+                markersize=7 if len(steps) == 1 else 3,
+                linewidth=1.2,
+                alpha=0.75,
+                label=name,
+                zorder=2,
+            )
     values = [v for h in curves for v in curves[h][1]] + [curves[h][3] for h in curves]
     if len(curves) > 1 and max(values) - min(values) < FLAT:
         # lines drawn on top of one another look like a single job: say that they are all there
-        ax.text(0.01, 0.99, f"all {len(curves):,} configurations within {max(values) - min(values):.3f} points "
-                f"of each other: their lines overlap", transform=ax.transAxes, ha="left", va="top",
-                fontsize="small")
+        ax.text(
+            0.01,
+            0.99,
+            f"all {len(curves):,} configurations within {max(values) - min(values):.3f} points "
+            f"of each other: their lines overlap",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize="small",
+        )
     if rest:
-        ax.text(0.99, 0.01, f"top {len(top)} of {len(curves):,} configurations", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize="small")
+        ax.text(
+            0.99,
+            0.01,
+            f"top {len(top)} of {len(curves):,} configurations",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize="small",
+        )
     steps = [s for h in curves for s in curves[h][0]]
     # steps from 0: jobs evaluated once each (all at the same step) are not spread over "86 to 94"
     ax.set_xlim(0, max(steps) * 1.04 if max(steps) > 0 else 1)
@@ -286,11 +338,26 @@ def heatmap_figure(task, cells, best_hyper):
                 # range: right for any colour map and for a range that all values share
                 r, g, b, _ = image.cmap(image.norm(s))
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(j, i, value.replace("/", "\n"), ha="center", va="center", fontsize=font,
-                        color="white" if dark else "black")
+                ax.text(
+                    j,
+                    i,
+                    value.replace("/", "\n"),
+                    ha="center",
+                    va="center",
+                    fontsize=font,
+                    color="white" if dark else "black",
+                )
         if best_hyper[2] == dropout:
-            ax.add_patch(Rectangle((bss.index(best_hyper[1]) - 0.5, lrs.index(best_hyper[0]) - 0.5), 1, 1,
-                                   fill=False, edgecolor="red", linewidth=3))
+            ax.add_patch(
+                Rectangle(
+                    (bss.index(best_hyper[1]) - 0.5, lrs.index(best_hyper[0]) - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    edgecolor="red",
+                    linewidth=3,
+                )
+            )
         ax.set_xticks(range(len(bss)), bss)
         ax.set_yticks(range(len(lrs)), lrs)
         ax.set_xlabel("batch size")
@@ -317,17 +384,29 @@ def expected_figure(task, values, curve):
 
     plt = pyplot()
     n = list(range(1, len(curve) + 1))
-    means, sds = [m for m, _ in curve], [s for _, s in curve]
+    means = [m for m, _ in curve]
     # the best of n draws lies between the grid's worst and best: the band stops there
     below = [max(m - s, min(values)) for m, s in curve]
     above = [min(m + s, max(values)) for m, s in curve]
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     ax.fill_between(n, below, above, color="tab:blue", alpha=0.2, linewidth=0, label="± 1 standard deviation")
     # a marker per n while they stay apart; thousands would merge into a thick band
-    ax.plot(n, means, color="tab:blue", marker="o" if len(curve) <= 60 else "", markersize=4, linewidth=2,
-            label="expected best dev score")
-    ax.axhline(max(values), color="black", linestyle="--", linewidth=1.2,
-               label=f"grid best: {max(values):.2f} (all {len(values)})")
+    ax.plot(
+        n,
+        means,
+        color="tab:blue",
+        marker="o" if len(curve) <= 60 else "",
+        markersize=4,
+        linewidth=2,
+        label="expected best dev score",
+    )
+    ax.axhline(
+        max(values),
+        color="black",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"grid best: {max(values):.2f} (all {len(values)})",
+    )
     ax.set_xlim(0.5, len(curve) + 0.5)
     ax.set_ylim(*score_limits(below + above + [max(values)]))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -364,8 +443,11 @@ def markdown_table(header, rows):
 
 def best_table(best, row):
     """Per task: our best value, its hyper-parameters and, with the README's row, its number and the difference."""
-    header = ["Task", "Ours"] + ([f"Published ({row['model']})", "Ours − published"] if row else []) + \
-             ["Learning rate", "Batch size", "Dropout", "Source"]
+    header = (
+        ["Task", "Ours"]
+        + ([f"Published ({row['model']})", "Ours − published"] if row else [])
+        + ["Learning rate", "Batch size", "Dropout", "Source"]
+    )
     lines = []
     for task in scheduler.REPORT_ORDER:
         value, hyper, source = best.get(task, ("-", ("-", "-", "-"), "-"))
@@ -388,15 +470,20 @@ def expected_section(task, values, curve, figures):
     expected best; one line saying why where a task has a single result."""
     metric = metric_name(task)
     if curve is None:
-        return [f"No expected-performance curve: {len(values)} configuration with a result, nothing to draw "
-                "a subset from.", ""]
+        return [
+            f"No expected-performance curve: {len(values)} configuration with a result, nothing to draw a subset from.",
+            "",
+        ]
     half = (len(values) + 1) // 2
     text = []
     if f"{task}_expected.png" in figures:
         text += [f"![{task.upper()} expected validation performance]({task}_expected.png)", ""]
-    text += [f"Expected validation performance (Dodge et al. 2019; {metric}, configurations drawn at random with "
-             f"replacement). {half} of {len(values)} configurations: expected best {curve[half - 1][0]:.2f} "
-             f"± {curve[half - 1][1]:.2f} (grid best {max(values):.2f}).", ""]
+    text += [
+        f"Expected validation performance (Dodge et al. 2019; {metric}, configurations drawn at random with "
+        f"replacement). {half} of {len(values)} configurations: expected best {curve[half - 1][0]:.2f} "
+        f"± {curve[half - 1][1]:.2f} (grid best {max(values):.2f}).",
+        "",
+    ]
     rows = [[str(n), f"{curve[n - 1][0]:.2f}", f"{curve[n - 1][1]:.2f}"] for n in expected.table_sizes(len(values))]
     text.append(markdown_table(["Configurations tried", f"Expected best {metric}", "Standard deviation"], rows))
     return text
@@ -409,9 +496,13 @@ def task_section(task, best, row, configs, figures, reruns=None, curve=None):
     value, best_hyper, _ = best[task]
     published = row[task.upper()] if row else None
     versus = f"; published {published}, ours − published {difference(value, published)}" if row else ""
-    text = [f"## {task.upper()}", "",
-            f"Best: **{value}** ({'EM/F1' if '/' in value else metric_name(task)}) with learning rate {best_hyper[0]}, "
-            f"batch size {best_hyper[1]}, dropout {best_hyper[2]} ({'_'.join(best_hyper)}){versus}.", ""]
+    text = [
+        f"## {task.upper()}",
+        "",
+        f"Best: **{value}** ({'EM/F1' if '/' in value else metric_name(task)}) with learning rate {best_hyper[0]}, "
+        f"batch size {best_hyper[1]}, dropout {best_hyper[2]} ({'_'.join(best_hyper)}){versus}.",
+        "",
+    ]
     if reruns is not None:
         text += [f"Over seeds (the grid's job and its reruns): {seeds.line(reruns)}.", ""]
     for kind, caption in (("curves", "dev curves"), ("heatmap", "heat map")):
@@ -476,16 +567,20 @@ def write_report(directory, model, best):
             text.append(f.read())
     text += ["## Best hyper-parameters", ""]
     if row:
-        text += [f"Published: the dev results of {row['model']} in the upstream README (the same grid, on GPUs; "
-                 f"AVG {row['AVG']} over the ten tasks). CMRC2018 is compared on EM.", ""]
+        text += [
+            f"Published: the dev results of {row['model']} in the upstream README (the same grid, on GPUs; "
+            f"AVG {row['AVG']} over the ten tasks). CMRC2018 is compared on EM.",
+            "",
+        ]
     elif is_local_path(model):
         text += ["No published numbers for a local model.", ""]
     else:
         text += [f"No published numbers for {model}: the upstream README's table does not list it.", ""]
     text.append(best_table(best, row))
     spread = seeds.summary(directory, reruns_only=True, best=best)
-    text += [task_section(task, best, row, configs[task], figures, spread.get(task), performance.get(task))
-             for task in best]
+    text += [
+        task_section(task, best, row, configs[task], figures, spread.get(task), performance.get(task)) for task in best
+    ]
     path = os.path.join(out, "report.md")
     with atomic_write(path) as f:
         f.write("\n".join(text).rstrip("\n") + "\n")

@@ -11,6 +11,7 @@ Not retried, since a retry would fail the same way: a data error (exit status 2,
 scripts' bad-input status, or an `error: ` line in the log's tail) and a job that ran past the
 time limit (job_timeout minutes; it is ended like a stopped one). Both go to failures.json.
 """
+
 import collections
 import dataclasses
 import os
@@ -18,10 +19,10 @@ import re
 import sys
 import time
 
-from . import footprint, processes
 from .. import results, tasks
-from .cards import ORDER as CUDA_ORDER, CardError, visible_cards
 from ..fileio import Busy, is_local_path, write_json
+from . import footprint, processes
+from .cards import ORDER as CUDA_ORDER, CardError, visible_cards
 
 # ---------------------------------------------------------------- the grid (upstream's; rows from the registry)
 CLS_TASKS = tasks.names("classification", in_grid=True)
@@ -61,10 +62,27 @@ class Job:
         wrapper takes itself); no shell ever parses it."""
         rerun = ["--rerun_seed", str(self.seed)] if self.is_rerun else []
         if self.is_mrc:
-            return ["bash", "run_mrc.sh", model, self.task, str(self.batch_size), str(self.learning_rate),
-                    str(self.accumulation)] + rerun
-        return ["bash", "run_cls.sh", self.task, str(self.learning_rate), str(self.batch_size), str(self.epochs),
-                str(self.max_seq_length), model, str(self.accumulation), str(self.dropout)] + rerun
+            return [
+                "bash",
+                "run_mrc.sh",
+                model,
+                self.task,
+                str(self.batch_size),
+                str(self.learning_rate),
+                str(self.accumulation),
+            ] + rerun
+        return [
+            "bash",
+            "run_cls.sh",
+            self.task,
+            str(self.learning_rate),
+            str(self.batch_size),
+            str(self.epochs),
+            str(self.max_seq_length),
+            model,
+            str(self.accumulation),
+            str(self.dropout),
+        ] + rerun
 
 
 def full_grid(off_grid_rates=()):
@@ -76,8 +94,11 @@ def full_grid(off_grid_rates=()):
     for lr in off_grid_rates:  # after upstream's jobs, so that its order (and its shards) stay the same
         for task in CLS_TASKS:
             g = tasks.get(task).grid
-            jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for bs in g.batch_sizes + g.extra_batch_sizes
-                     for epochs, seq, gas, dropout in g.settings]
+            jobs += [
+                Job(task, lr, bs, gas, dropout, epochs, seq)
+                for bs in g.batch_sizes + g.extra_batch_sizes
+                for epochs, seq, gas, dropout in g.settings
+            ]
         for bs in tasks.get(MRC_TASKS[0]).grid.batch_sizes:
             for task in MRC_TASKS:
                 g = tasks.get(task).grid
@@ -108,12 +129,20 @@ def _upstream_grid():
     jobs = []
     for task in CLS_TASKS:
         g = tasks.get(task).grid
-        jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for lr in g.learning_rates for bs in g.batch_sizes
-                 for epochs, seq, gas, dropout in g.settings]
+        jobs += [
+            Job(task, lr, bs, gas, dropout, epochs, seq)
+            for lr in g.learning_rates
+            for bs in g.batch_sizes
+            for epochs, seq, gas, dropout in g.settings
+        ]
     for task in CLS_TASKS:
         g = tasks.get(task).grid
-        jobs += [Job(task, lr, bs, gas, dropout, epochs, seq) for bs in g.extra_batch_sizes
-                 for lr in g.learning_rates for epochs, seq, gas, dropout in g.settings]
+        jobs += [
+            Job(task, lr, bs, gas, dropout, epochs, seq)
+            for bs in g.extra_batch_sizes
+            for lr in g.learning_rates
+            for epochs, seq, gas, dropout in g.settings
+        ]
     first = tasks.get(MRC_TASKS[0]).grid  # the reading tasks share their learning rates and batch sizes
     for lr in first.learning_rates:
         for bs in first.batch_sizes:
@@ -125,9 +154,13 @@ def _upstream_grid():
 
 def select(jobs, tasks=None, learning_rates=None, batch_sizes=None, shard=None):
     """Narrow the grid; shard=(i, n) keeps every n-th job from the i-th, a disjoint, fixed part."""
-    kept = [j for j in jobs if (not tasks or j.task in tasks)
-            and (not learning_rates or any(same_rate(j.learning_rate, lr) for lr in learning_rates))
-            and (not batch_sizes or j.batch_size in batch_sizes)]
+    kept = [
+        j
+        for j in jobs
+        if (not tasks or j.task in tasks)
+        and (not learning_rates or any(same_rate(j.learning_rate, lr) for lr in learning_rates))
+        and (not batch_sizes or j.batch_size in batch_sizes)
+    ]
     if shard:
         i, n = shard
         kept = [j for k, j in enumerate(kept) if k % n == i]
@@ -151,8 +184,12 @@ def model_label(model):
     parent = os.path.dirname(model.rstrip("/"))
     if os.path.isdir(model) and (is_local_path(model) or _holds_model(model)):
         label = os.path.basename(os.path.normpath(model))
-    elif is_local_path(model) or parent and os.path.isdir(parent) and any(
-            _holds_model(os.path.join(parent, entry)) for entry in os.listdir(parent)):
+    elif (
+        is_local_path(model)
+        or parent
+        and os.path.isdir(parent)
+        and any(_holds_model(os.path.join(parent, entry)) for entry in os.listdir(parent))
+    ):
         raise SetupError(f"model directory not found: {model}")
     else:
         label = model
@@ -241,13 +278,24 @@ class GpuPool:
     room: available memory (psutil, and the host claims of running jobs) and CPU threads. Each process
     gets an equal share of the cores, sized for every card running max_jobs_per_gpu processes."""
 
-    def __init__(self, nvml, footprints=None, *, max_jobs_per_gpu=1, host=None, cores=None, environ=None,
-                 margin_gib=1.0, host_margin_gib=2.0):
+    def __init__(
+        self,
+        nvml,
+        footprints=None,
+        *,
+        max_jobs_per_gpu=1,
+        host=None,
+        cores=None,
+        environ=None,
+        margin_gib=1.0,
+        host_margin_gib=2.0,
+    ):
         self.nvml, self.margin, self.host_margin = nvml, margin_gib, host_margin_gib
         self.footprints = footprints or footprint.Footprints()
         self.max_jobs = max_jobs_per_gpu
         if host is None:
             import psutil
+
             host = psutil
         self.host = host
         nvml.nvmlInit()
@@ -263,19 +311,27 @@ class GpuPool:
         return ",".join(self.cards[c].name for c in positions)
 
     def environment(self, placement):
-        return {"CUDA_VISIBLE_DEVICES": self.names(placement.cards), **CUDA_ORDER,
-                "OMP_NUM_THREADS": str(placement.threads), "FLAGS_allocator_strategy": "auto_growth"}
+        return {
+            "CUDA_VISIBLE_DEVICES": self.names(placement.cards),
+            **CUDA_ORDER,
+            "OMP_NUM_THREADS": str(placement.threads),
+            "FLAGS_allocator_strategy": "auto_growth",
+        }
 
     def describe(self):
         shape = self.footprints.shape
-        return (f"{len(self)} GPUs ({self.names(range(len(self)))}), at most {self.max_jobs} job(s) a card, "
-                f"{self.threads} CPU threads a process of {self.cores} cores; model: {shape.describe()}")
+        return (
+            f"{len(self)} GPUs ({self.names(range(len(self)))}), at most {self.max_jobs} job(s) a card, "
+            f"{self.threads} CPU threads a process of {self.cores} cores; model: {shape.describe()}"
+        )
 
     def refresh(self):
         """Read (total, free) GiB per card and of the host once per scheduling round; within a round the
         claims of the jobs just started stand for the memory NVML and psutil do not show yet."""
-        self.memory = [(info.total / GIB, info.free / GIB)
-                       for info in (self.nvml.nvmlDeviceGetMemoryInfo(c.handle) for c in self.cards)]
+        self.memory = [
+            (info.total / GIB, info.free / GIB)
+            for info in (self.nvml.nvmlDeviceGetMemoryInfo(c.handle) for c in self.cards)
+        ]
         vm = self.host.virtual_memory()
         self.host_memory = (vm.total / GIB, vm.available / GIB)
 
@@ -285,8 +341,10 @@ class GpuPool:
         out-of-memory failure halves its micro-batch)."""
         host_total, host_free = self.host_memory
         host_room = min(host_free, host_total - host_claimed) - self.host_margin
-        room = [min(free, total - claims[c]) - self.margin if running_on[c] < self.max_jobs else -1.0
-                for c, (total, free) in enumerate(self.memory)]
+        room = [
+            min(free, total - claims[c]) - self.margin if running_on[c] < self.max_jobs else -1.0
+            for c, (total, free) in enumerate(self.memory)
+        ]
         order = sorted(range(len(self.cards)), key=lambda c: (-room[c], running_on[c], c))
         for k in card_options(job, tasks.get(job.task).grid.cards) if job.is_mrc else [1]:
             host_need = min(self.footprints.host(job, k), host_total - self.host_margin)
@@ -319,9 +377,11 @@ class GpuPool:
                 used = max(used, sum(p.usedGpuMemory or 0 for p in processes if p.pid in pids) / GIB)
             if used and self.footprints.learn(r.job, len(r.cards), used):
                 learned = True
-                out(f"> learned: a process of {r.job.task} {r.job.name} on {len(r.cards)} card(s) uses "
+                out(
+                    f"> learned: a process of {r.job.task} {r.job.name} on {len(r.cards)} card(s) uses "
                     f"{used:.1f} GiB; its shape ({footprint.key(r.job, len(r.cards))}) now claims "
-                    f"{self.footprints.gpu(r.job, len(r.cards)):.1f} GiB")
+                    f"{self.footprints.gpu(r.job, len(r.cards)):.1f} GiB"
+                )
         return learned
 
 
@@ -352,7 +412,7 @@ class CpuPool:
         free = [s for s in range(self.slots) if running_on[s] == 0]
         fitting = [k for k in (card_options(job, self.ranks) if job.is_mrc else [1]) if k <= len(free)]
         # threads of each process: every slot's share of the cores, ranks being a process each
-        return Placement(free[:fitting[0]], 0.0, 0.0, max(1, usable_cores() // self.slots)) if fitting else None
+        return Placement(free[: fitting[0]], 0.0, 0.0, max(1, usable_cores() // self.slots)) if fitting else None
 
 
 # ---------------------------------------------------------------- running jobs
@@ -407,7 +467,7 @@ def tail(path, lines=TAIL_LINES, start=0):
     except OSError:
         return []
     starts = [i for i, line in enumerate(last) if line.startswith(ATTEMPT)]
-    return last[starts[-1] + 1:] if starts else last
+    return last[starts[-1] + 1 :] if starts else last
 
 
 def kept_tail(lines):
@@ -476,9 +536,24 @@ class Running:
 class Scheduler:
     """pool: a GpuPool or CpuPool, or a function making one (called only if some job is pending)."""
 
-    def __init__(self, jobs, directory, model, pool, launcher, *, device="gpu", extra_args=(), retries=2,
-                 poll=1.0, job_timeout=None, stop_grace=DEFAULT_STOP_GRACE, clock=time.monotonic, sleep=time.sleep,
-                 out=print):
+    def __init__(
+        self,
+        jobs,
+        directory,
+        model,
+        pool,
+        launcher,
+        *,
+        device="gpu",
+        extra_args=(),
+        retries=2,
+        poll=1.0,
+        job_timeout=None,
+        stop_grace=DEFAULT_STOP_GRACE,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        out=print,
+    ):
         self.jobs, self.dir, self.model, self.pool, self.launcher = list(jobs), directory, model, pool, launcher
         self.device, self.extra_args, self.retries, self.poll = device, list(extra_args), retries, poll
         self.job_timeout = job_timeout  # minutes, or None: no limit
@@ -500,8 +575,9 @@ class Scheduler:
     def run(self):
         """Run every job that has no complete record; returns the number of jobs that failed for good."""
         # longest first (ties in grid order): the classic rule against a long job finishing last, alone
-        pending = collections.deque(sorted((j for j in self.jobs if not is_complete(self.dir, j)),
-                                           key=lambda j: -work_estimate(j)))
+        pending = collections.deque(
+            sorted((j for j in self.jobs if not is_complete(self.dir, j)), key=lambda j: -work_estimate(j))
+        )
         self.out(f"{len(self.jobs) - len(pending)} of {len(self.jobs)} jobs already complete; {len(pending)} to run")
         if not pending:
             return 0
@@ -516,8 +592,10 @@ class Scheduler:
             if pending or self.running:
                 self.sleep(self.poll)
         if self.stopping is not None:
-            self.out(f"stopping on signal {self.stopping}: ending {len(self.running)} running jobs "
-                     f"(grace {self.stop_grace:g} s for their checkpoints)")
+            self.out(
+                f"stopping on signal {self.stopping}: ending {len(self.running)} running jobs "
+                f"(grace {self.stop_grace:g} s for their checkpoints)"
+            )
             running = list(self.running)  # all at once: a grid of 8 jobs must not take 8 graces
             for r, survivors in zip(running, self._stop(running)):
                 self._ended(r, survivors)
@@ -535,8 +613,13 @@ class Scheduler:
             placed = self.pool.place(job, self.claims, self.running_on, self.host_claimed, self.threads_used)
             if placed is None:
                 continue
-            env = {"CLUE_RUN_DIR": self.dir, "CLUE_CARDS": str(len(placed.cards)), "PYTHON": sys.executable,
-                   "PYTHONUNBUFFERED": "1", **self.pool.environment(placed)}
+            env = {
+                "CLUE_RUN_DIR": self.dir,
+                "CLUE_CARDS": str(len(placed.cards)),
+                "PYTHON": sys.executable,
+                "PYTHONUNBUFFERED": "1",
+                **self.pool.environment(placed),
+            }
             argv = job.command(self.model) + ["--device", self.device] + self.extra_args
             if job in self.fresh:  # a killed or failed job otherwise resumes from its checkpoint
                 argv += ["--resume", "never"]
@@ -585,15 +668,19 @@ class Scheduler:
             return
         self.running.remove(r)
         self.lingering.append(r)
-        self.out(f"> {r.job.task} {r.job.name}: processes {', '.join(map(str, survivors))} survived SIGKILL; "
-                 f"{self.device} {self.pool.names(r.cards)} stays claimed until they exit")
+        self.out(
+            f"> {r.job.task} {r.job.name}: processes {', '.join(map(str, survivors))} survived SIGKILL; "
+            f"{self.device} {self.pool.names(r.cards)} stays claimed until they exit"
+        )
 
     def _release_lingering(self):
         pids_of = getattr(self.launcher, "pids", None)
         for r in list(self.lingering):
             if not (pids_of and pids_of(r.process)):
-                self.out(f"> {r.job.task} {r.job.name}: its last processes have exited; "
-                         f"{self.device} {self.pool.names(r.cards)} released")
+                self.out(
+                    f"> {r.job.task} {r.job.name}: its last processes have exited; "
+                    f"{self.device} {self.pool.names(r.cards)} released"
+                )
                 self._release(r)
 
     def _pids(self, process):
@@ -624,8 +711,7 @@ class Scheduler:
                 self.failures.pop(key, None)
                 self.out(f"> done {job.task} {job.name} in {minutes:.1f} min")
                 continue
-            lines = tail(log_path(self.dir, job)) + rank_tails(self.dir, job, r.rank_logs) + \
-                wrapper_messages(r.process)
+            lines = tail(log_path(self.dir, job)) + rank_tails(self.dir, job, r.rank_logs) + wrapper_messages(r.process)
             self.attempts[key] += 1
             error = next((line.strip()[:TAIL_LINE_CHARS] for line in reversed(lines) if ERROR_LINE.match(line)), None)
             retry = False
@@ -646,8 +732,14 @@ class Scheduler:
             else:
                 kind, reason = "failed", f"exit {code}" if code else "exit 0 without a results record"
                 retry = self.attempts[key] <= self.retries
-            self.failures[key] = {"task": job.task, "job": job.name, "kind": kind, "reason": reason,
-                                  "attempts": self.attempts[key], "log_tail": kept_tail(lines)}
+            self.failures[key] = {
+                "task": job.task,
+                "job": job.name,
+                "kind": kind,
+                "reason": reason,
+                "attempts": self.attempts[key],
+                "log_tail": kept_tail(lines),
+            }
             if retry:
                 self.out(f"> failed ({reason}) {job.task} {job.name}; retry {self.attempts[key]} of {self.retries}")
                 pending.append(job)

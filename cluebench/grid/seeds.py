@@ -9,6 +9,7 @@ and the submission stays the grid's best job. summary() gives, per task, the val
 configuration (seed 42, then each rerun with a complete record) and their mean and sample sd (n-1),
 compared as extract compares them (CMRC2018 by its EM). No Paddle here: the report may import it.
 """
+
 import argparse
 import collections
 import dataclasses
@@ -17,9 +18,9 @@ import re
 import statistics
 import sys
 
-from . import best_jobs, scheduler
 from .. import results
 from ..fileio import atomic_write
+from . import best_jobs, scheduler
 
 MAX_SEEDS = 20  # grid_search.py --seeds: at most 19 reruns of each task's best
 
@@ -34,15 +35,21 @@ def best_grid_jobs(directory, task_names=None, off_grid_rates=()):
     the grid's --off_grid rates, whose jobs may be the best too."""
     by_name = {(j.task, j.name): j for j in scheduler.full_grid(off_grid_rates)}
     best = best_jobs.best_per_task(directory)
-    found = {task: by_name.get((task, "_".join(hyper))) for task, (_, hyper, _) in best.items()
-             if task_names is None or task in task_names}
+    found = {
+        task: by_name.get((task, "_".join(hyper)))
+        for task, (_, hyper, _) in best.items()
+        if task_names is None or task in task_names
+    }
     return {task: job for task, job in found.items() if job is not None}  # a name not of the grid: no rerun
 
 
 def rerun_jobs(directory, n, task_names=None, off_grid_rates=()):
     """The seed reruns of each task's best job, as Jobs the Scheduler runs (empty for n = 1)."""
-    return [dataclasses.replace(job, seed=seed) for job in best_grid_jobs(directory, task_names, off_grid_rates).values()
-            for seed in rerun_seeds(n)]
+    return [
+        dataclasses.replace(job, seed=seed)
+        for job in best_grid_jobs(directory, task_names, off_grid_rates).values()
+        for seed in rerun_seeds(n)
+    ]
 
 
 SeedRuns = collections.namedtuple("SeedRuns", "task job values mean sd")  # values: [(seed, value text)]
@@ -100,10 +107,12 @@ def write_markdown(directory, table):
     """RUN_DIR/seeds.md: a row per task with seed reruns; its own file, as results.md is extract's."""
     path = os.path.join(directory, "seeds.md")
     with atomic_write(path) as f:
-        f.write("# Seed reruns of each task's best configuration\n\n"
-                f"Seed {scheduler.GRID_SEED} is the grid's own job (the one extract and the submission use); the others "
-                "are reruns (TASK/seeds/). sd: sample standard deviation (n-1); CMRC2018 by its EM.\n\n"
-                "| task | configuration | seeds | mean | sd | values |\n|---|---|---|---|---|---|\n")
+        f.write(
+            "# Seed reruns of each task's best configuration\n\n"
+            f"Seed {scheduler.GRID_SEED} is the grid's own job (the one extract and the submission use); the others "
+            "are reruns (TASK/seeds/). sd: sample standard deviation (n-1); CMRC2018 by its EM.\n\n"
+            "| task | configuration | seeds | mean | sd | values |\n|---|---|---|---|---|---|\n"
+        )
         for runs in table.values():
             sd = "-" if runs.sd is None else f"{runs.sd:.2f}"
             each = ", ".join(f"{seed}: {value}" for seed, value in runs.values)

@@ -21,6 +21,7 @@ fills the cards around them, the rule scheduler.Scheduler follows on one machine
 
 Imports no Paddle: grid_search.py starts without it.
 """
+
 import argparse
 import dataclasses
 import os
@@ -30,8 +31,8 @@ import shutil
 import subprocess
 import sys
 
-from . import scheduler
 from .. import tasks
+from . import scheduler
 
 SCRIPTS = ("warmup.sbatch", "report.sbatch", "submit.sh")
 ARRAY_SCRIPT = re.compile(r"^(cls|rc\d+)\.sbatch$")
@@ -43,9 +44,14 @@ NAME = re.compile(r"^[\w.,+-]+\Z", re.ASCII)  # partitions (comma lists) and acc
 # ---------------------------------------------------------------- flags (grid_search.py's)
 def add_arguments(parser):
     s = parser.add_argument_group("Slurm (one job-array element per grid job; Slurm places them)")
-    s.add_argument("--slurm", action="store_true",
-                   help="write Slurm job-array scripts to RUN_DIR/slurm/ instead of running the jobs here")
-    s.add_argument("--submit", action="store_true", help="with --slurm: also submit them (sbatch), printing the job ids")
+    s.add_argument(
+        "--slurm",
+        action="store_true",
+        help="write Slurm job-array scripts to RUN_DIR/slurm/ instead of running the jobs here",
+    )
+    s.add_argument(
+        "--submit", action="store_true", help="with --slurm: also submit them (sbatch), printing the job ids"
+    )
     s.add_argument("--partition", help="sbatch --partition of every job")
     s.add_argument("--account", help="sbatch --account of every job")
     s.add_argument("--time", help="sbatch --time of each job (an array element is one grid job), e.g. 12:00:00")
@@ -62,8 +68,11 @@ def _count(text):
 
 def check_arguments(parser, args):
     """One argparse error (exit 2) for a flag that does not go with the others."""
-    slurm_only = [f"--{name}" for name in ("submit", "partition", "account", "time", "array_limit", "cpus_per_gpu",
-                                           "mem_per_gpu") if getattr(args, name) not in (None, False)]
+    slurm_only = [
+        f"--{name}"
+        for name in ("submit", "partition", "account", "time", "array_limit", "cpus_per_gpu", "mem_per_gpu")
+        if getattr(args, name) not in (None, False)
+    ]
     if not args.slurm:
         if slurm_only:
             parser.error(f"{slurm_only[0]} goes with --slurm")
@@ -115,23 +124,36 @@ def plan(jobs, directory, device="gpu"):
     for job in pending:
         k = cards(job, device)
         groups.setdefault(f"rc{k}" if job.is_mrc else "cls", (k, []))[1].append(job)
-    arrays = [Array(name, k, sorted(members, key=lambda j: -duration(j, device)))  # stable: ties in grid order
-              for name, (k, members) in groups.items()]
+    arrays = [
+        Array(name, k, sorted(members, key=lambda j: -duration(j, device)))  # stable: ties in grid order
+        for name, (k, members) in groups.items()
+    ]
     arrays.sort(key=lambda a: -duration(a.jobs[0], device))
     return arrays, len(jobs) - len(pending)
 
 
 # ---------------------------------------------------------------- the scripts
-CLS_COLUMNS = ("index", "task", "name", "learning_rate", "batch_size", "epochs", "max_seq_length", "accumulation",
-               "dropout")
+CLS_COLUMNS = (
+    "index",
+    "task",
+    "name",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "max_seq_length",
+    "accumulation",
+    "dropout",
+)
 RC_COLUMNS = ("index", "task", "name", "batch_size", "learning_rate", "accumulation")
 
 
 def table(array):
     """The job table: a header and one tab-separated line per element (only task names and numbers)."""
     if array.name == "cls":
-        rows = [(j.task, j.name, j.learning_rate, j.batch_size, j.epochs, j.max_seq_length, j.accumulation, j.dropout)
-                for j in array.jobs]
+        rows = [
+            (j.task, j.name, j.learning_rate, j.batch_size, j.epochs, j.max_seq_length, j.accumulation, j.dropout)
+            for j in array.jobs
+        ]
         columns = CLS_COLUMNS
     else:
         rows = [(j.task, j.name, j.batch_size, j.learning_rate, j.accumulation) for j in array.jobs]
@@ -144,7 +166,9 @@ def sbatch_path(folder, pattern):
     folder's `%` doubled (a file-name pattern character; PATTERN's %A, %a, %j stay patterns). A backslash or
     a line break has no safe form there."""
     if "\\" in folder or "\n" in folder or "\r" in folder:
-        raise scheduler.SetupError(f"--slurm: {folder!r} has a backslash or line break, which #SBATCH lines cannot hold")
+        raise scheduler.SetupError(
+            f"--slurm: {folder!r} has a backslash or line break, which #SBATCH lines cannot hold"
+        )
     return '"' + folder.replace('"', '\\"').replace("%", "%%") + "/" + pattern + '"'
 
 
@@ -152,8 +176,12 @@ def header(name, options, device, gpus, logs, pattern, array=None):
     lines = ["#!/bin/bash", f"#SBATCH --job-name=clue-{name}"]
     if array is not None:  # requeued on preemption; SIGTERM 2 minutes before the time limit (the job
         # writes its resume checkpoint); ended, not left pending, if the warm-up it waits for fails
-        lines += [f"#SBATCH --array={array}", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@120",
-                  "#SBATCH --kill-on-invalid-dep=yes"]
+        lines += [
+            f"#SBATCH --array={array}",
+            "#SBATCH --requeue",
+            "#SBATCH --signal=B:TERM@120",
+            "#SBATCH --kill-on-invalid-dep=yes",
+        ]
     lines += ["#SBATCH --nodes=1", "#SBATCH --ntasks=1"]
     if device == "gpu" and gpus:
         lines.append(f"#SBATCH --gres=gpu:{gpus}")
@@ -180,8 +208,12 @@ def in_comment(text):
 
 def environment(model, directory, tools, python, device):
     q = shlex.quote
-    lines = [f"MODEL={q(model)}", f"RUN_DIR={q(directory)}", f"TOOLS={q(tools)}",
-             f'export CLUE_RUN_DIR="$RUN_DIR" PYTHON={q(python)} PYTHONUNBUFFERED=1']
+    lines = [
+        f"MODEL={q(model)}",
+        f"RUN_DIR={q(directory)}",
+        f"TOOLS={q(tools)}",
+        f'export CLUE_RUN_DIR="$RUN_DIR" PYTHON={q(python)} PYTHONUNBUFFERED=1',
+    ]
     if device == "gpu":  # Slurm sets CUDA_VISIBLE_DEVICES to the element's cards
         lines.append("export FLAGS_allocator_strategy=auto_growth")
     else:
@@ -189,7 +221,7 @@ def environment(model, directory, tools, python, device):
     return lines
 
 
-ELEMENT = r'''JOBS=$(cat <<'TABLE'
+ELEMENT = r"""JOBS=$(cat <<'TABLE'
 {table}
 TABLE
 )
@@ -214,7 +246,7 @@ while kill -0 "$job" 2>/dev/null; do  # the wait was cut short by the signal
 done
 while kill -0 -- "-$job" 2>/dev/null; do sleep 1; done
 exit "$status"
-'''
+"""
 
 
 def array_script(array, model, directory, tools, python, device, flags, options, logs):
@@ -223,33 +255,49 @@ def array_script(array, model, directory, tools, python, device, flags, options,
     limit = f"%{options['array_limit']}" if options.get("array_limit") else ""
     lines = header(array.name, options, device, array.cards, logs, "%A_%a.out", f"0-{n - 1}{limit}")
     task_names = ", ".join(dict.fromkeys(j.task for j in array.jobs))
-    what = ("classification jobs, one card each" if array.name == "cls" else
-            f"reading-comprehension jobs on {array.cards} cards each" if device == "gpu" else
-            "reading-comprehension jobs, one CPU process each")
-    lines += [f"# CLUE grid of {in_comment(model)}: {n} {what} ({task_names}), longest first.",
-              "# Written by grid_search.py --slurm; submit.sh beside it submits it. Element i runs job i of the table",
-              "# below through the grid wrapper; a job whose results record is complete exits at once (skip:), so",
-              "# submitting again resumes. The job's own log: RUN_DIR/TASK/NAME.log; Slurm's: logs/%A_%a.out.",
-              "set -euo pipefail"]
+    what = (
+        "classification jobs, one card each"
+        if array.name == "cls"
+        else f"reading-comprehension jobs on {array.cards} cards each"
+        if device == "gpu"
+        else "reading-comprehension jobs, one CPU process each"
+    )
+    lines += [
+        f"# CLUE grid of {in_comment(model)}: {n} {what} ({task_names}), longest first.",
+        "# Written by grid_search.py --slurm; submit.sh beside it submits it. Element i runs job i of the table",
+        "# below through the grid wrapper; a job whose results record is complete exits at once (skip:), so",
+        "# submitting again resumes. The job's own log: RUN_DIR/TASK/NAME.log; Slurm's: logs/%A_%a.out.",
+        "set -euo pipefail",
+    ]
     lines += environment(model, directory, tools, python, device)
     lines.append("FLAGS=(" + " ".join(map(q, flags)) + ")")
     if array.name == "cls":
         fields = "_ TASK NAME LR BS EPOCHS MAX_SEQ_LEN GRAD_ACC DROPOUT"
-        command = ('COMMAND=(bash run_cls.sh "$TASK" "$LR" "$BS" "$EPOCHS" "$MAX_SEQ_LEN" "$MODEL" "$GRAD_ACC" '
-                   '"$DROPOUT" "${FLAGS[@]}")')
+        command = (
+            'COMMAND=(bash run_cls.sh "$TASK" "$LR" "$BS" "$EPOCHS" "$MAX_SEQ_LEN" "$MODEL" "$GRAD_ACC" '
+            '"$DROPOUT" "${FLAGS[@]}")'
+        )
     else:
         fields = "_ TASK NAME BS LR GAS"
-        command = (f"export CLUE_CARDS={array.cards}\n"
-                   'COMMAND=(bash run_mrc.sh "$MODEL" "$TASK" "$BS" "$LR" "$GAS" "${FLAGS[@]}")')
-    return "\n".join(lines) + "\n" + ELEMENT.format(table=table(array), script=array.script, fields=fields,
-                                                    command=command)
+        command = (
+            f"export CLUE_CARDS={array.cards}\n"
+            'COMMAND=(bash run_mrc.sh "$MODEL" "$TASK" "$BS" "$LR" "$GAS" "${FLAGS[@]}")'
+        )
+    return (
+        "\n".join(lines)
+        + "\n"
+        + ELEMENT.format(table=table(array), script=array.script, fields=fields, command=command)
+    )
 
 
 def warmup_script(model, directory, tools, python, device, task_names, data_dir, options, logs):
     q = shlex.quote
     lines = header("warmup", options, device, 1, logs, "warmup_%j.out")
-    lines += ["# The warm-up before the arrays (which start only if it succeeds): the data and the model checked",
-              "# (or downloaded) and the reading-comprehension feature caches built, once.", "set -euo pipefail"]
+    lines += [
+        "# The warm-up before the arrays (which start only if it succeeds): the data and the model checked",
+        "# (or downloaded) and the reading-comprehension feature caches built, once.",
+        "set -euo pipefail",
+    ]
     lines += environment(model, directory, tools, python, device)
     command = ['"$PYTHON"', "warmup_dataset_and_model.py", '"$MODEL"', "--device", device, "--tasks", *task_names]
     if data_dir:
@@ -260,48 +308,66 @@ def warmup_script(model, directory, tools, python, device, task_names, data_dir,
 def report_script(model, directory, root, tools, python, data_dir, options, logs):
     q = shlex.quote
     lines = header("report", options, "cpu", 0, logs, "report_%j.out")
-    lines += ["# After the arrays (however their elements ended): the result tables and the leaderboard zip.",
-              "set -uo pipefail"]
+    lines += [
+        "# After the arrays (however their elements ended): the result tables and the leaderboard zip.",
+        "set -uo pipefail",
+    ]
     lines += environment(model, directory, tools, python, "cpu")
     data = f" --data_dir {q(data_dir)}" if data_dir else ""
-    lines += [f"ROOT={q(root)}", 'cd "$TOOLS"', "status=0",
-              'bash extract_result.sh "$MODEL" --output_root "$ROOT" || status=$?',
-              f'"$PYTHON" make_submission.py "$MODEL" --output_root "$ROOT"{data} || status=$?', 'exit "$status"']
+    lines += [
+        f"ROOT={q(root)}",
+        'cd "$TOOLS"',
+        "status=0",
+        'bash extract_result.sh "$MODEL" --output_root "$ROOT" || status=$?',
+        f'"$PYTHON" make_submission.py "$MODEL" --output_root "$ROOT"{data} || status=$?',
+        'exit "$status"',
+    ]
     return "\n".join(lines) + "\n"
 
 
 def report_commands(model, root, tools, python, data_dir):
     """The shell line that makes the tables and the zip by hand (what report.sbatch runs)."""
     q = shlex.quote
-    return (f"cd {q(tools)} && bash extract_result.sh {q(model)} --output_root {q(root)} && "
-            f"{q(python)} make_submission.py {q(model)} --output_root {q(root)}"
-            + (f" --data_dir {q(data_dir)}" if data_dir else ""))
+    return (
+        f"cd {q(tools)} && bash extract_result.sh {q(model)} --output_root {q(root)} && "
+        f"{q(python)} make_submission.py {q(model)} --output_root {q(root)}"
+        + (f" --data_dir {q(data_dir)}" if data_dir else "")
+    )
 
 
 def submit_script(arrays, warmup, model, device):
     unit = "GPU" if device == "gpu" else "CPU process"
-    lines = ["#!/bin/bash",
-             f"# Submits the CLUE grid of {in_comment(model)}: "
-             + ("the warm-up, then " if warmup else "") + "the arrays (longest jobs first), then the report.",
-             "# Written by grid_search.py --slurm (which runs it with --submit). Running it again resubmits the same",
-             "# jobs: those complete by then exit at once, the others resume from their checkpoints.",
-             "set -euo pipefail", 'cd "$(dirname "$0")"', "mkdir -p logs",
-             'command -v sbatch > /dev/null || { echo "submit.sh: error: sbatch is not on PATH" >&2; exit 2; }',
-             'submit() { local id; id=$(sbatch --parsable "$@"); echo "${id%%;*}"; }']
+    lines = [
+        "#!/bin/bash",
+        f"# Submits the CLUE grid of {in_comment(model)}: "
+        + ("the warm-up, then " if warmup else "")
+        + "the arrays (longest jobs first), then the report.",
+        "# Written by grid_search.py --slurm (which runs it with --submit). Running it again resubmits the same",
+        "# jobs: those complete by then exit at once, the others resume from their checkpoints.",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+        "mkdir -p logs",
+        'command -v sbatch > /dev/null || { echo "submit.sh: error: sbatch is not on PATH" >&2; exit 2; }',
+        'submit() { local id; id=$(sbatch --parsable "$@"); echo "${id%%;*}"; }',
+    ]
     after = ""
     if warmup:
         lines += ["warmup=$(submit warmup.sbatch)", 'echo "warmup.sbatch: job $warmup (log: logs/warmup_$warmup.out)"']
         after = "--dependency=afterok:$warmup "
     for a in arrays:
         n, per = len(a.jobs), f"{a.cards} {unit}{'s' if a.cards > 1 else ''} each"
-        lines += [f"{a.name}=$(submit {after}{a.script})",
-                  f'echo "{a.script}: array job ${a.name} ({n} element{"s" if n > 1 else ""}, {per})"']
+        lines += [
+            f"{a.name}=$(submit {after}{a.script})",
+            f'echo "{a.script}: array job ${a.name} ({n} element{"s" if n > 1 else ""}, {per})"',
+        ]
     ids = ":".join(f"${a.name}" for a in arrays)
-    lines += [f"report=$(submit --dependency=afterany:{ids} report.sbatch)",
-              'echo "report.sbatch: job $report, once the arrays have ended: extract_result.sh and make_submission.py'
-              ' (log: logs/report_$report.out)"',
-              'printf "Slurm\'s output: %s/logs/; each job\'s own log: RUN_DIR/TASK/NAME.log. Should the report job'
-              ' not run: bash %q\\n" "$PWD" "$PWD/report.sbatch"']
+    lines += [
+        f"report=$(submit --dependency=afterany:{ids} report.sbatch)",
+        'echo "report.sbatch: job $report, once the arrays have ended: extract_result.sh and make_submission.py'
+        ' (log: logs/report_$report.out)"',
+        "printf \"Slurm's output: %s/logs/; each job's own log: RUN_DIR/TASK/NAME.log. Should the report job"
+        ' not run: bash %q\\n" "$PWD" "$PWD/report.sbatch"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -311,20 +377,42 @@ def check_script_value(what, value):
     text = str(value)
     bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
-        raise scheduler.SetupError(f"{what} {text!r}: has the control character {bad!r}, which a Slurm script cannot hold")
+        raise scheduler.SetupError(
+            f"{what} {text!r}: has the control character {bad!r}, which a Slurm script cannot hold"
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise scheduler.SetupError(f"{what} {ascii(text)}: is not UTF-8 (a file name's raw bytes); rename it") from None
 
 
-def write(jobs, directory, model, *, device="gpu", flags=(), data_dir=None, root=".", options=None, tools,
-          python, warmup=True, out=print):
+def write(
+    jobs,
+    directory,
+    model,
+    *,
+    device="gpu",
+    flags=(),
+    data_dir=None,
+    root=".",
+    options=None,
+    tools,
+    python,
+    warmup=True,
+    out=print,
+):
     """Write RUN_DIR/slurm/ for the jobs (flags: what every job gets after --device); returns its path, or
     None when every job is complete (nothing written). Scripts of an earlier writing are replaced."""
     options, python = options or {}, os.path.abspath(python)
-    values = [("the model", model), ("the run folder", directory), ("the tools folder", tools),
-              ("the Python", python), ("--data_dir", data_dir), ("--output_root", root), ("--device", device)]
+    values = [
+        ("the model", model),
+        ("the run folder", directory),
+        ("the tools folder", tools),
+        ("the Python", python),
+        ("--data_dir", data_dir),
+        ("--output_root", root),
+        ("--device", device),
+    ]
     values += [(f"--{key}", value) for key, value in options.items()] + [("a job flag", f) for f in flags]
     values += [("a job name", f"{j.task}/{j.name}") for j in jobs]
     for what, value in values:
@@ -353,8 +441,9 @@ def _write(jobs, directory, model, device, flags, data_dir, root, options, tools
     if warmup:
         pending = {j.task for a in arrays for j in a.jobs}
         names = [t for t in tasks.REGISTRY if t in pending]
-        scripts["warmup.sbatch"] = warmup_script(model, directory, tools, python, device, names, data_dir, options,
-                                                 logs)
+        scripts["warmup.sbatch"] = warmup_script(
+            model, directory, tools, python, device, names, data_dir, options, logs
+        )
     scripts["report.sbatch"] = report_script(model, directory, root, tools, python, data_dir, options, logs)
     scripts["submit.sh"] = submit_script(arrays, warmup, model, device)
     for name, text in scripts.items():
@@ -362,8 +451,10 @@ def _write(jobs, directory, model, device, flags, data_dir, root, options, tools
             f.write(text)
     unit = "GPU" if device == "gpu" else "CPU process"
     for a in arrays:
-        out(f"  {a.script}: {len(a.jobs)} elements, {a.cards} {unit}{'s' if a.cards > 1 else ''} each "
-            f"({', '.join(dict.fromkeys(j.task for j in a.jobs))})")
+        out(
+            f"  {a.script}: {len(a.jobs)} elements, {a.cards} {unit}{'s' if a.cards > 1 else ''} each "
+            f"({', '.join(dict.fromkeys(j.task for j in a.jobs))})"
+        )
     out(f"Slurm scripts written to {folder}/: {', '.join(scripts)}")
     return folder
 
@@ -371,22 +462,39 @@ def _write(jobs, directory, model, device, flags, data_dir, root, options, tools
 def main(args, jobs, directory, flags, tools, python):
     """grid_search.py --slurm [--submit]: the scripts, and with --submit their submission; an exit status."""
     if args.submit and shutil.which("sbatch") is None:
-        print("grid_search: error: --submit: sbatch is not on PATH (no Slurm here); without --submit the "
-              "scripts are only written", file=sys.stderr)
+        print(
+            "grid_search: error: --submit: sbatch is not on PATH (no Slurm here); without --submit the "
+            "scripts are only written",
+            file=sys.stderr,
+        )
         return 2
-    options = {k: getattr(args, k) for k in ("partition", "account", "time", "array_limit", "cpus_per_gpu",
-                                             "mem_per_gpu")}
+    options = {
+        k: getattr(args, k) for k in ("partition", "account", "time", "array_limit", "cpus_per_gpu", "mem_per_gpu")
+    }
     data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
     try:
-        folder = write(jobs, directory, args.model, device=args.device, flags=flags, data_dir=data_dir,
-                       root=args.output_root, options=options, tools=tools, python=python,
-                       warmup=not args.skip_warmup, out=lambda line: print(line, flush=True))
+        folder = write(
+            jobs,
+            directory,
+            args.model,
+            device=args.device,
+            flags=flags,
+            data_dir=data_dir,
+            root=args.output_root,
+            options=options,
+            tools=tools,
+            python=python,
+            warmup=not args.skip_warmup,
+            out=lambda line: print(line, flush=True),
+        )
     except scheduler.SetupError as e:
         print(f"grid_search: error: {e}", file=sys.stderr)
         return 2
     if folder is None:
-        print("Nothing to submit: every job is complete. The tables and the zip: "
-              + report_commands(args.model, args.output_root, tools, python, data_dir))
+        print(
+            "Nothing to submit: every job is complete. The tables and the zip: "
+            + report_commands(args.model, args.output_root, tools, python, data_dir)
+        )
         return 0
     submit = os.path.join(folder, "submit.sh")
     if not args.submit:

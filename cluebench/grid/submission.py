@@ -11,6 +11,7 @@ file came from, its dev score, hyper-parameters and counts, and the tasks missin
 Exit 0: written (a partial grid gives a partial zip; with no files at all, nothing is written); 1: --strict
 and a task missing (nothing written), or the check of --data_dir failed; 2: a usage error.
 """
+
 import argparse
 import json
 import os
@@ -19,18 +20,23 @@ import sys
 import tempfile
 import zipfile
 
-from . import best_jobs, scheduler, seeds
 from .. import results, tasks
 from ..fileio import DataError, atomic_write, printable, read_regular
-
+from . import best_jobs, scheduler, seeds
 
 PROG = "make_submission"
 FOLDER = "submission"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip's earliest date: the same bytes from the same files, on any day
-HYPERPARAMETERS = (("lr", ("learning_rate",)), ("batch", ("batch_size", "per_device_train_batch_size")),
-                   ("dropout", ("dropout",)), ("epochs", ("num_train_epochs",)),
-                   ("max_seq_length", ("max_seq_length",)))
+HYPERPARAMETERS = (
+    ("lr", ("learning_rate",)),
+    ("batch", ("batch_size", "per_device_train_batch_size")),
+    ("dropout", ("dropout",)),
+    ("epochs", ("num_train_epochs",)),
+    ("max_seq_length", ("max_seq_length",)),
+)
 COUNT_UNITS = ("examples", "questions", "blanks", "features")  # data counts as the scripts name them
+
+
 def warn(message):
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
@@ -119,8 +125,13 @@ def collect(directory):
         elif not listed and not found:
             missing.append((task, f"best job {job} wrote no predictions (run without --do_predict?)"))
         else:
-            missing.append((task, f"best job {job}: {', '.join(absent)} neither in {os.path.join(directory, task, job)}"
-                                  f"/ nor where its record says"))
+            missing.append(
+                (
+                    task,
+                    f"best job {job}: {', '.join(absent)} neither in {os.path.join(directory, task, job)}"
+                    f"/ nor where its record says",
+                )
+            )
     return entries, missing
 
 
@@ -173,19 +184,34 @@ def _count(record, split):
 
 def summary(directory, zip_path, entries, missing):
     """submission.md: each file's job, record, dev score, hyper-parameters and counts; the missing tasks."""
-    lines = [f"# CLUE submission of {os.path.basename(os.path.normpath(directory))}", "",
-             f"`{zip_path}`: {len(entries)} files, each from its task's best dev job in `{directory}` "
-             "(the choice of extract_result.sh).", "",
-             *([f"It uses the grid's best job of each task (seed {scheduler.GRID_SEED}), not its seed reruns "
-                "(TASK/seeds/, seeds.md).", ""] if seeds.has_reruns(directory) else []),
-             "| file | task | job | dev score | " + " | ".join(h for h, _ in HYPERPARAMETERS)
-             + " | test ids | dev set | train set | record |",
-             "|---" * (8 + len(HYPERPARAMETERS)) + "|"]
+    lines = [
+        f"# CLUE submission of {os.path.basename(os.path.normpath(directory))}",
+        "",
+        f"`{zip_path}`: {len(entries)} files, each from its task's best dev job in `{directory}` "
+        "(the choice of extract_result.sh).",
+        "",
+        *(
+            [
+                f"It uses the grid's best job of each task (seed {scheduler.GRID_SEED}), not its seed reruns "
+                "(TASK/seeds/, seeds.md).",
+                "",
+            ]
+            if seeds.has_reruns(directory)
+            else []
+        ),
+        "| file | task | job | dev score | "
+        + " | ".join(h for h, _ in HYPERPARAMETERS)
+        + " | test ids | dev set | train set | record |",
+        "|---" * (8 + len(HYPERPARAMETERS)) + "|",
+    ]
     for e in entries:
         hyper = [_hyper(e.record, keys) for _, keys in HYPERPARAMETERS]
         answers = "?" if e.answers is None else str(e.answers)
-        lines.append(f"| {e.name} | {e.task} | {e.job} | {e.value} | " + " | ".join(hyper)
-                     + f" | {answers} | {_count(e.record, 'dev')} | {_count(e.record, 'train')} | `{e.record_path}` |")
+        lines.append(
+            f"| {e.name} | {e.task} | {e.job} | {e.value} | "
+            + " | ".join(hyper)
+            + f" | {answers} | {_count(e.record, 'dev')} | {_count(e.record, 'train')} | `{e.record_path}` |"
+        )
     lines += ["", "## Missing tasks", ""]
     lines += [f"- {task}: {why}" for task, why in missing] or ["None: every CLUE task has its files."]
     return "\n".join(lines) + "\n"
@@ -193,7 +219,9 @@ def summary(directory, zip_path, entries, missing):
 
 def table(entries):
     rows = [("file", "task", "job", "dev", "ids")] + [
-        (e.name, e.task, printable(e.job), printable(e.value), "?" if e.answers is None else str(e.answers)) for e in entries]
+        (e.name, e.task, printable(e.job), printable(e.value), "?" if e.answers is None else str(e.answers))
+        for e in entries
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 

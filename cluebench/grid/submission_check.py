@@ -6,6 +6,7 @@ Each file must carry a leaderboard name, parse, and answer every id of its test 
 a valid label. The test files are read by the project's own readers, so an id means here what it means
 to the scripts that wrote the predictions. Exit 0: all good; 1: any failure; 2: a usage error.
 """
+
 import argparse
 import json
 import os
@@ -18,8 +19,12 @@ from ..fileio import DataError, printable, read_regular
 from ..tasks.records import shown
 
 # leaderboard file name -> (task, test split); BUSTM (FewCLUE, no grid rows) has no CLUE leaderboard file
-LEADERBOARD = {name: (t.name, split) for t in tasks.REGISTRY.values() if t.grid is not None
-               for split, name in t.predictions.items()}
+LEADERBOARD = {
+    name: (t.name, split)
+    for t in tasks.REGISTRY.values()
+    if t.grid is not None
+    for split, name in t.predictions.items()
+}
 SHOWN = 10  # problems printed per file; the rest are counted
 MAX_FILE_BYTES = tasks.MAX_PREDICTION_BYTES
 MAX_TOTAL_BYTES = 256 << 20  # all files together (the ten real ones: under 20 MB)
@@ -86,12 +91,12 @@ def object_items(text):
     items, pos, line, counted = [], skip(text, 0).end(), 1, 0
 
     def expect(chars):
-        if text[pos:pos + 1] not in chars:
+        if text[pos : pos + 1] not in chars:
             raise json.JSONDecodeError(f"Expecting {' or '.join(map(repr, chars))}", text, pos)
 
     expect(("{",))
     pos = skip(text, pos + 1).end()
-    while text[pos:pos + 1] != "}" or items:
+    while text[pos : pos + 1] != "}" or items:
         expect(('"',))
         line, counted = line + text.count("\n", counted, pos), pos
         key, pos = json.decoder.scanstring(text, pos + 1)
@@ -146,8 +151,11 @@ def check_file(name, data, data_dir):
         # a hint by the task the name starts with (tnews_predict.json, cmrc_predict.json), not by spelling alone:
         # ocnli_predict.json is nearer to cmnli_predict.json
         stem = name.lower().split("_")[0].split(".")[0]
-        close = [n for n, (task, _) in LEADERBOARD.items()
-                 if len(stem) >= 2 and (task.startswith(stem) or stem.startswith(task))]
+        close = [
+            n
+            for n, (task, _) in LEADERBOARD.items()
+            if len(stem) >= 2 and (task.startswith(stem) or stem.startswith(task))
+        ]
         return None, ["not a CLUE leaderboard file name" + (f" (did you mean {' or '.join(close)}?)" if close else "")]
     task, split = LEADERBOARD[name]
     path, present = locate_test_file(task, split, data_dir)
@@ -170,8 +178,10 @@ def check_file(name, data, data_dir):
         try:
             items, problems = object_items(text), []
         except json.JSONDecodeError as e:
-            return None, [f"line {e.lineno}: not valid JSON ({e.msg}, column {e.colno}); expected one object "
-                          f"{{{module.PREDICTION_ENTRY}}}"]
+            return None, [
+                f"line {e.lineno}: not valid JSON ({e.msg}, column {e.colno}); expected one object "
+                f"{{{module.PREDICTION_ENTRY}}}"
+            ]
         except (ValueError, RecursionError) as e:
             return None, [f"not usable JSON ({_json_trouble(e)})"]
     else:
@@ -186,8 +196,11 @@ def read_submission(path):
     try:
         info = os.stat(path)  # the argument may be a link (to a zip); FIFOs and devices are refused
     except OSError as e:
-        raise UsageError(f"{printable(path)}: no such zip file or folder" if isinstance(e, FileNotFoundError)
-                         else f"{printable(path)}: {e.strerror}") from None
+        raise UsageError(
+            f"{printable(path)}: no such zip file or folder"
+            if isinstance(e, FileNotFoundError)
+            else f"{printable(path)}: {e.strerror}"
+        ) from None
     if stat.S_ISDIR(info.st_mode):
         entries = folder_entries(path)
     elif stat.S_ISREG(info.st_mode) and zipfile.is_zipfile(path):
@@ -315,8 +328,9 @@ def check(path, data_dir, strict=False, out=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="check_submission.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="check_submission.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("submission", metavar="ZIP_OR_DIR", help="the submission: a zip file or a folder of files")
     p.add_argument("--data_dir", required=True, help="the official test files: DATA_DIR/<task>_public/")
     p.add_argument("--strict", action="store_true", help="a missing leaderboard file is a failure")

@@ -35,15 +35,16 @@ and the reading-comprehension modules (their features are cached by cluebench.ta
     FEATURE_VERSION                        bumped when the features change: old caches are then ignored
     FEATURE_COLUMNS                        the columns the features hold: a cache with another is rebuilt
 """
+
 import dataclasses
 import importlib
 import sys
-from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassificationGrid:
     """Upstream's rows for a classification task: every learning rate x batch size x setting."""
+
     settings: tuple  # (epochs, max_seq_length, gradient accumulation, dropout) rows
     learning_rates: tuple = (1e-5, 2e-5, 3e-5, 5e-5)
     batch_sizes: tuple = (16, 32, 64)
@@ -53,11 +54,12 @@ class ClassificationGrid:
 @dataclasses.dataclass(frozen=True)
 class ReadingGrid:
     """Upstream's rows for a reading-comprehension task (learning rate x global batch size)."""
+
     max_seq_length: int
     epochs: int
     warmup_proportion: float  # what run_mrc.sh passes
     cards: int  # the upstream README's card count; the scheduler takes fewer when fewer are free
-    accumulation: Optional[int] = None  # gradient accumulation steps; None: half the batch size (C3)
+    accumulation: int | None = None  # gradient accumulation steps; None: half the batch size (C3)
     learning_rates: tuple = (1e-5, 2e-5, 3e-5)
     batch_sizes: tuple = (32, 24)
 
@@ -91,65 +93,161 @@ def _builder(name, *splits):
 
 
 # In the grid's order (upstream's): the classification tasks, then CHID, CMRC2018, C3.
-REGISTRY = {t.name: t for t in (
-    Task("afqmc", "classification", {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "afqmc_predict.json"}, labels=("0", "1"), text=("pair", "sentence1", "sentence2"),
-         download=_builder("clue", "train", "dev", "test"), train_examples=34334,
-         grid=ClassificationGrid(((3, 128, 1, 0.1),))),
-    Task("tnews", "classification",
-         {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",), "test1.0": ("test1.0.json",)},
-         {"test": "tnews11_predict.json", "test1.0": "tnews10_predict.json"}, optional_splits=("test1.0",),
-         labels=("100", "101", "102", "103", "104", "106", "107", "108", "109", "110", "112", "113", "114", "115",
-                 "116"),
-         text=("single", "sentence"), download=_builder("clue", "train", "dev", "test", "test1.0"),
-         train_examples=53360, grid=ClassificationGrid(((3, 128, 1, 0.1),))),
-    Task("iflytek", "classification", {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "iflytek_predict.json"}, labels=tuple(str(i) for i in range(119)), text=("single", "sentence"),
-         download=_builder("clue", "train", "dev", "test"), train_examples=12133,
-         grid=ClassificationGrid(((3, 128, 1, 0.1), (3, 128, 1, 0.0)))),
-    Task("ocnli", "classification", {"train": ("train.50k.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "ocnli_50k_predict.json"}, labels=("entailment", "contradiction", "neutral"),
-         text=("pair", "sentence1", "sentence2"), dash_label=True,
-         download=_builder("clue", "train", "dev", "test"), train_examples=50437,
-         grid=ClassificationGrid(((5, 128, 1, 0.1),))),
-    Task("cmnli", "classification", {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "cmnli_predict.json"}, labels=("contradiction", "entailment", "neutral"),
-         text=("pair", "sentence1", "sentence2"), dash_label=True,
-         download=_builder("clue", "train", "dev", "test"), train_examples=391783,
-         grid=ClassificationGrid(((2, 128, 1, 0.1),))),
-    Task("cluewsc2020", "classification",
-         {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",), "test1.0": ("test1.0.json",)},
-         {"test": "cluewsc11_predict.json", "test1.0": "cluewsc10_predict.json"}, optional_splits=("test1.0",),
-         labels=("true", "false"), text=("wsc",), download=_builder("clue", "train", "dev", "test", "test1.0"),
-         train_examples=1244,
-         grid=ClassificationGrid(((50, 128, 1, 0.1), (50, 128, 1, 0.0)), extra_batch_sizes=(8,))),
-    Task("csl", "classification", {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "csl_predict.json"}, labels=("0", "1"), text=("keywords",),
-         download=_builder("clue", "train", "dev", "test"), train_examples=20000,
-         grid=ClassificationGrid(((5, 256, 2, 0.1),))),
-    Task("chid", "cloze",
-         {"train": ("train.json", "train_answer.json"), "dev": ("dev.json", "dev_answer.json"),
-          "test1.1": ("test1.1.json",), "test1.0": ("test1.0.json",)},
-         {"test1.1": "chid11_predict.json", "test1.0": "chid10_predict.json"}, optional_splits=("test1.0",),
-         download=("huggingface", {"train": "train", "dev": "validation", "test1.1": "test"}), choices=10,
-         train_examples=577157, grid=ReadingGrid(64, 3, 0.06, cards=4, accumulation=8)),
-    Task("cmrc2018", "span", {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
-         {"test": "cmrc2018_predict.json"}, metric="em_f1",
-         download=("huggingface", {"train": "train", "dev": "validation", "test": "test"}),
-         train_examples=13185, grid=ReadingGrid(512, 2, 0.1, cards=2, accumulation=4)),
-    Task("c3", "choice",
-         {"train": ("d-train.json", "m-train.json"), "dev": ("d-dev.json", "m-dev.json"),
-          "test1.1": ("test1.1.json",), "test1.0": ("test1.0.json",)},
-         {"test1.1": "c311_predict.json", "test1.0": "c310_predict.json"}, optional_splits=("test1.0",),
-         download=("huggingface", {"train": "train", "dev": "validation", "test1.1": "test"}), choices=4,
-         train_examples=11869, grid=ReadingGrid(512, 8, 0.1, cards=4)),
-    # FewCLUE's BUSTM (short-text pair matching): not in the default grid.
-    Task("bustm", "classification",
-         {"train": ("train_few_all.json",), "dev": ("dev_few_all.json",), "test": ("test_public.json",)},
-         {"test": "bustm_predict.json"}, labels=("0", "1"), text=("pair", "sentence1", "sentence2"),
-         download=("fewclue", {"train": "train_few_all", "dev": "dev_few_all", "test": "test_public"}),
-         train_examples=32),
-)}
+REGISTRY = {
+    t.name: t
+    for t in (
+        Task(
+            "afqmc",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "afqmc_predict.json"},
+            labels=("0", "1"),
+            text=("pair", "sentence1", "sentence2"),
+            download=_builder("clue", "train", "dev", "test"),
+            train_examples=34334,
+            grid=ClassificationGrid(((3, 128, 1, 0.1),)),
+        ),
+        Task(
+            "tnews",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",), "test1.0": ("test1.0.json",)},
+            {"test": "tnews11_predict.json", "test1.0": "tnews10_predict.json"},
+            optional_splits=("test1.0",),
+            labels=(
+                "100",
+                "101",
+                "102",
+                "103",
+                "104",
+                "106",
+                "107",
+                "108",
+                "109",
+                "110",
+                "112",
+                "113",
+                "114",
+                "115",
+                "116",
+            ),
+            text=("single", "sentence"),
+            download=_builder("clue", "train", "dev", "test", "test1.0"),
+            train_examples=53360,
+            grid=ClassificationGrid(((3, 128, 1, 0.1),)),
+        ),
+        Task(
+            "iflytek",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "iflytek_predict.json"},
+            labels=tuple(str(i) for i in range(119)),
+            text=("single", "sentence"),
+            download=_builder("clue", "train", "dev", "test"),
+            train_examples=12133,
+            grid=ClassificationGrid(((3, 128, 1, 0.1), (3, 128, 1, 0.0))),
+        ),
+        Task(
+            "ocnli",
+            "classification",
+            {"train": ("train.50k.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "ocnli_50k_predict.json"},
+            labels=("entailment", "contradiction", "neutral"),
+            text=("pair", "sentence1", "sentence2"),
+            dash_label=True,
+            download=_builder("clue", "train", "dev", "test"),
+            train_examples=50437,
+            grid=ClassificationGrid(((5, 128, 1, 0.1),)),
+        ),
+        Task(
+            "cmnli",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "cmnli_predict.json"},
+            labels=("contradiction", "entailment", "neutral"),
+            text=("pair", "sentence1", "sentence2"),
+            dash_label=True,
+            download=_builder("clue", "train", "dev", "test"),
+            train_examples=391783,
+            grid=ClassificationGrid(((2, 128, 1, 0.1),)),
+        ),
+        Task(
+            "cluewsc2020",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",), "test1.0": ("test1.0.json",)},
+            {"test": "cluewsc11_predict.json", "test1.0": "cluewsc10_predict.json"},
+            optional_splits=("test1.0",),
+            labels=("true", "false"),
+            text=("wsc",),
+            download=_builder("clue", "train", "dev", "test", "test1.0"),
+            train_examples=1244,
+            grid=ClassificationGrid(((50, 128, 1, 0.1), (50, 128, 1, 0.0)), extra_batch_sizes=(8,)),
+        ),
+        Task(
+            "csl",
+            "classification",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "csl_predict.json"},
+            labels=("0", "1"),
+            text=("keywords",),
+            download=_builder("clue", "train", "dev", "test"),
+            train_examples=20000,
+            grid=ClassificationGrid(((5, 256, 2, 0.1),)),
+        ),
+        Task(
+            "chid",
+            "cloze",
+            {
+                "train": ("train.json", "train_answer.json"),
+                "dev": ("dev.json", "dev_answer.json"),
+                "test1.1": ("test1.1.json",),
+                "test1.0": ("test1.0.json",),
+            },
+            {"test1.1": "chid11_predict.json", "test1.0": "chid10_predict.json"},
+            optional_splits=("test1.0",),
+            download=("huggingface", {"train": "train", "dev": "validation", "test1.1": "test"}),
+            choices=10,
+            train_examples=577157,
+            grid=ReadingGrid(64, 3, 0.06, cards=4, accumulation=8),
+        ),
+        Task(
+            "cmrc2018",
+            "span",
+            {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json",)},
+            {"test": "cmrc2018_predict.json"},
+            metric="em_f1",
+            download=("huggingface", {"train": "train", "dev": "validation", "test": "test"}),
+            train_examples=13185,
+            grid=ReadingGrid(512, 2, 0.1, cards=2, accumulation=4),
+        ),
+        Task(
+            "c3",
+            "choice",
+            {
+                "train": ("d-train.json", "m-train.json"),
+                "dev": ("d-dev.json", "m-dev.json"),
+                "test1.1": ("test1.1.json",),
+                "test1.0": ("test1.0.json",),
+            },
+            {"test1.1": "c311_predict.json", "test1.0": "c310_predict.json"},
+            optional_splits=("test1.0",),
+            download=("huggingface", {"train": "train", "dev": "validation", "test1.1": "test"}),
+            choices=4,
+            train_examples=11869,
+            grid=ReadingGrid(512, 8, 0.1, cards=4),
+        ),
+        # FewCLUE's BUSTM (short-text pair matching): not in the default grid.
+        Task(
+            "bustm",
+            "classification",
+            {"train": ("train_few_all.json",), "dev": ("dev_few_all.json",), "test": ("test_public.json",)},
+            {"test": "bustm_predict.json"},
+            labels=("0", "1"),
+            text=("pair", "sentence1", "sentence2"),
+            download=("fewclue", {"train": "train_few_all", "dev": "dev_few_all", "test": "test_public"}),
+            train_examples=32,
+        ),
+    )
+}
 
 # upstream extract_result.sh's column order
 # The largest valid prediction file of the real CLUE test sets is CMRC2018's, about 5.6 MB at most (2,000
@@ -175,10 +273,21 @@ def module(name):
 def names(family=None, in_grid=None):
     """Task names in registry order, of one family ("classification" or "reading" for the other three)
     and/or only those with (in_grid=True) or without grid rows."""
-    return tuple(t.name for t in REGISTRY.values()
-                 if (family is None or (t.is_classification if family == "classification" else
-                                        not t.is_classification if family == "reading" else t.family == family))
-                 and (in_grid is None or (t.grid is not None) == in_grid))
+    return tuple(
+        t.name
+        for t in REGISTRY.values()
+        if (
+            family is None
+            or (
+                t.is_classification
+                if family == "classification"
+                else not t.is_classification
+                if family == "reading"
+                else t.family == family
+            )
+        )
+        and (in_grid is None or (t.grid is not None) == in_grid)
+    )
 
 
 CLASSIFICATION = names("classification")
@@ -195,4 +304,3 @@ def main(argv):
         print(g.max_seq_length, g.epochs, g.warmup_proportion)
     else:
         sys.exit("usage: python -m cluebench.tasks names classification|reading | wrapper TASK")
-

@@ -1,18 +1,17 @@
 """C3 (multiple choice over at most four answers): reading and features; the task module of the choice
 family (the interface is described in cluebench.tasks)."""
+
 import json
 import os
 from dataclasses import dataclass
-from typing import List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
 from ..fileio import DataError, atomic_write, write_json
-from .records import get_field, index_problem, json_type, read_json, split_files, strings, typed, unique
 from .features import CHUNK, FeatureBuilder, special_ids
-
+from .records import get_field, index_problem, json_type, read_json, split_files, strings, typed, unique
 
 C3_FILLER = "无效答案"  # pads C3 questions to four choices
 C3_CHOICES = tasks.get("c3").choices
@@ -39,8 +38,8 @@ class ChoiceExample:
     id: object
     context: str
     question: str
-    choices: List[str]  # padded to four with C3_FILLER
-    label: Optional[int]
+    choices: list[str]  # padded to four with C3_FILLER
+    label: int | None
     given: int = C3_CHOICES  # the choices the question has (2 to 4); the others are filler, never an answer
 
 
@@ -51,8 +50,9 @@ def read_c3(paths, labelled):
     for path in paths:
         documents, seen = read_json(path), {}
         if not isinstance(documents, list):
-            raise DataError(path, f"expected a list of [turns, questions, document id] records, got "
-                                  f"{json_type(documents)}")
+            raise DataError(
+                path, f"expected a list of [turns, questions, document id] records, got {json_type(documents)}"
+            )
         for d, record in enumerate(documents):
             if not isinstance(record, list) or len(record) not in (2, 3):
                 shape = f"a list of {len(record)}" if isinstance(record, list) else json_type(record)
@@ -64,22 +64,31 @@ def read_c3(paths, labelled):
                 question = get_field(item, "question", str, path, where)
                 choices = [c.lower() for c in get_field(item, "choice", "strings", path, where)]
                 if not 1 <= len(choices) <= C3_CHOICES:  # the model scores four; fewer are padded with C3_FILLER
-                    raise DataError(path, f"{where}: expected 1 to {C3_CHOICES} choices, got {len(choices)}",
-                                    field="choice")
+                    raise DataError(
+                        path, f"{where}: expected 1 to {C3_CHOICES} choices, got {len(choices)}", field="choice"
+                    )
                 label = None
                 if labelled:
                     answer = get_field(item, "answer", str, path, where).lower()
                     if answer not in choices:
-                        raise DataError(path, f"{where}: answer {answer!r} is not among the choices {choices}",
-                                        field="answer")
+                        raise DataError(
+                            path, f"{where}: answer {answer!r} is not among the choices {choices}", field="answer"
+                        )
                     label = choices.index(answer)  # the first, where a choice repeats (real dev has some)
                     question_id = item.get("id", f"{os.path.basename(path)}:{d}:{q}")  # never written out
                 else:  # predictions are keyed by it
                     question_id = get_field(item, "id", (int, str), path, where)
                     unique(seen, question_id, where, path, "id")
-                examples.append(ChoiceExample(question_id, context, question.lower(),
-                                              choices + [C3_FILLER] * (C3_CHOICES - len(choices)), label,
-                                              len(choices)))
+                examples.append(
+                    ChoiceExample(
+                        question_id,
+                        context,
+                        question.lower(),
+                        choices + [C3_FILLER] * (C3_CHOICES - len(choices)),
+                        label,
+                        len(choices),
+                    )
+                )
     if not examples:
         others = ", ".join(os.path.basename(p) for p in paths[1:])
         raise DataError(paths[0], "no questions found" + (f" (nor in {others})" if others else ""))
@@ -98,16 +107,18 @@ def c3_features(examples, encoder, max_seq_length):
     cls, sep = special_ids(encoder.tokenizer)
     out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(examples), CHUNK), desc="C3 features", disable=None, leave=False):
-        chunk = examples[first:first + CHUNK]
+        chunk = examples[first : first + CHUNK]
         texts = [t for e in chunk for t in [e.context, e.question] + e.choices]
         encoded = [ids for ids, _ in encoder.encode(texts)]
         for i, example in enumerate(chunk):
-            context, question, *choices = [list(x) for x in encoded[i * 6:(i + 1) * 6]]
+            context, question, *choices = [list(x) for x in encoded[i * 6 : (i + 1) * 6]]
             for choice in choices:
                 truncate_longest([context, question, choice], max_seq_length - 4)
             for choice in choices:
-                out.add(input_ids=[cls] + context + [sep] + question + [sep] + choice + [sep],
-                        token_type_ids=[0] * (len(context) + 2) + [1] * (len(question) + len(choice) + 2))
+                out.add(
+                    input_ids=[cls] + context + [sep] + question + [sep] + choice + [sep],
+                    token_type_ids=[0] * (len(context) + 2) + [1] * (len(question) + len(choice) + 2),
+                )
             out.add(labels=-1 if example.label is None else example.label)
         out.flush()
     return out.build(group=4)
@@ -134,8 +145,17 @@ def answer_problem(task, answer, choices):
 def from_huggingface(rows, split, paths):
     """HuggingFace clue/c3 rows as the official files: one document per question; train/dev ids index
     documents, test ids questions. All documents go to the first (d-) file, the second (m-) stays empty."""
-    documents = [[r["context"], [dict({"question": r["question"], "choice": r["choice"]},
-                                      **({"id": r["id"]} if split.startswith("test") else
-                                         {"answer": r["answer"]}))]] for r in rows]
+    documents = [
+        [
+            r["context"],
+            [
+                dict(
+                    {"question": r["question"], "choice": r["choice"]},
+                    **({"id": r["id"]} if split.startswith("test") else {"answer": r["answer"]}),
+                )
+            ],
+        ]
+        for r in rows
+    ]
     for path in paths:
         write_json(path, documents if path == paths[0] else [], ensure_ascii=False)

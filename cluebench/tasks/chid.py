@@ -1,18 +1,17 @@
 """CHID (idiom cloze, ten candidates per blank): reading, features, decoding each passage group; the task
 module of the cloze family (the interface is described in cluebench.tasks)."""
+
 import json
 import re
 from dataclasses import dataclass
-from typing import List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .. import tasks
 from ..fileio import DataError, atomic_write, read_jsonl, write_json
-from .records import get_field, index_problem, json_type, read_json, split_files
 from .features import CHUNK, FeatureBuilder, special_ids
-
+from .records import get_field, index_problem, json_type, read_json, split_files
 
 CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
@@ -36,11 +35,11 @@ def write_predictions(path, tags, chosen):
 
 @dataclass
 class ClozeRow:
-    candidates: List[str]
-    passages: List[str]
-    tags: List[str]  # blank tags in order of appearance
-    labels: Optional[List[int]]  # candidate index per blank
-    line: Optional[int] = None  # in the file, for errors found while building features
+    candidates: list[str]
+    passages: list[str]
+    tags: list[str]  # blank tags in order of appearance
+    labels: list[int] | None  # candidate index per blank
+    line: int | None = None  # in the file, for errors found while building features
 
 
 def read_chid(paths, labelled):
@@ -53,21 +52,27 @@ def read_chid(paths, labelled):
     for line, record in read_jsonl(paths[0]):
         candidates = get_field(record, "candidates", "strings", paths[0], "", line)
         if len(candidates) != CHID_CANDIDATES:
-            raise DataError(paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line,
-                            field="candidates")
+            raise DataError(
+                paths[0], f"expected {CHID_CANDIDATES} candidates, got {len(candidates)}", line=line, field="candidates"
+            )
         if not all(c.strip() for c in candidates):
             raise DataError(paths[0], "an empty candidate", line=line, field="candidates")
         passages = get_field(record, "content", "strings", paths[0], "", line)
         for p in passages:  # a mistyped tag would be read as text, and its blank never answered
             bad = CHID_BAD_TAG.search(CHID_TAG.sub("", p))
             if bad:
-                raise DataError(paths[0], f"{bad.group()!r} is not a blank tag (#idiom and six digits, then #)",
-                                line=line, field="content")
+                raise DataError(
+                    paths[0],
+                    f"{bad.group()!r} is not a blank tag (#idiom and six digits, then #)",
+                    line=line,
+                    field="content",
+                )
         tags = [t for p in passages for t in CHID_TAG.findall(p)]
         for tag in tags:
             if tag in seen:
-                raise DataError(paths[0], f"blank {tag} is used twice (first at line {seen[tag]})", line=line,
-                                field="content")
+                raise DataError(
+                    paths[0], f"blank {tag} is used twice (first at line {seen[tag]})", line=line, field="content"
+                )
             seen[tag] = line
         labels = None
         if labelled:
@@ -76,19 +81,28 @@ def read_chid(paths, labelled):
                 if tag not in answers:
                     raise DataError(paths[0], f"blank {tag} has no answer in {paths[1]}", line=line, field="content")
                 if type(answers[tag]) is not int:  # no "3", no true/false
-                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is not a candidate index (an "
-                                              "integer)", field=tag)
+                    raise DataError(
+                        paths[1],
+                        f"blank {tag}: answer {answers[tag]!r} is not a candidate index (an integer)",
+                        field=tag,
+                    )
                 if not 0 <= answers[tag] < len(candidates):
-                    raise DataError(paths[1], f"blank {tag}: answer {answers[tag]!r} is outside the "
-                                              f"{len(candidates)} candidates", field=tag)
+                    raise DataError(
+                        paths[1],
+                        f"blank {tag}: answer {answers[tag]!r} is outside the {len(candidates)} candidates",
+                        field=tag,
+                    )
                 labels.append(answers[tag])
         rows.append(ClozeRow(candidates, passages, tags, labels, line))
     if not seen:
-        raise DataError(paths[0], "no blanks found (expected JSON lines of {candidates, content} with "
-                                  "#idiomNNNNNN# tags in the content)")
+        raise DataError(
+            paths[0],
+            "no blanks found (expected JSON lines of {candidates, content} with #idiomNNNNNN# tags in the content)",
+        )
     return rows
-CHID_PUNCTUATION = [("“", '"'), ("”", '"'), ("——", "--"), ("—", "-"), ("―", "-"), ("…", "..."),
-                    ("‘", "'"), ("’", "'")]
+
+
+CHID_PUNCTUATION = [("“", '"'), ("”", '"'), ("——", "--"), ("—", "-"), ("―", "-"), ("…", "..."), ("‘", "'"), ("’", "'")]
 
 
 def chid_features(rows, encoder, max_seq_length, path="CHID"):
@@ -103,7 +117,7 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
         raise DataError(getattr(tokenizer, "vocab_file", "vocabulary"), f"has no {CHID_MARKER} token for the blank")
     out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(rows), CHUNK), desc="CHID features", disable=None, leave=False):
-        chunk = rows[first:first + CHUNK]
+        chunk = rows[first : first + CHUNK]
         pieces, layout = [], []
         for row in chunk:
             for passage in row.passages:
@@ -116,7 +130,7 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
         candidate_ids = encoder.encode([c for row in chunk for c in row.candidates])
         passage_index, candidate_index = 0, 0
         for r, row in enumerate(chunk):
-            idioms = [ids for ids, _ in candidate_ids[candidate_index:candidate_index + len(row.candidates)]]
+            idioms = [ids for ids, _ in candidate_ids[candidate_index : candidate_index + len(row.candidates)]]
             candidate_index += len(row.candidates)
             # An idiom longer than 4 tokens shortens the context (for all candidates alike, as they share
             # it) rather than failing the run: no sequence exceeds max_seq_length. Only an idiom that leaves
@@ -124,9 +138,13 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
             longest = max(range(len(idioms)), key=lambda k: len(idioms[k]))
             budget = max_seq_length - 4 - len(idioms[longest])
             if budget < 1:
-                raise DataError(path, f"candidate {row.candidates[longest]!r}: its {len(idioms[longest])} tokens "
-                                      f"leave no room for the context at max_seq_length {max_seq_length}",
-                                line=row.line, field="candidates")
+                raise DataError(
+                    path,
+                    f"candidate {row.candidates[longest]!r}: its {len(idioms[longest])} tokens "
+                    f"leave no room for the context at max_seq_length {max_seq_length}",
+                    line=row.line,
+                    field="candidates",
+                )
             blank = 0
             for _ in row.passages:
                 start, count = layout[passage_index]
@@ -140,12 +158,11 @@ def chid_features(rows, encoder, max_seq_length, path="CHID"):
                     left_n = min(budget // 2, position)
                     right_n = min(budget - left_n, len(tokens) - position - 1)
                     left_n = min(budget - right_n, position)
-                    left = _masked(tokens[position - left_n:position], mask)[-left_n:] if left_n else []
-                    right = _masked(tokens[position + 1:position + 1 + right_n], mask)[:right_n]
+                    left = _masked(tokens[position - left_n : position], mask)[-left_n:] if left_n else []
+                    right = _masked(tokens[position + 1 : position + 1 + right_n], mask)[:right_n]
                     for idiom in idioms:
                         out.add(input_ids=[cls] + idiom + [sep] + left + [marker] + right + [sep])
-                    out.add(labels=-1 if row.labels is None else row.labels[blank], row=first + r,
-                            tag=row.tags[blank])
+                    out.add(labels=-1 if row.labels is None else row.labels[blank], row=first + r, tag=row.tags[blank])
                     blank += 1
         out.flush()
     return out.build(group=CHID_CANDIDATES)

@@ -4,17 +4,18 @@ leaderboard files) are the registry's (cluebench.tasks); the label lists are Pad
 so class ids stay compatible with checkpoints trained by the upstream scripts (a test checks it). The task
 module of the classification family (the interface is described in cluebench.tasks).
 """
+
 import argparse
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
-from ..log import logger
 from tqdm.auto import tqdm
 
 from .. import tasks
 from ..fileio import DataError, atomic_write, read_jsonl, require, task_folder
+from ..log import logger
 from .records import shown
 
 TASKS = tasks.CLASSIFICATION
@@ -45,8 +46,8 @@ def split_file(task, split, data_dir):
 @dataclass
 class Example:
     text: str
-    pair: Optional[str]
-    label: Optional[int]  # index into label_list(task); None on test splits
+    pair: str | None
+    label: int | None  # index into label_list(task); None on test splits
     id: Any  # the test file's own id (None where the file has none)
 
 
@@ -65,14 +66,14 @@ def mark_wsc_spans(text, span1_index, span1_text, span2_index, span2_text):
     """
     spans = [(span1_index, span1_text, "_", "_", "span1"), (span2_index, span2_text, "[", "]", "span2")]
     for start, span, _, _, name in spans:
-        if not isinstance(start, int) or text[start:start + len(span)] != span:
-            found = text[start:start + len(span)] if isinstance(start, int) else None
+        if not isinstance(start, int) or text[start : start + len(span)] != span:
+            found = text[start : start + len(span)] if isinstance(start, int) else None
             raise ValueError(f"{name}_text {span!r} is not at {name}_index {start} of the text (found {found!r})")
     (a, a_text, *_), (b, b_text, *_) = sorted(spans)
     if b < a + len(a_text):
         raise ValueError(f"span1 ({span1_index}, {span1_text!r}) and span2 ({span2_index}, {span2_text!r}) overlap")
     for start, span, left, right, _ in sorted(spans, reverse=True):
-        text = text[:start] + left + span + right + text[start + len(span):]
+        text = text[:start] + left + span + right + text[start + len(span) :]
     return text
 
 
@@ -98,8 +99,13 @@ def example_text(task, record, path, line):
         for f, v in zip(fields, values):
             index = f.endswith("index")
             if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0 if index else isinstance(v, str) and v):
-                raise DataError(path, f"target.{f}: expected a {'non-negative integer' if index else 'non-empty string'}"
-                                      f", got {json.dumps(v, ensure_ascii=False)}", line, "target")
+                raise DataError(
+                    path,
+                    f"target.{f}: expected a {'non-negative integer' if index else 'non-empty string'}"
+                    f", got {json.dumps(v, ensure_ascii=False)}",
+                    line,
+                    "target",
+                )
         try:
             return mark_wsc_spans(text, *values), None
         except ValueError as e:
@@ -135,8 +141,12 @@ def read_split(task, split, path):
                 dropped += 1
                 continue
             if raw not in index:
-                raise DataError(path, f"label {raw!r} is not one of the {len(index)} {task} labels "
-                                      f"({', '.join(index)})", line, "label")
+                raise DataError(
+                    path,
+                    f"label {raw!r} is not one of the {len(index)} {task} labels ({', '.join(index)})",
+                    line,
+                    "label",
+                )
             label = index[raw]
         examples.append(Example(text, pair, label, record.get("id")))
     if not examples:
@@ -156,16 +166,18 @@ def prediction_splits(task, data_dir=None):
     From a local data_dir the 1.0 file is optional; the download always has it.
     """
     spec = tasks.get(task)
-    return [(split, name) for split, name in spec.predictions.items()
-            if split not in spec.optional_splits or data_dir is None
-            or os.path.isfile(split_file(task, split, data_dir))]
+    return [
+        (split, name)
+        for split, name in spec.predictions.items()
+        if split not in spec.optional_splits or data_dir is None or os.path.isfile(split_file(task, split, data_dir))
+    ]
 
 
 def encode(tokenizer, examples, max_seq_length, chunk=1024, desc="tokenizing"):
     """Feature dicts (input_ids, token_type_ids[, labels]), truncated longest-first to max_seq_length."""
     features = []
     for start in tqdm(range(0, len(examples), chunk), desc=desc, unit="chunk", disable=None, leave=False):
-        part = examples[start:start + chunk]
+        part = examples[start : start + chunk]
         pairs = [e.pair for e in part] if part[0].pair is not None else None
         encoded = tokenizer([e.text for e in part], pairs, max_length=max_seq_length, truncation=True)
         for i, example in enumerate(part):

@@ -1,14 +1,14 @@
 """CMRC2018 (span extraction): reading, windowed features, decoding answers; the task module of the span
 family (the interface is described in cluebench.tasks)."""
+
 from dataclasses import dataclass
-from typing import List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..fileio import DataError, write_json
-from .records import get_field, read_json, shown, split_files, typed, unique
 from .features import CHUNK, FeatureBuilder, special_ids
+from .records import get_field, read_json, shown, split_files, typed, unique
 
 # Bump when the reader or the feature code changes what the features hold: old caches are then ignored
 # (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
@@ -31,8 +31,8 @@ class QAExample:
     id: str
     context: str
     question: str
-    answers: List[str]
-    answer_start: Optional[int]  # of the first answer; None where the file gives -1 (no position)
+    answers: list[str]
+    answer_start: int | None  # of the first answer; None where the file gives -1 (no position)
 
 
 def read_cmrc(path, check_starts, labelled=False):
@@ -61,19 +61,31 @@ def read_cmrc(path, check_starts, labelled=False):
                     if not golds:
                         raise DataError(path, f"question {qid}: no answer", field="answers")
                     for k, gold in enumerate(golds):
-                        answers.append(get_field(typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
-                                            "text", str, path, f"question {qid}, answer {k}"))
+                        answers.append(
+                            get_field(
+                                typed(gold, dict, path, f"question {qid}, answer {k}", "answers"),
+                                "text",
+                                str,
+                                path,
+                                f"question {qid}, answer {k}",
+                            )
+                        )
                         if not answers[-1].strip():
                             raise DataError(path, f"question {qid}, answer {k}: empty text", field="answers")
                     first, text = golds[0], answers[0]
                     if check_starts and get_field(first, "answer_start", int, path, f"question {qid}, answer 0") != -1:
                         start = first["answer_start"]
                         if start < 0:  # -1 alone means "no position"; a slice would count from the end
-                            raise DataError(path, f"question {qid}: answer_start {start} (only -1 may be negative)",
-                                            field="answers")
-                        if context[start:start + len(text)] != text:
-                            raise DataError(path, f"question {qid}: answer {text!r} is not at answer_start {start} "
-                                                  f"(found {context[start:start + len(text)]!r})", field="answers")
+                            raise DataError(
+                                path, f"question {qid}: answer_start {start} (only -1 may be negative)", field="answers"
+                            )
+                        if context[start : start + len(text)] != text:
+                            raise DataError(
+                                path,
+                                f"question {qid}: answer {text!r} is not at answer_start {start} "
+                                f"(found {context[start : start + len(text)]!r})",
+                                field="answers",
+                            )
                 examples.append(QAExample(qid, context, question.strip(), answers, start))
     if not examples:
         raise DataError(path, "no questions found (expected SQuAD-style {'data': [{'paragraphs': ...}]})")
@@ -86,14 +98,18 @@ def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, pa
     cls, sep = special_ids(encoder.tokenizer)
     out = FeatureBuilder(RAGGED_COLUMNS, PLAIN_COLUMNS)
     for first in tqdm(range(0, len(examples), CHUNK), desc="CMRC2018 features", disable=None, leave=False):
-        chunk = examples[first:first + CHUNK]
+        chunk = examples[first : first + CHUNK]
         questions = encoder.encode([e.question for e in chunk])
         contexts = encoder.encode([e.context for e in chunk])
         for i, (example, (q_ids, _), (c_ids, c_offsets)) in enumerate(zip(chunk, questions, contexts)):
             room = max_seq_length - len(q_ids) - 3
             if room < 1:
-                raise DataError(path, f"question {example.id}: its {len(q_ids)} tokens leave no room for the "
-                                      f"context at max_seq_length {max_seq_length}", field="question")
+                raise DataError(
+                    path,
+                    f"question {example.id}: its {len(q_ids)} tokens leave no room for the "
+                    f"context at max_seq_length {max_seq_length}",
+                    field="question",
+                )
             start = 0
             while True:
                 length = min(room, len(c_ids) - start)
@@ -104,8 +120,14 @@ def cmrc_features(examples, encoder, max_seq_length, doc_stride, with_labels, pa
                 s = e = 0
                 if with_labels and example.answer_start is not None and length > 0:
                     s, e = _answer_tokens(example, c_offsets, start, length, len(q_ids) + 2)
-                out.add(input_ids=ids, token_type_ids=types, offsets=np.asarray(offsets, np.int32).ravel(),
-                        start_positions=s, end_positions=e, example_index=first + i)
+                out.add(
+                    input_ids=ids,
+                    token_type_ids=types,
+                    offsets=np.asarray(offsets, np.int32).ravel(),
+                    start_positions=s,
+                    end_positions=e,
+                    example_index=first + i,
+                )
                 if start + length >= len(c_ids):
                     break
                 start += min(length, doc_stride)
@@ -149,14 +171,15 @@ def cmrc_answers(examples, feats, start_logits, end_logits, n_best_size, max_ans
                     continue
                 score = starts[s] + ends[e]
                 if example not in best or score > best[example][0]:
-                    best[example] = (score, examples[example].context[offsets[s][0]:offsets[e][1]])
+                    best[example] = (score, examples[example].context[offsets[s][0] : offsets[e][1]])
     return {e.id: best[i][1] if i in best else "empty" for i, e in enumerate(examples)}
 
 
 def read(task, split, data_dir):
     """The questions of a split; train answers are checked to sit at their answer_start."""
-    return read_cmrc(split_files(task, split, data_dir)[0], check_starts=split == "train",
-                     labelled=not split.startswith("test"))
+    return read_cmrc(
+        split_files(task, split, data_dir)[0], check_starts=split == "train", labelled=not split.startswith("test")
+    )
 
 
 def test_file(task, split, data_dir):
@@ -173,8 +196,28 @@ def answer_problem(task, answer, choices):
 
 def from_huggingface(rows, split, paths):
     """HuggingFace clue/cmrc2018 rows as the official SQuAD-style file: one article per question."""
-    data = {"version": "hf", "data": [{"title": "", "paragraphs": [{"context": r["context"], "qas": [
-        {"id": r["id"], "question": r["question"],
-         "answers": [{"text": t, "answer_start": s} for t, s in
-                     zip(r["answers"]["text"], r["answers"]["answer_start"])]}]}]} for r in rows]}
+    data = {
+        "version": "hf",
+        "data": [
+            {
+                "title": "",
+                "paragraphs": [
+                    {
+                        "context": r["context"],
+                        "qas": [
+                            {
+                                "id": r["id"],
+                                "question": r["question"],
+                                "answers": [
+                                    {"text": t, "answer_start": s}
+                                    for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+            for r in rows
+        ],
+    }
     write_json(paths[0], data, ensure_ascii=False)

@@ -1,12 +1,12 @@
 """Without --data_dir: HuggingFace's `clue` data set, written once into the official layout."""
-import os
 
-from ..log import logger
+import os
 
 from .. import tasks
 from ..fileio import DataError
-from .records import split_files
+from ..log import logger
 from .features import default_cache_dir
+from .records import split_files
 
 
 def download(task, root=None, load=None):
@@ -25,8 +25,10 @@ def download(task, root=None, load=None):
         try:
             rows = list(load("clue", task, split=hf_split))
         except Exception as e:  # offline, or the hub moved: say so in one line
-            raise DataError(f"HuggingFace clue/{task}", f"download failed ({type(e).__name__}); pass --data_dir "
-                                                       f"with the official {task}_public files") from None
+            raise DataError(
+                f"HuggingFace clue/{task}",
+                f"download failed ({type(e).__name__}); pass --data_dir with the official {task}_public files",
+            ) from None
         tasks.module(task).from_huggingface(rows, split, split_files(task, split, root))
     logger.info(f"{task}: HuggingFace clue/{task} written in the official layout under {folder}")
     return root

@@ -3,17 +3,17 @@ examples at a time, and cached on disk under a key made of what decides them: th
 version, split, the content of every file the split is read from, the tokenizer's settings and
 vocabulary, max_seq_length and doc_stride. Hyper-parameters never enter the key, so a grid builds each
 split once."""
+
 import hashlib
 import json
 import os
 import zipfile
 
 import numpy as np
-from ..log import logger
 
 from .. import tasks
 from ..fileio import file_digest, write_npz
-
+from ..log import logger
 
 CHUNK = 256  # examples tokenised at once: peak memory follows a chunk, not a split
 KEY_LIMIT = 2**20  # the cache's __key__ member: a JSON document of a few hundred bytes
@@ -33,7 +33,7 @@ class Features:
     def rows(self, name, index):
         values, splits = self.columns[name + ".values"], self.columns[name + ".splits"]
         first = index * self.group
-        return [values[splits[r]:splits[r + 1]] for r in range(first, first + self.group)]
+        return [values[splits[r] : splits[r + 1]] for r in range(first, first + self.group)]
 
     def lengths(self, name="input_ids"):
         splits = self.columns[name + ".splits"]
@@ -47,9 +47,9 @@ class Features:
         columns = {}
         for name, values in self.columns.items():
             if name.endswith(".splits"):
-                columns[name] = values[:n * self.group + 1]
-                base = name[:-len(".splits")]
-                columns[base + ".values"] = self.columns[base + ".values"][:values[n * self.group]]
+                columns[name] = values[: n * self.group + 1]
+                base = name[: -len(".splits")]
+                columns[base + ".values"] = self.columns[base + ".values"][: values[n * self.group]]
             elif not name.endswith(".values"):
                 columns[name] = values[:n]
         return Features(columns, self.group)
@@ -114,20 +114,30 @@ def tokenizer_settings(tokenizer):
     """What of the tokenizer decides the ids: its class, vocabulary, normalisation and special tokens."""
     basic = getattr(tokenizer, "basic_tokenizer", tokenizer)
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    return {"class": type(tokenizer).__name__, "vocab": _digest(vocab),
-            "vocab_size": max((i for _, i in vocab), default=-1) + 1,
-            "do_basic_tokenize": getattr(tokenizer, "do_basic_tokenize", None),
-            **{name: getattr(basic, name, None) for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")},
-            "special_ids": {name: getattr(tokenizer, f"{name}_token_id", None)
-                            for name in ("cls", "sep", "pad", "unk", "mask")}}
+    return {
+        "class": type(tokenizer).__name__,
+        "vocab": _digest(vocab),
+        "vocab_size": max((i for _, i in vocab), default=-1) + 1,
+        "do_basic_tokenize": getattr(tokenizer, "do_basic_tokenize", None),
+        **{name: getattr(basic, name, None) for name in ("do_lower_case", "strip_accents", "tokenize_chinese_chars")},
+        "special_ids": {
+            name: getattr(tokenizer, f"{name}_token_id", None) for name in ("cls", "sep", "pad", "unk", "mask")
+        },
+    }
 
 
 def cache_key(task, split, paths, tokenizer, max_seq_length, doc_stride=None):
     """What decides the features, and nothing else (no learning rate, batch size, seed or num_proc).
     paths: every file the split is read from (C3's d- and m- files, CHID's passages and answers)."""
-    return {"version": tasks.module(task).FEATURE_VERSION, "task": task, "split": split,
-            "data": file_digest(paths), "tokenizer": tokenizer_settings(tokenizer), "max_seq_length": max_seq_length,
-            "doc_stride": doc_stride}
+    return {
+        "version": tasks.module(task).FEATURE_VERSION,
+        "task": task,
+        "split": split,
+        "data": file_digest(paths),
+        "tokenizer": tokenizer_settings(tokenizer),
+        "max_seq_length": max_seq_length,
+        "doc_stride": doc_stride,
+    }
 
 
 def cache_path(cache_dir, key):

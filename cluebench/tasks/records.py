@@ -1,6 +1,7 @@
 """Reading the official reading-comprehension files: where a split's files are, and checks of the
 records that name the file, the record and the field of anything wrong; and how the task modules show a
 predicted answer in check_submission's messages."""
+
 import json
 import os
 
@@ -16,8 +17,11 @@ def split_files(task, split, data_dir):
 def prediction_splits(task, data_dir):
     """[(split, file name)]: an optional test split only where its file exists."""
     spec = tasks.get(task)
-    return [(split, name) for split, name in spec.predictions.items()
-            if split not in spec.optional_splits or os.path.isfile(split_files(task, split, data_dir)[0])]
+    return [
+        (split, name)
+        for split, name in spec.predictions.items()
+        if split not in spec.optional_splits or os.path.isfile(split_files(task, split, data_dir)[0])
+    ]
 
 
 def read_json(path):
@@ -25,8 +29,17 @@ def read_json(path):
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise DataError(path, "empty file")
     return fileio.read_json(path)
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
-               bool: "a boolean", type(None): "null"}
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 def json_type(value):

@@ -9,6 +9,7 @@ characters and, between them, NLTK words; punctuation from the official list rem
 the longest common run of segments; EM on the strings without punctuation; each question scored
 against its best gold answer; questions without a prediction score 0.
 """
+
 from nltk.tokenize import NLTKWordTokenizer
 from paddlenlp.metrics.squad import squad_evaluate
 
@@ -19,8 +20,9 @@ _words = NLTKWordTokenizer()
 
 def upstream_scores(references, predictions):
     """references: {question id: [gold texts]}; predictions: {question id: text} -> {"em", "f1"}."""
-    examples = [{"id": qid, "answers": {"text": golds, "answer_start": [0] * len(golds)}}
-                for qid, golds in references.items()]
+    examples = [
+        {"id": qid, "answers": {"text": golds, "answer_start": [0] * len(golds)}} for qid, golds in references.items()
+    ]
     result = squad_evaluate(examples, predictions, is_whitespace_splited=False)  # logs the dict, as upstream
     return {"em": result["exact"], "f1": result["f1"]}
 
@@ -68,6 +70,7 @@ def official_f1(gold, prediction):
 def official_em(gold, prediction):
     def strip(text):
         return "".join(c for c in str(text).lower().strip() if c not in PUNCTUATION)
+
     return float(strip(gold) == strip(prediction))
 
 

@@ -1,9 +1,10 @@
 """Without --data_dir, the classification scripts read what upstream reads: PaddleNLP's download of the
 CLUE (or FewCLUE) archive, in PaddleNLP's cache. (The reading-comprehension download is HuggingFace's,
 written in the official layout: cluebench.tasks.download.)"""
+
+from .. import tasks
 from ..fileio import DataError
 from ..tasks import classification
-from .. import tasks
 
 
 def split_file(task, split, data_dir=None):
@@ -17,8 +18,10 @@ def split_file(task, split, data_dir=None):
     try:
         return builder(name=task)._get_data(splits[split])
     except Exception as e:  # offline, or the mirror is gone: one line, not a retry traceback
-        raise DataError(f"PaddleNLP {source}/{task}", f"download failed ({type(e).__name__}); pass --data_dir "
-                                                      f"with the official {task}_public files") from None
+        raise DataError(
+            f"PaddleNLP {source}/{task}",
+            f"download failed ({type(e).__name__}); pass --data_dir with the official {task}_public files",
+        ) from None
 
 
 def load_split(task, split, data_dir=None):

@@ -7,6 +7,7 @@ their kin: PaddleNLP's BERT BasicTokenizer and WordpieceTokenizer over a vocab.t
 question, context and choice of the real CMRC2018 and C3 dev sets by the tests) about 15 times
 faster. Other tokenizers go through the PaddleNLP one.
 """
+
 import unicodedata
 
 from paddlenlp.transformers.bert.tokenizer import BasicTokenizer, WordpieceTokenizer
@@ -76,24 +77,38 @@ class TextEncoder:
         return any(not (ord(c) == 0 or ord(c) == 0xFFFD or _is_control(c)) for c in char)
 
     def _slow(self, text):
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                                 return_token_type_ids=False)
+        encoded = self.tokenizer(
+            text, add_special_tokens=False, return_offsets_mapping=True, return_token_type_ids=False
+        )
         return encoded["input_ids"], [tuple(o) for o in encoded["offset_mapping"]]
 
 
 def _rust_wordpiece(tokenizer):
     basic = getattr(tokenizer, "basic_tokenizer", None)
     wordpiece = getattr(tokenizer, "wordpiece_tokenizer", None)
-    if not (type(basic) is BasicTokenizer and type(wordpiece) is WordpieceTokenizer
-            and getattr(tokenizer, "do_basic_tokenize", True) and basic.tokenize_chinese_chars):
+    if not (
+        type(basic) is BasicTokenizer
+        and type(wordpiece) is WordpieceTokenizer
+        and getattr(tokenizer, "do_basic_tokenize", True)
+        and basic.tokenize_chinese_chars
+    ):
         return None
     from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-    rust = Tokenizer(models.WordPiece(vocab=dict(tokenizer.get_vocab()), unk_token=wordpiece.unk_token,
-                                      max_input_chars_per_word=wordpiece.max_input_chars_per_word))
+    rust = Tokenizer(
+        models.WordPiece(
+            vocab=dict(tokenizer.get_vocab()),
+            unk_token=wordpiece.unk_token,
+            max_input_chars_per_word=wordpiece.max_input_chars_per_word,
+        )
+    )
     rust.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, lowercase=basic.do_lower_case,
-        strip_accents=basic.do_lower_case if basic.strip_accents is None else basic.strip_accents)
-    rust.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Split(Regex(SYMBOLS), behavior="isolated")])
+        clean_text=True,
+        handle_chinese_chars=True,
+        lowercase=basic.do_lower_case,
+        strip_accents=basic.do_lower_case if basic.strip_accents is None else basic.strip_accents,
+    )
+    rust.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Split(Regex(SYMBOLS), behavior="isolated")]
+    )
     return rust

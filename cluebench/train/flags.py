@@ -6,12 +6,13 @@ own flags itself. The Trainer script (PaddleNLP's dataclass arguments) is checke
 its own names (trainer_rules()). A bad flag is one DataError, `--flag value: what it must be`, which
 setup.exit_cleanly turns into one line and exit status 2.
 """
+
 import math
 import os
 
-from . import precision, resume
 from .. import results
 from ..fileio import DataError
+from . import precision, resume
 
 # The --do_ flags: every script has TRAIN and PREDICT; the classifier scripts have EVAL as well.
 TRAIN, EVAL, PREDICT = "do_train", "do_eval", "do_predict"
@@ -32,9 +33,23 @@ def flag_error(flag, value, message):
     return DataError(f"--{flag} {value}", message)
 
 
-def add_training_flags(p, *, do_flags, output_dir, max_seq_length, batch_size, learning_rate, weight_decay,
-                       adam_epsilon, num_train_epochs, gradient_accumulation_steps, warmup_proportion=0.1,
-                       zero_steps_ok, data_dir_help, output_dir_help=None):
+def add_training_flags(
+    p,
+    *,
+    do_flags,
+    output_dir,
+    max_seq_length,
+    batch_size,
+    learning_rate,
+    weight_decay,
+    adam_epsilon,
+    num_train_epochs,
+    gradient_accumulation_steps,
+    warmup_proportion=0.1,
+    zero_steps_ok,
+    data_dir_help,
+    output_dir_help=None,
+):
     """Add the flags the argparse scripts share to parser p, with a script's upstream defaults.
     do_flags: its --do_ flags (of TRAIN, EVAL, PREDICT); zero_steps_ok: whether --max_steps 0 is its
     "build the features, take no step" warm-up (said in --help)."""
@@ -50,9 +65,12 @@ def add_training_flags(p, *, do_flags, output_dir, max_seq_length, batch_size, l
     p.add_argument("--adam_epsilon", type=float, default=adam_epsilon)
     p.add_argument("--max_grad_norm", type=float, default=1.0)
     p.add_argument("--num_train_epochs", type=int, default=num_train_epochs)
-    p.add_argument("--max_steps", type=int, default=-1,
-                   help=">= 0 overrides epochs; 0 trains no step" if zero_steps_ok else
-                   "> 0: optimizer steps, overrides epochs")
+    p.add_argument(
+        "--max_steps",
+        type=int,
+        default=-1,
+        help=">= 0 overrides epochs; 0 trains no step" if zero_steps_ok else "> 0: optimizer steps, overrides epochs",
+    )
     p.add_argument("--warmup_steps", type=int, default=0)
     p.add_argument("--warmup_proportion", type=float, default=warmup_proportion)
     p.add_argument("--logging_steps", type=int, default=100)
@@ -61,9 +79,13 @@ def add_training_flags(p, *, do_flags, output_dir, max_seq_length, batch_size, l
     p.add_argument("--gradient_accumulation_steps", type=int, default=gradient_accumulation_steps)
     for flag in do_flags:
         p.add_argument(f"--{flag}", action="store_true")
-    p.add_argument("--to_static", type=strtobool, default=True,
-                   help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
-                        "faster steps on a CPU; false: the eager path")
+    p.add_argument(
+        "--to_static",
+        type=strtobool,
+        default=True,
+        help="run the model as one static program (paddle.jit.to_static): the same numbers, 2-4x "
+        "faster steps on a CPU; false: the eager path",
+    )
     p.add_argument("--logdir", default=None, help="VisualDL log folder (train loss, learning rate, dev metrics)")
     precision.add_flag(p)
     resume.add_flags(p)
@@ -72,7 +94,7 @@ def add_training_flags(p, *, do_flags, output_dir, max_seq_length, batch_size, l
 
 # Checked on whichever of these flags a script has: (flag, test, what it must be).
 RULES = [
-    ("seed", lambda v: 0 <= v < 2 ** 32, "must be between 0 and 2**32 - 1"),
+    ("seed", lambda v: 0 <= v < 2**32, "must be between 0 and 2**32 - 1"),
     ("batch_size", lambda v: v > 0, "must be at least 1"),
     ("eval_batch_size", lambda v: v > 0, "must be at least 1"),
     ("gradient_accumulation_steps", lambda v: v > 0, "must be at least 1"),
@@ -144,14 +166,24 @@ def check_training_flags(args, do_flags, zero_steps_ok=False):
     "build the features, take no step" (the MRC scripts' warm-up)."""
     check_numbers(args, RULES)
     check_something_to_do(args, do_flags)
-    if args.do_train and args.save_best_model and os.path.isdir(args.model_name_or_path) and \
-            os.path.realpath(args.output_dir) == os.path.realpath(args.model_name_or_path):
-        raise flag_error("output_dir", args.output_dir, "is the model's own folder: saving would overwrite the "
-                                                        "pretrained weights; choose another --output_dir")
+    if (
+        args.do_train
+        and args.save_best_model
+        and os.path.isdir(args.model_name_or_path)
+        and os.path.realpath(args.output_dir) == os.path.realpath(args.model_name_or_path)
+    ):
+        raise flag_error(
+            "output_dir",
+            args.output_dir,
+            "is the model's own folder: saving would overwrite the pretrained weights; choose another --output_dir",
+        )
     gas = args.gradient_accumulation_steps
     if args.batch_size % gas:
-        raise flag_error("batch_size", args.batch_size,
-                         f"must be divisible by --gradient_accumulation_steps {gas} (it is the effective batch)")
+        raise flag_error(
+            "batch_size",
+            args.batch_size,
+            f"must be divisible by --gradient_accumulation_steps {gas} (it is the effective batch)",
+        )
     steps_given = args.max_steps > 0 or args.max_steps == 0 and zero_steps_ok
     if args.do_train and not steps_given and args.num_train_epochs < 1:
         raise flag_error("num_train_epochs", args.num_train_epochs, "must be at least 1 to train (or give --max_steps)")

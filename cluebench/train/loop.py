@@ -1,5 +1,6 @@
 """The training loop of the argparse scripts: AdamW with linear warmup and decay, gradient
 accumulation, evaluation every N steps or every epoch, best-result tracking."""
+
 import contextlib
 import hashlib
 import math
@@ -22,15 +23,15 @@ def unwrap(model):
 
 def cross_entropy_loss(model, batch):
     """Cross-entropy of the model's logits (over classes, or over choices) against batch["labels"]."""
-    return F.cross_entropy(model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]),
-                           batch["labels"])
+    return F.cross_entropy(model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"]), batch["labels"])
 
 
 def span_loss(model, batch):
     """Mean of the start and end cross-entropies of a span-extraction model (CMRC2018)."""
     start_logits, end_logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-    return (F.cross_entropy(start_logits, batch["start_positions"]) +
-            F.cross_entropy(end_logits, batch["end_positions"])) / 2
+    return (
+        F.cross_entropy(start_logits, batch["start_positions"]) + F.cross_entropy(end_logits, batch["end_positions"])
+    ) / 2
 
 
 class BatchLoader:
@@ -69,10 +70,12 @@ def write_record(args, record, what):
     record["predictions"] = [os.path.abspath(p) for p in record.get("predictions", [])]  # usable from anywhere
     results.write_record(path, record)
     best = record["best"]
-    logger.info(f"summary: {record['task']} {what} {best['value']} at step {best['step']} (epoch {best['epoch']}) "
-                f"over {len(record['history'])} evaluations; "
-                f"{record['throughput']['train_examples_per_s']:.1f} train examples/s; "
-                f"{record['wall_time_s']:.1f} s; record {path}")
+    logger.info(
+        f"summary: {record['task']} {what} {best['value']} at step {best['step']} (epoch {best['epoch']}) "
+        f"over {len(record['history'])} evaluations; "
+        f"{record['throughput']['train_examples_per_s']:.1f} train examples/s; "
+        f"{record['wall_time_s']:.1f} s; record {path}"
+    )
     logger.info(results.best_result_line(best["metrics"]))
 
 
@@ -83,10 +86,15 @@ def build_optimizer(model, args, total_steps):
     decay = {p.name for n, p in model.named_parameters() if not any(k in n for k in ("bias", "norm"))}
     clip = paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm > 0 else None
     optimizer = paddle.optimizer.AdamW(
-        learning_rate=scheduler, beta1=0.9, beta2=0.999,
+        learning_rate=scheduler,
+        beta1=0.9,
+        beta2=0.999,
         epsilon=args.adam_epsilon,
-        parameters=model.parameters(), weight_decay=args.weight_decay,
-        apply_decay_param_fun=lambda name: name in decay, grad_clip=clip)
+        parameters=model.parameters(),
+        weight_decay=args.weight_decay,
+        apply_decay_param_fun=lambda name: name in decay,
+        grad_clip=clip,
+    )
     return scheduler, optimizer
 
 
@@ -96,7 +104,7 @@ def length_sorted_batches(lengths, batch_size):
     Callers scatter results back by index, so output keeps the original order.
     """
     order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def plan_steps(batches_per_epoch, gas, num_train_epochs, max_steps, zero_means_no_steps=False):
@@ -146,9 +154,27 @@ def reseed_for_step(seed, step):
     paddle.seed(int.from_bytes(hashlib.sha256(f"{seed}:{step}".encode()).digest()[:7], "little"))
 
 
-def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps, epochs, gas,
-               logging_steps, log_template, evaluate, eval_steps=None, rank=0, seed=None, checkpoint=None,
-               progress=None, on_log=None, precision=None):
+def train_loop(
+    model,
+    loader,
+    compute_loss,
+    optimizer,
+    scheduler,
+    *,
+    total_steps,
+    epochs,
+    gas,
+    logging_steps,
+    log_template,
+    evaluate,
+    eval_steps=None,
+    rank=0,
+    seed=None,
+    checkpoint=None,
+    progress=None,
+    on_log=None,
+    precision=None,
+):
     """Run optimizer steps until total_steps; returns {"steps", "examples", "train_time_s"}.
 
     compute_loss(model, batch) -> scalar loss. evaluate(step, epoch) is called every eval_steps
@@ -171,8 +197,16 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
 
     def updated(epoch, next_batch, evaluated):
         if checkpoint is not None:
-            checkpoint.after_update({"epoch": epoch, "batch": next_batch, "step": step, "examples": examples,
-                                     "train_time_s": train_time + time.time() - tic}, evaluated)
+            checkpoint.after_update(
+                {
+                    "epoch": epoch,
+                    "batch": next_batch,
+                    "step": step,
+                    "examples": examples,
+                    "train_time_s": train_time + time.time() - tic,
+                },
+                evaluated,
+            )
 
     for epoch in range(progress["epoch"], epochs):
         if step >= total_steps:
@@ -182,7 +216,7 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
             group_start = batch_index - batch_index % gas
             group_size = min(gas, n_batches - group_start)
             updates = batch_index - group_start + 1 == group_size
-            with (contextlib.nullcontext() if updates else sync_free()):
+            with contextlib.nullcontext() if updates else sync_free():
                 with precision.autocast():
                     loss = compute_loss(model, batch)
                 precision.backward(loss / group_size if group_size > 1 else loss)
@@ -197,10 +231,19 @@ def train_loop(model, loader, compute_loss, optimizer, scheduler, *, total_steps
                 reseed_for_step(seed, step)
             if step % logging_steps == 0:
                 now, value = time.time(), float(loss)
-                logger.info(log_template.format(
-                    step=step, total=total_steps, epoch=epoch, batch=batch_index, batch1=batch_index + 1,
-                    rank=rank, loss=value, lr=scheduler.get_lr(),
-                    speed=(step - logged_at) / max(now - last_log, 1e-9)))
+                logger.info(
+                    log_template.format(
+                        step=step,
+                        total=total_steps,
+                        epoch=epoch,
+                        batch=batch_index,
+                        batch1=batch_index + 1,
+                        rank=rank,
+                        loss=value,
+                        lr=scheduler.get_lr(),
+                        speed=(step - logged_at) / max(now - last_log, 1e-9),
+                    )
+                )
                 if on_log is not None:
                     on_log(step, value, scheduler.get_lr())
                 last_log, logged_at = now, step

@@ -7,6 +7,7 @@ state in the resume checkpoint) so that small gradients do not flush to zero; bf
 needs no scaler. Evaluation and prediction run under the same auto-cast as training, so a --to_static
 program is always built under the precision it runs with.
 """
+
 import contextlib
 
 import paddle
@@ -18,9 +19,13 @@ BF16_CAPABILITY = (8, 0)  # Ampere: below it Paddle runs "bf16" in fp32 without 
 
 
 def add_flag(parser):
-    parser.add_argument("--use_amp", choices=CHOICES, default="off",
-                        help="mixed precision on a GPU: fp16 (with loss scaling) or bf16 (compute capability "
-                             "8.0 or higher); off: fp32, upstream's numbers")
+    parser.add_argument(
+        "--use_amp",
+        choices=CHOICES,
+        default="off",
+        help="mixed precision on a GPU: fp16 (with loss scaling) or bf16 (compute capability "
+        "8.0 or higher); off: fp32, upstream's numbers",
+    )
 
 
 def check(args):
@@ -34,9 +39,12 @@ def check(args):
         capability = tuple(paddle.device.cuda.get_device_capability())
         if capability < BF16_CAPABILITY:
             name = paddle.device.cuda.get_device_name()
-            raise DataError(f"--use_amp {mode}", f"needs compute capability 8.0 or higher; {name} has "
-                                      f"{capability[0]}.{capability[1]} (Paddle would train in "
-                                      "fp32 unasked); use --use_amp fp16")
+            raise DataError(
+                f"--use_amp {mode}",
+                f"needs compute capability 8.0 or higher; {name} has "
+                f"{capability[0]}.{capability[1]} (Paddle would train in "
+                "fp32 unasked); use --use_amp fp16",
+            )
 
 
 class Precision:
@@ -51,7 +59,7 @@ class Precision:
     def of(cls, args):
         mode = args.use_amp
         # 2**15: PaddleNLP's Trainer's start; halved at each overflow, doubled after 1000 clean steps
-        scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if mode == "fp16" else None
+        scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if mode == "fp16" else None
         return cls(mode, scaler)
 
     def autocast(self):

@@ -1,6 +1,7 @@
 """Run by `python -m cluebench.check` through paddle.distributed.launch: two ranks train a small layer on
 data of their own for a few steps and compare digests of their weights. Equal digests mean the gradient
 sync of this host (NCCL between cards, gloo on a CPU) works; rank 0 prints `RANKS AGREE` or `RANKS DIFFER`."""
+
 import hashlib
 import sys
 

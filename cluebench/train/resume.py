@@ -19,6 +19,7 @@ loaded. The digest catches a damaged file, not a forged one: someone who can wri
 replace the weights and recompute it (there is no per-user key: a job resumed on another node would
 need the same key); what they gain is wrong numbers in that folder, never code run as its owner.
 """
+
 import argparse
 import hashlib
 import json
@@ -41,10 +42,21 @@ DOCUMENT_LIMIT = 64 * 2**20  # the JSON part: fingerprint, history, random state
 SLACK = 64 * 2**20
 # Flags that change nothing in training: a run differing only in these may resume the checkpoint.
 # (--do_predict stays in: it decides whether the best weights are kept in memory, hence in the checkpoint.)
-NOT_TRAINING = {"output_dir", "results_file", "logging_steps", "save_best_model", "resume", "checkpoint_minutes",
-                "data_dir", "cache_dir", "overwrite_cache", "num_proc", "logdir",
-                "to_static",  # the same numbers either way
-                "break_lock"}
+NOT_TRAINING = {
+    "output_dir",
+    "results_file",
+    "logging_steps",
+    "save_best_model",
+    "resume",
+    "checkpoint_minutes",
+    "data_dir",
+    "cache_dir",
+    "overwrite_cache",
+    "num_proc",
+    "logdir",
+    "to_static",  # the same numbers either way
+    "break_lock",
+}
 
 
 # ------------------------------------------------------------ Paddle's generators
@@ -67,9 +79,13 @@ def _generator_devices():
 def generator_states():
     """{device: [[device id, seed, offset, engine text], ...]} of Paddle's generators in this process (the
     CPU's, and the cards' when it runs on them): plain JSON values, read back without unpickling."""
-    return {device: [[*state[:3], bytes(state[3]).decode("ascii")] if len(state) == 4 else list(state)
-                     for state in (s.__getstate__() for s in paddle.get_rng_state(device))]
-            for device in _generator_devices()}
+    return {
+        device: [
+            [*state[:3], bytes(state[3]).decode("ascii")] if len(state) == 4 else list(state)
+            for state in (s.__getstate__() for s in paddle.get_rng_state(device))
+        ]
+        for device in _generator_devices()
+    }
 
 
 def _generator_problem(states):
@@ -81,8 +97,11 @@ def _generator_problem(states):
         if not isinstance(lst, list) or len(lst) != len(paddle.get_rng_state(device)):
             return f"does not hold every {device} generator"
         for state in lst:
-            if not (isinstance(state, list) and len(state) in (3, 4) and all(
-                    isinstance(v, int) and not isinstance(v, bool) and -1 <= v < 2 ** 64 for v in state[:3])):
+            if not (
+                isinstance(state, list)
+                and len(state) in (3, 4)
+                and all(isinstance(v, int) and not isinstance(v, bool) and -1 <= v < 2**64 for v in state[:3])
+            ):
                 return "holds a generator state that is not (device, seed, offset, engine)"
             if len(state) == 4 and not (isinstance(state[3], str) and ENGINE_TEXT.fullmatch(state[3])):
                 return "holds a generator engine state that is not a list of numbers"
@@ -110,29 +129,53 @@ class Preempted(SystemExit):
 def host_name(text):
     """--break_lock's value: a host name as a lock records it (printable, no spaces, at most 255 bytes)."""
     if not text or not text.isprintable() or any(c.isspace() for c in text) or len(text.encode()) > 255:
-        raise argparse.ArgumentTypeError(f"must be a host name (printable, no spaces, at most 255 bytes), "
-                                         f"not {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a host name (printable, no spaces, at most 255 bytes), not {text!r}")
     return text
 
 
 def add_flags(parser):
-    parser.add_argument("--resume", choices=("auto", "never"), default="auto",
-                        help=f"auto: go on from OUTPUT_DIR/{FILENAME} when this same run left one; never: start over")
-    parser.add_argument("--checkpoint_minutes", type=float, default=30,
-                        help="also write the resume checkpoint this often during long epochs (0: only at evaluations)")
-    parser.add_argument("--break_lock", type=host_name, metavar="HOST",
-                        help="take over OUTPUT_DIR's lock if HOST holds it: for a host known to be gone, whose "
-                             "run can no longer release it (a lock of this host is judged without it)")
+    parser.add_argument(
+        "--resume",
+        choices=("auto", "never"),
+        default="auto",
+        help=f"auto: go on from OUTPUT_DIR/{FILENAME} when this same run left one; never: start over",
+    )
+    parser.add_argument(
+        "--checkpoint_minutes",
+        type=float,
+        default=30,
+        help="also write the resume checkpoint this often during long epochs (0: only at evaluations)",
+    )
+    parser.add_argument(
+        "--break_lock",
+        type=host_name,
+        metavar="HOST",
+        help="take over OUTPUT_DIR's lock if HOST holds it: for a host known to be gone, whose "
+        "run can no longer release it (a lock of this host is judged without it)",
+    )
 
 
 def fingerprint(script, task, args, data_files, world_size):
     """What decides the training: a checkpoint is only resumed by a run with the same fingerprint."""
     model = args.model_name_or_path
-    weights = sorted(os.path.join(model, n) for n in os.listdir(model)
-                     if n.startswith(("model_state", "model.safetensors", "config"))) if os.path.isdir(model) else []
-    return {"script": script, "task": task, "model": model, "weights": file_digest(weights) if weights else None,
-            "data": file_digest(data_files), "world_size": world_size,
-            "hyperparameters": {k: v for k, v in sorted(vars(args).items()) if k not in NOT_TRAINING}}
+    weights = (
+        sorted(
+            os.path.join(model, n)
+            for n in os.listdir(model)
+            if n.startswith(("model_state", "model.safetensors", "config"))
+        )
+        if os.path.isdir(model)
+        else []
+    )
+    return {
+        "script": script,
+        "task": task,
+        "model": model,
+        "weights": file_digest(weights) if weights else None,
+        "data": file_digest(data_files),
+        "world_size": world_size,
+        "hyperparameters": {k: v for k, v in sorted(vars(args).items()) if k not in NOT_TRAINING},
+    }
 
 
 def difference(saved, current):
@@ -184,10 +227,16 @@ class Checkpointer:
             return None
         state = read_checkpoint(self.path, _size_limit(model))
         if state.get("format") != FORMAT or state.get("fingerprint") != self.fingerprint:
-            reason = "of another format" if state.get("format") != FORMAT else difference(
-                state.get("fingerprint", {}), self.fingerprint)
-            raise DataError(self.path, f"resume checkpoint of a different run: {reason}; pass --resume never to "
-                                       "start over, or another --output_dir")
+            reason = (
+                "of another format"
+                if state.get("format") != FORMAT
+                else difference(state.get("fingerprint", {}), self.fingerprint)
+            )
+            raise DataError(
+                self.path,
+                f"resume checkpoint of a different run: {reason}; pass --resume never to "
+                "start over, or another --output_dir",
+            )
         check_entries(self.path, state, model, tracker, self.world_size)
         _unwrap(model).set_state_dict({k: paddle.to_tensor(v) for k, v in state["model"].items()})
         optimizer.set_state_dict(_tensors(state["optimizer"]))
@@ -202,8 +251,10 @@ class Checkpointer:
             set_generator_states(paddle_rng)
         self.prior_elapsed = state["elapsed_s"]
         progress = state["progress"]
-        logger.info(f"resuming from {self.path}: step {progress['step']}, epoch {progress['epoch']}, "
-                    f"batch {progress['batch']}, {len(tracker.history)} evaluations so far")
+        logger.info(
+            f"resuming from {self.path}: step {progress['step']}, epoch {progress['epoch']}, "
+            f"batch {progress['batch']}, {len(tracker.history)} evaluations so far"
+        )
         return progress
 
     # ------------------------------------------------------------ save
@@ -214,8 +265,10 @@ class Checkpointer:
         """Called by the training loop after each optimizer step (and after an epoch's evaluation):
         writes the checkpoint when an evaluation just ended, when it is due, or on SIGTERM, then ends
         the process in the last case. All ranks agree on both decisions."""
-        flags = [int(self.stop_requested), int(evaluated or (self.interval > 0 and
-                                                             self.clock() - self.last_save >= self.interval))]
+        flags = [
+            int(self.stop_requested),
+            int(evaluated or (self.interval > 0 and self.clock() - self.last_save >= self.interval)),
+        ]
         if self.world_size > 1:  # a signal or the clock may differ by rank: take the union
             tensor = paddle.to_tensor(flags, dtype="int32")
             paddle.distributed.all_reduce(tensor, op=paddle.distributed.ReduceOp.MAX)
@@ -236,14 +289,23 @@ class Checkpointer:
             every = [rng]
         if self.rank == 0:
             tic = time.time()
-            state = {"format": FORMAT, "fingerprint": self.fingerprint, "progress": dict(progress),
-                     "model": {k: v.numpy() for k, v in _unwrap(model).state_dict().items()},
-                     "optimizer": _arrays(optimizer.state_dict()), "scheduler": scheduler.state_dict(),
-                     "tracker": dict(tracker.__dict__), "rng": every, "elapsed_s": self.elapsed(),
-                     "precision": precision.state_dict() if precision is not None else {}}
+            state = {
+                "format": FORMAT,
+                "fingerprint": self.fingerprint,
+                "progress": dict(progress),
+                "model": {k: v.numpy() for k, v in _unwrap(model).state_dict().items()},
+                "optimizer": _arrays(optimizer.state_dict()),
+                "scheduler": scheduler.state_dict(),
+                "tracker": dict(tracker.__dict__),
+                "rng": every,
+                "elapsed_s": self.elapsed(),
+                "precision": precision.state_dict() if precision is not None else {},
+            }
             _write(self.path, state)
-            logger.info(f"resume checkpoint at step {progress['step']}: {self.path} "
-                        f"({os.path.getsize(self.path) / 2**20:.1f} MiB, {time.time() - tic:.2f} s)")
+            logger.info(
+                f"resume checkpoint at step {progress['step']}: {self.path} "
+                f"({os.path.getsize(self.path) / 2**20:.1f} MiB, {time.time() - tic:.2f} s)"
+            )
         self.last_save = self.clock()
 
     def remove(self):
@@ -325,8 +387,14 @@ def _digest(document, arrays):
 def _write(path, state):
     arrays = {}
     document = json.dumps(_encode(state, arrays), allow_nan=True).encode()
-    write_npz(path, {"__document__": np.frombuffer(document, np.uint8),
-                     "__digest__": np.frombuffer(_digest(document, arrays).encode(), np.uint8), **arrays})
+    write_npz(
+        path,
+        {
+            "__document__": np.frombuffer(document, np.uint8),
+            "__digest__": np.frombuffer(_digest(document, arrays).encode(), np.uint8),
+            **arrays,
+        },
+    )
 
 
 def _size_limit(model):
@@ -339,8 +407,10 @@ def _size_limit(model):
 def read_checkpoint(path, limit):
     """The state dict of a resume checkpoint, after its size, members and digest are checked; nothing in it
     can run code."""
+
     def refuse(why):
         raise DataError(path, f"{why}; remove it or pass --resume never")
+
     try:
         with open_regular(path) as f:
             if os.fstat(f.fileno()).st_size > limit:
@@ -385,10 +455,19 @@ def read_checkpoint(path, limit):
 def check_entries(path, state, model, tracker, world_size):
     """Every part the restore uses is there and fits the live model: a DataError naming the first entry that
     does not, before anything is loaded (never a partial load or a KeyError)."""
+
     def refuse(entry, why):
         raise DataError(path, f"resume checkpoint entry '{entry}' {why}; remove it or pass --resume never")
-    for key, kind in (("model", dict), ("optimizer", dict), ("scheduler", dict), ("tracker", dict),
-                      ("rng", list), ("progress", dict), ("elapsed_s", (int, float))):
+
+    for key, kind in (
+        ("model", dict),
+        ("optimizer", dict),
+        ("scheduler", dict),
+        ("tracker", dict),
+        ("rng", list),
+        ("progress", dict),
+        ("elapsed_s", (int, float)),
+    ):
         if not isinstance(state.get(key), kind):
             refuse(key, "is missing or of the wrong kind")
     if set(state["tracker"]) != set(vars(tracker)):  # its fields replace the live tracker's: no others
@@ -403,13 +482,14 @@ def check_entries(path, state, model, tracker, world_size):
         if name == "LR_Scheduler":
             continue
         if name == "master_weights":
-            for key, array in (value.items() if isinstance(value, dict) else ()):
+            for key, array in value.items() if isinstance(value, dict) else ():
                 if tuple(np.shape(array)) != params.get(key):
                     refuse(f"optimizer.master_weights.{key}", "does not fit a parameter of the model")
             continue
         # an accumulator is named PARAM_KIND_N and has the parameter's shape, or is one number (beta powers)
         fits = isinstance(value, np.ndarray) and any(
-            name.startswith(p + "_") and value.shape in (shape, (1,), ()) for p, shape in params.items())
+            name.startswith(p + "_") and value.shape in (shape, (1,), ()) for p, shape in params.items()
+        )
         if not fits:
             refuse(f"optimizer.{name}", "does not fit a parameter of the model")
     if len(state["rng"]) != world_size or not all(isinstance(r, tuple) and len(r) == 3 for r in state["rng"]):
@@ -417,8 +497,10 @@ def check_entries(path, state, model, tracker, world_size):
     saved = positions_saved()
     for rank, (_, _, paddle_rng) in enumerate(state["rng"]):
         if (paddle_rng is None) == saved:  # written by a Paddle that gives the positions and read by one that does not
-            refuse(f"rng.{rank}", "is of a Paddle build that " + ("does not save" if saved else "saves") +
-                   " its generators' positions")
+            refuse(
+                f"rng.{rank}",
+                "is of a Paddle build that " + ("does not save" if saved else "saves") + " its generators' positions",
+            )
         why = _generator_problem(paddle_rng) if saved else None
         if why:
             refuse(f"rng.{rank}", why)

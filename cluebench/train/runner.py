@@ -5,6 +5,7 @@ evaluation and prediction writer); run() owns the rest, in this order:
     -> output folder claimed -> training with dev evaluations, best weights kept (resumable)
     -> rank 0: --do_eval, predictions with the best weights, results record, closing lines.
 """
+
 import os
 import time
 
@@ -12,14 +13,15 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
-from . import flags, loop, precision, provenance, resume, setup, speedups
 from .. import results
-from .precision import Precision
 from ..fileio import DataError, atomic_save_pretrained
+from . import flags, loop, precision, provenance, resume, setup, speedups
+from .precision import Precision
 
 
 class TaskRun:
     """What one script knows about its task. Subclasses set the attributes and the methods below."""
+
     script = ""  # e.g. "run_c3.py": in the record and the resume fingerprint
     task = ""
     key = "acc"  # the metric the best evaluation is chosen by
@@ -90,15 +92,19 @@ def forward_sorted(model, lengths, batch_size, collate, per_token=False, autocas
         for index in loop.length_sorted_batches(lengths, batch_size):
             batch = collate(index)
             with autocast():
-                out = model(input_ids=paddle.to_tensor(batch["input_ids"]),
-                            token_type_ids=paddle.to_tensor(batch["token_type_ids"]))
-            arrays = [(o if o.dtype == paddle.float32 else o.astype("float32")).numpy()
-                      for o in (out if isinstance(out, (tuple, list)) else [out])]
+                out = model(
+                    input_ids=paddle.to_tensor(batch["input_ids"]),
+                    token_type_ids=paddle.to_tensor(batch["token_type_ids"]),
+                )
+            arrays = [
+                (o if o.dtype == paddle.float32 else o.astype("float32")).numpy()
+                for o in (out if isinstance(out, (tuple, list)) else [out])
+            ]
             if outputs is None:
                 outputs = [[None] * len(lengths) for _ in arrays]
             for store, array in zip(outputs, arrays):
                 for row, i in enumerate(index):
-                    store[i] = array[row, :lengths[i]] if per_token else array[row]
+                    store[i] = array[row, : lengths[i]] if per_token else array[row]
     model.train()
     outputs = outputs if per_token else [np.stack(o) for o in outputs]
     return outputs if len(outputs) > 1 else outputs[0]
@@ -136,8 +142,11 @@ def check_token_ids(splits, vocab_size, model_path):
     for split, (_, features) in splits.items():
         largest = largest_token_id(features)
         if largest >= vocab_size:
-            raise DataError(model_path, f"the {split} features hold token id {largest}, but the model's embedding "
-                                        f"table has {vocab_size} rows (vocab_size in its config)")
+            raise DataError(
+                model_path,
+                f"the {split} features hold token id {largest}, but the model's embedding "
+                f"table has {vocab_size} rows (vocab_size in its config)",
+            )
 
 
 def fit(args, task, model, tokenizer, splits, rank, world_size):
@@ -148,17 +157,23 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
     dev_examples, dev_feats = splits["dev"]
     logger.info(f"{task.task}: {len(train_feats)} train and {len(dev_feats)} dev {task.unit}")
     gas = args.gradient_accumulation_steps
-    loader = loop.shuffled_batches(len(train_feats), args.batch_size // gas,
-                                       task.train_collate(train_feats, tokenizer))
-    total_steps, epochs = loop.plan_steps(len(loader), gas, args.num_train_epochs, args.max_steps,
-                                              zero_means_no_steps=task.zero_steps_ok)
+    loader = loop.shuffled_batches(len(train_feats), args.batch_size // gas, task.train_collate(train_feats, tokenizer))
+    total_steps, epochs = loop.plan_steps(
+        len(loader), gas, args.num_train_epochs, args.max_steps, zero_means_no_steps=task.zero_steps_ok
+    )
     scheduler, optimizer = loop.build_optimizer(model, args, total_steps)
     if world_size > 1:
         model = paddle.DataParallel(model)
     tracker = loop.BestTracker(task.key, keep_state=args.do_predict or task.asked(flags.EVAL))
     scalars = Scalars(args.logdir if rank == 0 else None)
-    checkpoint = resume.Checkpointer(args, lambda: resume.fingerprint(
-        task.script, task.task, args, task.split_files("train") + task.split_files("dev"), world_size), rank=rank, world_size=world_size)
+    checkpoint = resume.Checkpointer(
+        args,
+        lambda: resume.fingerprint(
+            task.script, task.task, args, task.split_files("train") + task.split_files("dev"), world_size
+        ),
+        rank=rank,
+        world_size=world_size,
+    )
 
     def on_evaluate(step, epoch):
         if rank != 0:
@@ -172,12 +187,25 @@ def fit(args, task, model, tokenizer, splits, rank, world_size):
 
     with checkpoint, scalars:
         stats = loop.train_loop(
-            model, loader, task.compute_loss, optimizer, scheduler, total_steps=total_steps, epochs=epochs,
-            gas=gas, logging_steps=args.logging_steps, log_template=task.log_template, evaluate=on_evaluate,
-            eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None, rank=rank,
-            seed=None if resume.positions_saved() else args.seed, checkpoint=checkpoint,
+            model,
+            loader,
+            task.compute_loss,
+            optimizer,
+            scheduler,
+            total_steps=total_steps,
+            epochs=epochs,
+            gas=gas,
+            logging_steps=args.logging_steps,
+            log_template=task.log_template,
+            evaluate=on_evaluate,
+            eval_steps=getattr(args, task.eval_steps_flag) if task.eval_steps_flag else None,
+            rank=rank,
+            seed=None if resume.positions_saved() else args.seed,
+            checkpoint=checkpoint,
             progress=checkpoint.restore(model, optimizer, scheduler, tracker, task.precision),
-            on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step), precision=task.precision)
+            on_log=lambda step, loss, lr: scalars.add("train", {"loss": loss, "lr": lr}, step),
+            precision=task.precision,
+        )
     model = loop.unwrap(model)
     tracker.restore_best(model)
     return model, tracker, dict(stats, checkpoint=checkpoint)
@@ -191,6 +219,7 @@ class Scalars:
         self.writer = None
         if logdir:
             from visualdl import LogWriter  # imported only when asked for: it takes a second
+
             self.writer = LogWriter(logdir=logdir)
 
     def add(self, group, values, step):
@@ -228,13 +257,23 @@ def finish(args, task, tracker, stats, splits, predictions, world_size):
         return
     n_dev = len(splits["dev"][1])
     record = results.make_record(
-        task=task.task, model=args.model_name_or_path, script=task.script, hyperparameters=vars(args),
-        best=tracker.best, history=tracker.history, wall_time_s=stats["checkpoint"].elapsed(),
-        throughput={"train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
-                    "eval_examples_per_s": len(tracker.history) * n_dev / max(tracker.eval_time_s, 1e-9),
-                    "optimizer_steps": stats["steps"], "world_size": world_size, **predictions[1]},
+        task=task.task,
+        model=args.model_name_or_path,
+        script=task.script,
+        hyperparameters=vars(args),
+        best=tracker.best,
+        history=tracker.history,
+        wall_time_s=stats["checkpoint"].elapsed(),
+        throughput={
+            "train_examples_per_s": stats["examples"] * world_size / max(stats["train_time_s"], 1e-9),
+            "eval_examples_per_s": len(tracker.history) * n_dev / max(tracker.eval_time_s, 1e-9),
+            "optimizer_steps": stats["steps"],
+            "world_size": world_size,
+            **predictions[1],
+        },
         data=task.data_counts(splits),
-        made_by=provenance.provenance([f for split in splits for f in task.split_files(split)], world_size))
+        made_by=provenance.provenance([f for split in splits for f in task.split_files(split)], world_size),
+    )
     record["predictions"] = predictions[0]
     loop.write_record(args, record, task.summary)
     stats["checkpoint"].remove()

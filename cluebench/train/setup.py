@@ -1,4 +1,5 @@
 """What every training script does before and around its real work."""
+
 import atexit
 import contextlib
 import ctypes
@@ -10,13 +11,26 @@ import numpy as np
 import paddle
 from paddlenlp.utils.log import logger
 
+from ..fileio import (
+    Busy,
+    DataError,
+    OutputDirLock,
+    WriteError,
+    check_name_length,
+    check_writable,
+    environment_write_error,
+    is_local_path,
+)
 from . import speedups
 from .flags import flag_error
-from ..fileio import (Busy, DataError, OutputDirLock, WriteError, check_name_length, check_writable, environment_write_error, is_local_path)
 
 # Files that make a local directory loadable by PaddleNLP's Auto classes.
-WEIGHT_FILES = ("model_state.pdparams", "model_state.pdparams.index.json", "model.safetensors",
-                "model.safetensors.index.json")
+WEIGHT_FILES = (
+    "model_state.pdparams",
+    "model_state.pdparams.index.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+)
 VOCAB_FILES = ("vocab.txt", "sentencepiece.bpe.model", "spm.model", "tokenizer.json", "vocab.json")
 
 
@@ -63,7 +77,7 @@ def keep_freed_memory():
         return
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
     mallopt(m_mmap_threshold, 32 << 20)
-    mallopt(m_trim_threshold, 2 ** 31 - 1)
+    mallopt(m_trim_threshold, 2**31 - 1)
 
 
 def init_distributed():
@@ -109,8 +123,9 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
     if max_seq_length < min_seq_length:
         raise flag_error("max_seq_length", max_seq_length, f"is too short for this task (at least {min_seq_length})")
     if positions and max_seq_length > positions:
-        raise flag_error("max_seq_length", max_seq_length,
-                         f"exceeds the {positions} positions of {path} (max_position_embeddings)")
+        raise flag_error(
+            "max_seq_length", max_seq_length, f"exceeds the {positions} positions of {path} (max_position_embeddings)"
+        )
     vocab_size = getattr(config, "vocab_size", None)
     vocab, added = tokenizer.get_vocab(), getattr(tokenizer, "added_tokens_encoder", {})
     for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token"):
@@ -119,8 +134,11 @@ def load_pretrained(model_class, path, max_seq_length, min_seq_length=1, **model
             raise DataError(path, f"the vocabulary has no {token} ({name})")
     largest = max(vocab.values(), default=-1)
     if vocab_size and largest >= vocab_size:
-        raise DataError(path, f"the vocabulary has ids up to {largest}, but the model's embedding table has "
-                              f"{vocab_size} rows (vocab_size in its config)")
+        raise DataError(
+            path,
+            f"the vocabulary has ids up to {largest}, but the model's embedding table has "
+            f"{vocab_size} rows (vocab_size in its config)",
+        )
     return tokenizer, speedups.speed_up(model)
 
 
@@ -152,8 +170,16 @@ def claim_output_dir(path, *other_outputs, rank=0, break_lock=None):
 
 # MKL_DEBUG_CPU_TYPE values MKL knows, with the CPU flags each needs: a type the CPU lacks dies of SIGILL
 # in the first matrix multiply, an unknown one ends the run with MKL's own message.
-_MKL_TYPES = {"0": (), "1": (), "2": ("sse4_2",), "3": ("sse4_2",), "4": ("avx",), "5": ("avx2", "fma"),
-              "6": ("avx512f",), "7": ("avx512f",)}
+_MKL_TYPES = {
+    "0": (),
+    "1": (),
+    "2": ("sse4_2",),
+    "3": ("sse4_2",),
+    "4": ("avx",),
+    "5": ("avx2", "fma"),
+    "6": ("avx512f",),
+    "7": ("avx512f",),
+}
 MAX_THREADS_PER_CORE = 4  # OMP_NUM_THREADS above this many per usable core is a typo, not a setting
 
 
@@ -177,18 +203,25 @@ def check_environment(omp=None, mkl=None, cpu_flags=None):
         cores = len(os.sched_getaffinity(0))
         text = omp.strip()
         if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS_PER_CORE * cores:
-            raise DataError(f"OMP_NUM_THREADS={omp!r}", f"must be a whole number of threads from 1 to "
-                                                       f"{MAX_THREADS_PER_CORE * cores} ({cores} usable cores); "
-                                                       "unset it to let the suite choose")
+            raise DataError(
+                f"OMP_NUM_THREADS={omp!r}",
+                f"must be a whole number of threads from 1 to "
+                f"{MAX_THREADS_PER_CORE * cores} ({cores} usable cores); "
+                "unset it to let the suite choose",
+            )
     if mkl is not None:
         if mkl.strip() not in _MKL_TYPES:
-            raise DataError(f"MKL_DEBUG_CPU_TYPE={mkl!r}", "is not a CPU type MKL knows (0 to 7; 0 keeps MKL's "
-                                                          "own choice); unset it to let the suite choose")
+            raise DataError(
+                f"MKL_DEBUG_CPU_TYPE={mkl!r}",
+                "is not a CPU type MKL knows (0 to 7; 0 keeps MKL's own choice); unset it to let the suite choose",
+            )
         flags = _cpu_flags() if cpu_flags is None else cpu_flags
         missing = [f for f in _MKL_TYPES[mkl.strip()] if flags is not None and f not in flags]
         if missing:
-            raise DataError(f"MKL_DEBUG_CPU_TYPE={mkl!r}", f"asks for {', '.join(missing)}, which this CPU lacks "
-                                                          "(MKL would die of SIGILL); unset it")
+            raise DataError(
+                f"MKL_DEBUG_CPU_TYPE={mkl!r}",
+                f"asks for {', '.join(missing)}, which this CPU lacks (MKL would die of SIGILL); unset it",
+            )
 
 
 def exit_cleanly(main):
@@ -212,7 +245,7 @@ def exit_cleanly(main):
         print(f"error: {WriteError(cause.filename or 'a file', cause)}", file=sys.stderr, flush=True)
         sys.exit(2)
     if paddle.distributed.get_world_size() > 1:  # ranks leave together: one exiting while rank 0 still
-        paddle.distributed.barrier()            # predicts and writes can abort the other's gloo teardown
+        paddle.distributed.barrier()  # predicts and writes can abort the other's gloo teardown
         # Even together, Paddle's native teardown after Python's own sometimes aborts a rank (SIGABRT,
         # no message; 3 runs in 10 on a busy 2-core machine) once everything is written: run Python's
         # exit handlers (locks, log handlers), then leave without the native teardown.

@@ -1,6 +1,7 @@
 """Changes that make a model faster and keep its numbers: its forward as one static program
 (--to_static), no dropout copies in eval mode, full attention masks on the CPU; and the --dropout
 override of the classifier script."""
+
 import contextlib
 import types
 
@@ -28,8 +29,10 @@ def static_forward(model, token_id, choices=None, autocast=contextlib.nullcontex
         with paddle.no_grad(), autocast():
             static(input_ids=dummy, token_type_ids=paddle.zeros_like(dummy))
     except Exception as e:  # noqa: BLE001  any translation failure: the eager path always works
-        logger.warning(f"--to_static: {type(e).__name__} translating {type(model).__name__}; running eagerly "
-                       f"(pass --to_static false to skip the attempt)")
+        logger.warning(
+            f"--to_static: {type(e).__name__} translating {type(model).__name__}; running eagerly "
+            f"(pass --to_static false to skip the attempt)"
+        )
         paddle.jit.enable_to_static(False)
     finally:
         if was_training:
