@@ -238,7 +238,7 @@ def simulate_upstream(jobs, cards, gib, work, memory, busy=1.0, overhead=0.0):
                     continue
                 running.remove(p)
                 if p.code == 0:
-                    if p.job.is_mrc:
+                    if p.job.is_reading:
                         reserved.discard(p.cards[0])  # released on success only
                     continue
                 tries[(p.job.task, p.job.name)] += 1
@@ -260,7 +260,7 @@ def simulate_upstream(jobs, cards, gib, work, memory, busy=1.0, overhead=0.0):
                     queue.append(job)
                 else:
                     running.append(cluster.start_job(job, [placed]))
-                    if job.is_mrc:
+                    if job.is_reading:
                         reserved.add(placed)
             cluster.advance(cluster.now + 15)
         ooms = sum(1 for p in cluster.procs if p.code == 1)
@@ -295,8 +295,10 @@ def grid_order_arrays(jobs):
     arrays = {}
     for job in jobs:
         k = slurm.cards(job)
-        arrays.setdefault(f"rc{k}" if job.is_mrc else "cls", slurm.Array(f"rc{k}" if job.is_mrc else "cls", k, []))
-        arrays[f"rc{k}" if job.is_mrc else "cls"].jobs.append(job)
+        arrays.setdefault(
+            f"rc{k}" if job.is_reading else "cls", slurm.Array(f"rc{k}" if job.is_reading else "cls", k, [])
+        )
+        arrays[f"rc{k}" if job.is_reading else "cls"].jobs.append(job)
     return list(arrays.values())
 
 
@@ -410,7 +412,7 @@ def main():
         rng = random.Random(seed)
         work = {(j.task, j.name): work_seconds(j, rng) for j in jobs}
         memory = actual_memory(jobs, rng)
-        longest = max(work[(j.task, j.name)] / (tasks.get(j.task).grid.cards if j.is_mrc else 1) for j in jobs)
+        longest = max(work[(j.task, j.name)] / (tasks.get(j.task).grid.cards if j.is_reading else 1) for j in jobs)
         bound = max(sum(work.values()) / opts.gpus, longest)
         for name, simulate in (("ours", simulate_ours), ("upstream", simulate_upstream)):
             makespan, failed, ooms, used = simulate(

@@ -75,7 +75,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--data_dir", help="local CLUE files (<task>_public/ folders), passed to every job")
     p.add_argument("--output_root", default=".", help="where the MODEL_NAME/ folder of logs and records goes")
-    p.add_argument("--tasks", nargs="+", choices=scheduler.CLS_TASKS + scheduler.MRC_TASKS, help="only these tasks")
+    p.add_argument("--tasks", nargs="+", choices=scheduler.CLS_TASKS + scheduler.READING_TASKS, help="only these tasks")
     p.add_argument("--learning_rates", nargs="+", type=bounded(float, 0, False), help="only these learning rates")
     p.add_argument(
         "--off_grid",

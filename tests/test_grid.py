@@ -18,8 +18,8 @@ GIB = 1 << 30
 
 def test_full_grid_matches_upstream():
     jobs = grid.full_grid()
-    assert len(jobs) == 134 and sum(j.is_mrc for j in jobs) == 18
-    counts = {t: sum(j.task == t for j in jobs) for t in grid.CLS_TASKS + grid.MRC_TASKS}
+    assert len(jobs) == 134 and sum(j.is_reading for j in jobs) == 18
+    counts = {t: sum(j.task == t for j in jobs) for t in grid.CLS_TASKS + grid.READING_TASKS}
     assert counts == {
         "afqmc": 12,
         "tnews": 12,
@@ -40,7 +40,7 @@ def test_full_grid_matches_upstream():
     assert [j.name for j in wsc8] == [
         f"{lr}_8_{d}" for lr in ("1e-05", "2e-05", "3e-05", "5e-05") for d in ("0.1", "0.0")
     ]
-    mrc = [j.command("m") for j in jobs if j.is_mrc]
+    mrc = [j.command("m") for j in jobs if j.is_reading]
     assert mrc[:3] == [
         ["bash", "run_mrc.sh", "m", "chid", "32", "1e-05", "8"],
         ["bash", "run_mrc.sh", "m", "cmrc2018", "32", "1e-05", "4"],
@@ -69,7 +69,7 @@ def test_off_grid_rates_add_jobs_after_upstreams():
     added = jobs[134:]
     assert all(j.learning_rate == 0.005 for j in added)
     # each task at its own batch sizes and settings, as at one of its upstream rates
-    for task in grid.CLS_TASKS + grid.MRC_TASKS:
+    for task in grid.CLS_TASKS + grid.READING_TASKS:
         at_1e5 = [
             dataclasses.replace(j, learning_rate=0.005) for j in upstream if j.task == task and j.learning_rate == 1e-5
         ]

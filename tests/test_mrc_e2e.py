@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from cluebench import fileio, results, tasks
 from cluebench.fileio import read_jsonl
 from cluebench.tasks import reading as mrc
-from cluebench.train import reading as mrc_training
+from cluebench.train import reading as reading_run
 from helpers import NO_GPU, load_script, log_field, run_python
 
 import pytest
@@ -176,7 +176,7 @@ def test_cache_follows_every_file_of_a_split(task, tiny_models, synthetic_data, 
     build = mrc.c3_features if task == "c3" else mrc.chid_features
 
     def labels():
-        _, feats = mrc_training.features(args, task, "train", tokenizer, lambda e, enc: build(e, enc, 64), 1)
+        _, feats = reading_run.features(args, task, "train", tokenizer, lambda e, enc: build(e, enc, 64), 1)
         return feats["labels"].tolist()
 
     before = labels()

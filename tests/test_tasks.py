@@ -33,13 +33,13 @@ def test_bustm_agrees_with_paddlenlp_fewclue():
     spec = tasks.get("bustm")
     config = FewCLUE.BUILDER_CONFIGS["bustm"]["splits"]
     assert {s: (os.path.basename(config[spec.download[1][s]][0]),) for s in spec.files} == spec.files
-    assert spec.grid is None and "bustm" not in grid.CLS_TASKS + grid.MRC_TASKS  # not in the default grid
+    assert spec.grid is None and "bustm" not in grid.CLS_TASKS + grid.READING_TASKS  # not in the default grid
 
 
 def test_every_task_is_complete():
     names = list(tasks.REGISTRY)
-    assert names == list(grid.CLS_TASKS + grid.MRC_TASKS) + ["bustm"]
-    assert sorted(tasks.REPORT_ORDER) == sorted(grid.CLS_TASKS + grid.MRC_TASKS)
+    assert names == list(grid.CLS_TASKS + grid.READING_TASKS) + ["bustm"]
+    assert sorted(tasks.REPORT_ORDER) == sorted(grid.CLS_TASKS + grid.READING_TASKS)
     leaderboard = [name for t in tasks.REGISTRY.values() for name in t.predictions.values()]
     assert len(leaderboard) == len(set(leaderboard)) == 15
     for t in tasks.REGISTRY.values():
@@ -73,8 +73,8 @@ def test_consumers_read_the_registry(synthetic_data):
     # the scheduler's sizes and cards, the grid's rows
     for job in grid.full_grid():
         t = tasks.get(job.task)
-        assert job.is_mrc == (not t.is_classification)
-        if job.is_mrc:
+        assert job.is_reading == (not t.is_classification)
+        if job.is_reading:
             assert (job.max_seq_length, job.epochs, job.accumulation) == (
                 t.grid.max_seq_length,
                 t.grid.epochs,

@@ -154,7 +154,7 @@ def model_shape(model, python=sys.executable, timeout=120):
 def micro_batch(job, cards):
     """Examples one process holds per forward pass (the batch over cards, then over accumulation steps)."""
     per_card = job.batch_size // cards
-    return per_card // (job.accumulation // cards if job.is_mrc else job.accumulation)
+    return per_card // (job.accumulation // cards if job.is_reading else job.accumulation)
 
 
 def key(job, cards):

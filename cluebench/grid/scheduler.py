@@ -26,7 +26,7 @@ from .cards import ORDER as CUDA_ORDER, CardError, visible_cards
 
 # ---------------------------------------------------------------- the grid (upstream's; rows from the registry)
 CLS_TASKS = tasks.names("classification", in_grid=True)
-MRC_TASKS = tasks.names("reading", in_grid=True)
+READING_TASKS = tasks.names("reading", in_grid=True)
 REPORT_ORDER = tasks.REPORT_ORDER
 GRID_SEED = 42  # the wrappers' --seed: every grid job's; a seed rerun (grid_search.py --seeds) has another
 
@@ -43,8 +43,8 @@ class Job:
     seed: int = GRID_SEED
 
     @property
-    def is_mrc(self):
-        return self.task in MRC_TASKS
+    def is_reading(self):
+        return self.task in READING_TASKS
 
     @property
     def is_rerun(self):
@@ -61,7 +61,7 @@ class Job:
         """The wrapper's argv (positional arguments of spec §7/§8, then a rerun's --rerun_seed, which the
         wrapper takes itself); no shell ever parses it."""
         rerun = ["--rerun_seed", str(self.seed)] if self.is_rerun else []
-        if self.is_mrc:
+        if self.is_reading:
             return [
                 "bash",
                 "run_mrc.sh",
@@ -99,8 +99,8 @@ def full_grid(off_grid_rates=()):
                 for bs in g.batch_sizes + g.extra_batch_sizes
                 for epochs, seq, gas, dropout in g.settings
             ]
-        for bs in tasks.get(MRC_TASKS[0]).grid.batch_sizes:
-            for task in MRC_TASKS:
+        for bs in tasks.get(READING_TASKS[0]).grid.batch_sizes:
+            for task in READING_TASKS:
                 g = tasks.get(task).grid
                 jobs.append(Job(task, lr, bs, g.accumulation_for(bs), 0.1, g.epochs, g.max_seq_length))
     return jobs
@@ -143,10 +143,10 @@ def _upstream_grid():
             for lr in g.learning_rates
             for epochs, seq, gas, dropout in g.settings
         ]
-    first = tasks.get(MRC_TASKS[0]).grid  # the reading tasks share their learning rates and batch sizes
+    first = tasks.get(READING_TASKS[0]).grid  # the reading tasks share their learning rates and batch sizes
     for lr in first.learning_rates:
         for bs in first.batch_sizes:
-            for task in MRC_TASKS:
+            for task in READING_TASKS:
                 g = tasks.get(task).grid
                 jobs.append(Job(task, lr, bs, g.accumulation_for(bs), 0.1, g.epochs, g.max_seq_length))
     return jobs
@@ -346,7 +346,7 @@ class GpuPool:
             for c, (total, free) in enumerate(self.memory)
         ]
         order = sorted(range(len(self.cards)), key=lambda c: (-room[c], running_on[c], c))
-        for k in card_options(job, tasks.get(job.task).grid.cards) if job.is_mrc else [1]:
+        for k in card_options(job, tasks.get(job.task).grid.cards) if job.is_reading else [1]:
             host_need = min(self.footprints.host(job, k), host_total - self.host_margin)
             if host_need > host_room or threads_used + k * self.threads > max(self.cores, self.threads):
                 continue
@@ -410,7 +410,7 @@ class CpuPool:
 
     def place(self, job, claims, running_on, host_claimed=0.0, threads_used=0):
         free = [s for s in range(self.slots) if running_on[s] == 0]
-        fitting = [k for k in (card_options(job, self.ranks) if job.is_mrc else [1]) if k <= len(free)]
+        fitting = [k for k in (card_options(job, self.ranks) if job.is_reading else [1]) if k <= len(free)]
         # threads of each process: every slot's share of the cores, ranks being a process each
         return Placement(free[: fitting[0]], 0.0, 0.0, max(1, usable_cores() // self.slots)) if fitting else None
 

@@ -106,7 +106,7 @@ class Array:
 def cards(job, device="gpu"):
     """Cards of one element: 1 for classification (and on the CPU); the registry's count for reading
     comprehension (the largest one dividing the batch and the accumulation, as run_mrc.sh needs)."""
-    if device != "gpu" or not job.is_mrc:
+    if device != "gpu" or not job.is_reading:
         return 1
     return scheduler.card_options(job, tasks.get(job.task).grid.cards)[0]
 
@@ -123,7 +123,7 @@ def plan(jobs, directory, device="gpu"):
     groups = {}
     for job in pending:
         k = cards(job, device)
-        groups.setdefault(f"rc{k}" if job.is_mrc else "cls", (k, []))[1].append(job)
+        groups.setdefault(f"rc{k}" if job.is_reading else "cls", (k, []))[1].append(job)
     arrays = [
         Array(name, k, sorted(members, key=lambda j: -duration(j, device)))  # stable: ties in grid order
         for name, (k, members) in groups.items()
