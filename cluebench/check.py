@@ -299,7 +299,7 @@ def row_cards(host):
     if len(cuda) != len(seen):
         raise Failed(f"NVML shows {len(seen)} cards, Paddle {len(cuda)}")
     for card, (ordinal, memory, name) in zip(seen, cuda):
-        nvml_name = cards._text(pynvml.nvmlDeviceGetName(card.handle)).replace(" ", "_")
+        nvml_name = cards.nvml_text(pynvml.nvmlDeviceGetName(card.handle)).replace(" ", "_")
         nvml_gib = pynvml.nvmlDeviceGetMemoryInfo(card.handle).total / GIB
         if name != nvml_name or abs(int(memory) / GIB - nvml_gib) > 0.02 * nvml_gib:
             raise Failed(

@@ -27,7 +27,8 @@ class Card:
     name: str  # what a job's CUDA_VISIBLE_DEVICES holds for it
 
 
-def _text(value):
+def nvml_text(value):
+    """An NVML string: bytes from older pynvml releases, str from newer ones."""
     return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
@@ -45,8 +46,8 @@ def all_cards(nvml):
     found = []
     for index in range(nvml.nvmlDeviceGetCount()):
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        bus_id = _text(nvml.nvmlDeviceGetPciInfo(handle).busId)
-        found.append((_bus_order(bus_id), bus_id, _text(nvml.nvmlDeviceGetUUID(handle)), handle))
+        bus_id = nvml_text(nvml.nvmlDeviceGetPciInfo(handle).busId)
+        found.append((_bus_order(bus_id), bus_id, nvml_text(nvml.nvmlDeviceGetUUID(handle)), handle))
     found.sort(key=lambda card: card[0])
     return [Card(handle, k, bus_id, uuid, str(k)) for k, (_, bus_id, uuid, handle) in enumerate(found)]
 
