@@ -5,7 +5,6 @@
 Which job is best, and where its result comes from, is best.py's rule.
 """
 
-import argparse
 import csv
 import os
 import sys
@@ -52,14 +51,9 @@ def write_reports(directory, model, best):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model")
-    p.add_argument("--output_root", default=".")
-    args = p.parse_args(argv)
-    try:
-        directory = scheduler.existing_run_dir(args.model, args.output_root)
-    except scheduler.SetupError as e:
-        print(f"extract: error: {e}", file=sys.stderr)
+    args = scheduler.run_dir_parser(__doc__).parse_args(argv)
+    directory = scheduler.run_dir_of(args, "extract")
+    if directory is None:
         return 2
     best = best_jobs.best_per_task(directory)
     print(tables(best), end="")

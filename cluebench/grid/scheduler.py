@@ -12,6 +12,7 @@ scripts' bad-input status, or an `error: ` line in the log's tail) and a job tha
 time limit (job_timeout minutes; it is ended like a stopped one). Both go to failures.json.
 """
 
+import argparse
 import collections
 import dataclasses
 import os
@@ -208,6 +209,25 @@ def existing_run_dir(model, root="."):
     if not os.path.isdir(directory):
         raise SetupError(f"no results folder {directory} (for model {model!r} under {os.path.abspath(root)})")
     return directory
+
+
+def run_dir_parser(description, prog=None):
+    """The `MODEL [--output_root ROOT]` command line of the tools that read a grid's run folder."""
+    p = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("model")
+    p.add_argument("--output_root", default=".")
+    return p
+
+
+def run_dir_of(args, tool):
+    """existing_run_dir of the parsed MODEL and ROOT, or None once `TOOL: error: ...` is printed (exit 2)."""
+    try:
+        return existing_run_dir(args.model, args.output_root)
+    except SetupError as e:
+        print(f"{tool}: error: {e}", file=sys.stderr)
+        return None
 
 
 def job_stem(directory, job):

@@ -10,7 +10,6 @@ configuration (seed 42, then each rerun with a complete record) and their mean a
 compared as extract compares them (CMRC2018 by its EM). No Paddle here: the report may import it.
 """
 
-import argparse
 import collections
 import dataclasses
 import os
@@ -126,14 +125,9 @@ def has_reruns(directory):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model")
-    p.add_argument("--output_root", default=".")
-    args = p.parse_args(argv)
-    try:
-        directory = scheduler.existing_run_dir(args.model, args.output_root)
-    except scheduler.SetupError as e:
-        print(f"seeds: error: {e}", file=sys.stderr)
+    args = scheduler.run_dir_parser(__doc__).parse_args(argv)
+    directory = scheduler.run_dir_of(args, "seeds")
+    if directory is None:
         return 2
     for runs in summary(directory, reruns_only=True).values():
         print(line(runs))

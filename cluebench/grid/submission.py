@@ -12,7 +12,6 @@ Exit 0: written (a partial grid gives a partial zip; with no files at all, nothi
 and a task missing (nothing written), or the check of --data_dir failed; 2: a usage error.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -234,17 +233,13 @@ def print_missing(missing):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model")
-    p.add_argument("--output_root", default=".")
+    p = scheduler.run_dir_parser(__doc__, prog=PROG)
     p.add_argument("--out", help="the zip to write (default RUN_DIR/submission.zip); submission.md goes beside it")
     p.add_argument("--strict", action="store_true", help="write nothing unless every CLUE task has its files")
     p.add_argument("--data_dir", help="the official test files (DATA_DIR/<task>_public/): check the zip against them")
     args = p.parse_args(argv)
-    try:
-        directory = scheduler.existing_run_dir(args.model, args.output_root)
-    except scheduler.SetupError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+    directory = scheduler.run_dir_of(args, PROG)
+    if directory is None:
         return 2
     if args.data_dir and not os.path.isdir(args.data_dir):  # before anything is written
         print(f"{PROG}: error: --data_dir {args.data_dir}: no such folder", file=sys.stderr)
