@@ -11,7 +11,17 @@ from tqdm.auto import tqdm
 from .. import tasks
 from ..fileio import DataError, atomic_write, write_json
 from .features import CHUNK, FeatureBuilder, special_ids
-from .records import get_field, index_problem, json_type, read_json, split_files, strings, typed, unique
+from .records import (  # the interface's test_file (the split's one file)
+    get_field,
+    index_problem,
+    json_type,
+    read_json,
+    split_files,
+    strings,
+    test_file as test_file,
+    typed,
+    unique,
+)
 
 C3_FILLER = "无效答案"  # pads C3 questions to four choices
 C3_CHOICES = tasks.get("c3").choices
@@ -127,10 +137,6 @@ def c3_features(examples, encoder, max_seq_length):
 def read(task, split, data_dir):
     """The questions of a split's d- and m- files (test: the one test file)."""
     return read_c3(split_files(task, split, data_dir), not split.startswith("test"))
-
-
-def test_file(task, split, data_dir):
-    return split_files(task, split, data_dir)[0]
 
 
 def expected_answers(task, examples):

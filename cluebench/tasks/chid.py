@@ -11,7 +11,14 @@ from tqdm.auto import tqdm
 from .. import tasks
 from ..fileio import DataError, atomic_write, read_jsonl, write_json
 from .features import CHUNK, FeatureBuilder, special_ids
-from .records import get_field, index_problem, json_type, read_json, split_files
+from .records import (  # the interface's test_file (the split's one file)
+    get_field,
+    index_problem,
+    json_type,
+    read_json,
+    split_files,
+    test_file as test_file,
+)
 
 CHID_TAG = re.compile(r"#idiom\d{6}#")
 CHID_BAD_TAG = re.compile(r"#idiom[^#\s]{0,12}#?")  # what is left of a tag-like text once the real tags are out
@@ -192,10 +199,6 @@ def chid_assign(logits):
 def read(task, split, data_dir):
     """The rows of a split's passages (train, dev: with the answers of their *_answer.json)."""
     return read_chid(split_files(task, split, data_dir), not split.startswith("test"))
-
-
-def test_file(task, split, data_dir):
-    return split_files(task, split, data_dir)[0]
 
 
 def expected_answers(task, examples):

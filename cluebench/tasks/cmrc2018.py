@@ -8,7 +8,15 @@ from tqdm.auto import tqdm
 
 from ..fileio import DataError, write_json
 from .features import CHUNK, FeatureBuilder, special_ids
-from .records import get_field, read_json, shown, split_files, typed, unique
+from .records import (  # the interface's test_file (the split's one file)
+    get_field,
+    read_json,
+    shown,
+    split_files,
+    test_file as test_file,
+    typed,
+    unique,
+)
 
 # Bump when the reader or the feature code changes what the features hold: old caches are then ignored
 # (tests/test_mrc_features.py pins a digest of the features to catch a forgotten bump).
@@ -180,10 +188,6 @@ def read(task, split, data_dir):
     return read_cmrc(
         split_files(task, split, data_dir)[0], check_starts=split == "train", labelled=not split.startswith("test")
     )
-
-
-def test_file(task, split, data_dir):
-    return split_files(task, split, data_dir)[0]
 
 
 def expected_answers(task, examples):

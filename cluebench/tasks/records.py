@@ -14,6 +14,11 @@ def split_files(task, split, data_dir):
     return [os.path.join(task_folder(data_dir, task), name) for name in tasks.get(task).files[split]]
 
 
+def test_file(task, split, data_dir):
+    """A reading task's test file (its split has one): the task modules' test_file."""
+    return split_files(task, split, data_dir)[0]
+
+
 def prediction_splits(task, data_dir):
     """[(split, file name)]: an optional test split only where its file exists."""
     spec = tasks.get(task)
